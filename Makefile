@@ -1,0 +1,53 @@
+# linjail — see README.md.  Every target is idempotent and quiet when there is
+# nothing to do.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip -q --disable-pip-version-check
+SBIN := /usr/local/sbin
+REAPER := src/linjail/reaper/linjail-reaper
+DEBS := musl-tools iproute2 libseccomp2 procps
+BENCH_DEBS := bubblewrap runc systemd-container util-linux
+DEBS_STAMP := $(VENV)/.debs
+PY_STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.test-installed
+
+.PHONY: install demo test bench clean-venv lint
+
+install: $(DEBS_STAMP) $(PY_STAMP) $(REAPER) links
+
+$(DEBS_STAMP):
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+$(PY_STAMP): pyproject.toml
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	@$(PIP) install -e . 2>&1 | grep -v '^WARNING: Location' || true
+	@$(PY) -c 'import linjail, pyroute2' && touch $@
+
+$(REAPER): src/linjail/reaper/reaper.c
+	@musl-gcc -static -Os -s -Wall -Werror -o $@ $<
+
+links:
+	@for t in jail jls jexec jailctl; do \
+	  [ "$$(readlink $(SBIN)/$$t)" = "$(CURDIR)/$(VENV)/bin/$$t" ] || ln -sf $(CURDIR)/$(VENV)/bin/$$t $(SBIN)/$$t; \
+	done
+
+$(TEST_STAMP): $(PY_STAMP)
+	@$(PIP) install -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+	@touch $@
+
+test: install $(TEST_STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+demo: install
+	@bash demo/demo.sh
+
+bench: install
+	@missing=$$(for p in $(BENCH_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	$(PY) bench/bench.py $(BENCH_ARGS)

@@ -1,0 +1,1 @@
+"""linjail: DragonFly BSD jails for Linux."""

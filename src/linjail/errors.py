@@ -1,0 +1,34 @@
+"""Errors that reach the user as one line.
+
+Every failure that a user can cause is a JailError: it carries the exact text to
+print (without the program name), the stream and the exit status.  One handler
+per command (cli/_main.py) prints it; a traceback is shown only when
+LINJAIL_DEBUG is set in the environment.
+"""
+from __future__ import annotations
+
+
+class JailError(Exception):
+    """A failure with the message the user sees and the exit status."""
+
+    def __init__(self, message: str, code: int = 1, *, stdout: bool = False,
+                 bare: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        #: print on stdout instead of stderr (jail's "Invalid value" goes there)
+        self.stdout = stdout
+        #: print the message as is, without the "prog: " prefix
+        self.bare = bare
+
+
+class UsageError(JailError):
+    """Bad command line: the usage text, exit 1."""
+
+    def __init__(self, usage: str) -> None:
+        super().__init__(usage, 1, bare=True)
+
+
+def strerror(errno_: int) -> str:
+    import os
+    return os.strerror(errno_)

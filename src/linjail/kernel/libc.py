@@ -1,0 +1,189 @@
+"""The one place that calls libc through ctypes.
+
+Python 3.11 has no os.unshare/os.setns, and nothing for the new mount API,
+openat2 or pivot_root.  Every wrapper raises OSError(errno, text, path) so the
+caller can name the operation and the object (STYLE: "every failure names the
+operation and the object").
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import struct
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+
+# clone/unshare flags (linux/sched.h)
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# mount flags (linux/mount.h)
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MNT_DETACH = 2
+
+# open_tree / move_mount / mount_setattr
+OPEN_TREE_CLONE = 1
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+AT_SYMLINK_NOFOLLOW = 0x100
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+
+# openat2 resolve flags (linux/openat2.h)
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+# prctl
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+_ARCH = platform.machine()
+# syscall numbers that differ between architectures; the ones added since
+# Linux 5.0 share one number everywhere
+_NR = {
+    "x86_64": {"pivot_root": 155, "capset": 126, "capget": 125},
+    "aarch64": {"pivot_root": 41, "capset": 91, "capget": 90},
+}[_ARCH]
+NR_OPEN_TREE = 428
+NR_MOVE_MOUNT = 429
+NR_CLOSE_RANGE = 436
+NR_OPENAT2 = 437
+NR_MOUNT_SETATTR = 442
+
+
+def _check(ret: int, what: str, path: str | None = None) -> int:
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+    return ret
+
+
+def _b(path: str | None) -> bytes | None:
+    return None if path is None else os.fsencode(path)
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    _check(_libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags),
+                       _b(data)), "mount", target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(_libc.umount2(_b(target), ctypes.c_int(flags)), "umount2", target)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _check(_syscall(ctypes.c_long(_NR["pivot_root"]), _b(new_root), _b(put_old)),
+           "pivot_root", new_root)
+
+
+def open_tree(dirfd: int, path: str, flags: int) -> int:
+    return _check(_syscall(ctypes.c_long(NR_OPEN_TREE), ctypes.c_int(dirfd), _b(path),
+                           ctypes.c_uint(flags)), "open_tree", path)
+
+
+def move_mount(from_dirfd: int, from_path: str, to_dirfd: int, to_path: str,
+               flags: int) -> None:
+    _check(_syscall(ctypes.c_long(NR_MOVE_MOUNT), ctypes.c_int(from_dirfd), _b(from_path),
+                    ctypes.c_int(to_dirfd), _b(to_path), ctypes.c_uint(flags)),
+           "move_mount", to_path)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_setattr(dirfd: int, path: str, flags: int, attr_set: int,
+                  attr_clr: int = 0, propagation: int = 0) -> None:
+    attr = _MountAttr(attr_set, attr_clr, propagation, 0)
+    _check(_syscall(ctypes.c_long(NR_MOUNT_SETATTR), ctypes.c_int(dirfd), _b(path),
+                    ctypes.c_uint(flags), ctypes.byref(attr),
+                    ctypes.c_size_t(ctypes.sizeof(attr))), "mount_setattr", path)
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2); always O_CLOEXEC."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    return _check(_syscall(ctypes.c_long(NR_OPENAT2), ctypes.c_int(dirfd), _b(path),
+                           ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how))),
+                  "openat2", path)
+
+
+def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
+    _check(_syscall(ctypes.c_long(NR_CLOSE_RANGE), ctypes.c_uint(first),
+                    ctypes.c_uint(last), ctypes.c_uint(flags)), "close_range")
+
+
+def sethostname(name: bytes) -> None:
+    _check(_libc.sethostname(name, ctypes.c_size_t(len(name))), "sethostname")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    return _check(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2),
+                              ctypes.c_ulong(arg3), ctypes.c_ulong(arg4),
+                              ctypes.c_ulong(arg5)), "prctl")
+
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set the three capability sets of this thread (64-bit masks)."""
+    header = struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0)
+    data = struct.pack("IIIIII",
+                       effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF, inheritable & 0xFFFFFFFF,
+                       effective >> 32, permitted >> 32, inheritable >> 32)
+    hbuf = ctypes.create_string_buffer(header, len(header))
+    dbuf = ctypes.create_string_buffer(data, len(data))
+    _check(_syscall(ctypes.c_long(_NR["capset"]), hbuf, dbuf), "capset")
+
+
+def capget() -> tuple[int, int, int]:
+    """(effective, permitted, inheritable) of this thread."""
+    hbuf = ctypes.create_string_buffer(struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0), 8)
+    dbuf = ctypes.create_string_buffer(24)
+    _check(_syscall(ctypes.c_long(_NR["capget"]), hbuf, dbuf), "capget")
+    e0, p0, i0, e1, p1, i1 = struct.unpack("IIIIII", dbuf.raw)
+    return e0 | e1 << 32, p0 | p1 << 32, i0 | i1 << 32

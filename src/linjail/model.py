@@ -1,0 +1,117 @@
+"""What a jail is, independent of how it is made: frozen, typed specs."""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+#: the seed's knobs, in the seed's order, with the seed's defaults
+KNOB_DEFAULTS: dict[str, int] = {
+    "set_hostname_allowed": 1,
+    "socket_unixiproute_only": 1,
+    "sysvipc_allowed": 0,
+    "enforce_statfs": 2,
+    "allow_raw_sockets": 0,
+    "chflags_allowed": 0,
+}
+#: allowed values of each knob
+KNOB_VALUES: dict[str, tuple[int, ...]] = {
+    name: ((0, 1, 2) if name == "enforce_statfs" else (0, 1)) for name in KNOB_DEFAULTS
+}
+
+
+@dataclass(frozen=True)
+class Knobs:
+    set_hostname_allowed: int = 1
+    socket_unixiproute_only: int = 1
+    sysvipc_allowed: int = 0
+    enforce_statfs: int = 2
+    allow_raw_sockets: int = 0
+    chflags_allowed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: int(getattr(self, name)) for name in KNOB_DEFAULTS}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, int]) -> "Knobs":
+        return cls(**{k: int(v) for k, v in values.items() if k in KNOB_DEFAULTS})
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class User:
+    """A resolved user: who the command runs as."""
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    home: str
+    shell: str
+
+
+@dataclass(frozen=True)
+class Mount:
+    """An extra mount inside the jail (rc.conf fstab, thin-jail layers).
+
+    kind is "bind" or "tmpfs"; source is a host path for binds; target is a
+    path inside the jail, always resolved inside the jail root.
+    """
+    kind: str
+    source: str
+    target: str
+    readonly: bool = False
+    options: str = ""
+
+
+@dataclass(frozen=True)
+class JailSpec:
+    """Everything `jail` needs to create a jail, validated."""
+    path: str                       # realpath of the root
+    hostname: str
+    ips: tuple[IPAddress, ...]      # in the order given
+    command: tuple[str, ...]
+    name: str = ""                  # rc.conf name, if any
+    login: bool = False             # -l
+    host_user: User | None = None   # -u, resolved on the host
+    jail_user: str | None = None    # -U, resolved inside the jail
+    print_jid: bool = False         # -i
+    knobs: Knobs = field(default_factory=Knobs)
+    devfs: bool = True
+    procfs: bool = True
+    mounts: tuple[Mount, ...] = ()
+    interface: str | None = None    # rc.conf jail_NAME_interface
+    overlay: tuple[str, str] | None = None  # thin jail: (lower, upper-and-work dir)
+    console_log: str | None = None  # rc.conf: command output goes here
+
+
+def parse_ip_list(text: str) -> tuple[IPAddress, ...]:
+    """DragonFly's ip-list: comma separated, empty elements skipped.
+
+    Raises ValueError(element) on the first bad element.
+    """
+    out: list[IPAddress] = []
+    for elem in text.split(","):
+        if elem == "":
+            continue
+        out.append(parse_ip(elem))
+    return tuple(out)
+
+
+def parse_ip(elem: str) -> IPAddress:
+    if ":" in elem:
+        try:
+            if "%" in elem or "/" in elem:
+                raise ValueError
+            return ipaddress.IPv6Address(elem)
+        except ValueError:
+            raise ValueError(elem) from None
+    parts = elem.split(".")
+    # strict dotted quad: four decimal fields, no leading '+', no spaces
+    if len(parts) != 4 or not all(p.isdigit() and p.isascii() and 0 < len(p) <= 3
+                                  for p in parts):
+        raise ValueError(elem)
+    try:
+        return ipaddress.IPv4Address(elem)
+    except ValueError:
+        raise ValueError(elem) from None

@@ -187,3 +187,27 @@ def capget() -> tuple[int, int, int]:
     _check(_syscall(ctypes.c_long(_NR["capget"]), hbuf, dbuf), "capget")
     e0, p0, i0, e1, p1, i1 = struct.unpack("IIIIII", dbuf.raw)
     return e0 | e1 << 32, p0 | p1 << 32, i0 | i1 << 32
+
+
+# seccomp (seccomp(2), prctl(2) PR_SET_SECCOMP)
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+
+class _SockFprog(ctypes.Structure):
+    # struct sock_fprog (linux/filter.h): an unsigned short count, then a
+    # pointer to that many 8-byte struct sock_filter
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_set_mode_filter(bpf: bytes) -> None:
+    """Load a classic-BPF seccomp program into this thread.
+
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog): without no_new_privs
+    this needs CAP_SYS_ADMIN in the effective set (seccomp(2)).
+    """
+    buf = ctypes.create_string_buffer(bpf, len(bpf))
+    prog = _SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                       ctypes.c_void_p(ctypes.addressof(prog)), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0)), "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)")

@@ -1,0 +1,46 @@
+"""The one top-level handler every command goes through (STYLE habits 5, 6).
+
+A JailError becomes its one line and its exit status; anything else becomes
+one line too, unless LINJAIL_DEBUG is set, which shows the traceback.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable
+
+from ..errors import JailError
+
+
+def run(prog: str, body: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        return body(args)
+    except JailError as err:
+        if os.environ.get("LINJAIL_DEBUG"):
+            raise
+        stream = sys.stdout if err.stdout else sys.stderr
+        text = err.message if err.bare or err.message.startswith(f"{prog}: ") \
+            else f"{prog}: {err.message}"
+        stream.write(text + "\n")
+        stream.flush()
+        return err.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as err:   # a bug or an unforeseen OS state: one line, no traceback
+        if os.environ.get("LINJAIL_DEBUG"):
+            raise
+        sys.stderr.write(f"{prog}: internal error: {type(err).__name__}: {err} "
+                         f"(set LINJAIL_DEBUG=1 for details)\n")
+        return 1
+
+
+def jailed() -> bool:
+    """True inside a jail: its PID 1 is a linjail reaper (SPEC §5 jail.jailed)."""
+    try:
+        with open("/proc/1/environ", "rb") as f:
+            return b"\0LINJAIL_JAILED=1\0" in b"\0" + f.read()
+    except OSError:
+        return False

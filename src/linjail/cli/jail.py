@@ -1,0 +1,94 @@
+"""jail(8), DragonFly syntax (SPEC §2)."""
+from __future__ import annotations
+
+import getopt
+import os
+import sys
+
+from ..errors import JailError, UsageError
+
+USAGE = "Usage: jail [-i] [-l -u username | -U username] path hostname ip-list command ..."
+HOSTNAME_MAX = 64   # Linux's limit (DragonFly: 255): SPEC §2
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ._main import run
+    return run("jail", _jail, argv)
+
+
+def parse(args: list[str]) -> "object":
+    """argv -> JailSpec; every check that needs no jail, in DragonFly's order."""
+    from ..model import JailSpec, parse_ip_list
+    try:
+        opts, rest = getopt.getopt(args, "ilu:U:")
+    except getopt.GetoptError:
+        raise UsageError(USAGE) from None
+    print_jid = login = False
+    user = juser = None
+    for opt, val in opts:
+        if opt == "-i":
+            print_jid = True
+        elif opt == "-l":
+            login = True
+        elif opt == "-u":
+            user = val
+        elif opt == "-U":
+            juser = val
+    if (user is not None and juser is not None) or len(rest) < 4 or \
+            (login and user is None and juser is None):
+        raise UsageError(USAGE)
+    path, hostname, iplist, *command = rest
+    host_user = None
+    if user is not None:
+        from ..users import host_user as lookup
+        host_user = lookup(user)
+    try:
+        resolved = os.path.realpath(path, strict=True)
+    except OSError as err:
+        raise JailError(f"jail: realpath: {path}: {os.strerror(err.errno or 2)}",
+                        bare=True) from None
+    if not os.path.isdir(resolved):
+        raise JailError(f"jail: chdir: {resolved}: Not a directory", bare=True)
+    try:
+        ips = parse_ip_list(iplist)
+    except ValueError as err:
+        raise JailError(f"Invalid value {err.args[0]}", stdout=True, bare=True) from None
+    return JailSpec(path=resolved, hostname=hostname, ips=ips, command=tuple(command),
+                    login=login, host_user=host_user, jail_user=juser,
+                    print_jid=print_jid)
+
+
+def _jail(args: list[str]) -> int:
+    from ..model import JailSpec
+    spec = parse(args)
+    assert isinstance(spec, JailSpec)
+    from ._main import jailed
+    if os.geteuid() != 0 or jailed():
+        raise JailError("jail: jail: Operation not permitted", bare=True)
+    if len(spec.hostname.encode()) > HOSTNAME_MAX:
+        raise JailError("jail: jail: File name too long", bare=True)
+    _warn_reachable(spec.path)
+    from dataclasses import replace
+    from ..state.knobs import get_defaults
+    spec = replace(spec, knobs=get_defaults())
+    from ..lifecycle import relay
+    return relay.run_interactive(spec)
+
+
+def _warn_reachable(path: str) -> None:
+    """FreeBSD's advice: a jail root only root can reach (SPEC §7)."""
+    import stat
+    p = path
+    while True:
+        try:
+            st = os.stat(p)
+        except OSError:
+            return
+        if st.st_uid == 0 and not st.st_mode & (stat.S_IXGRP | stat.S_IXOTH):
+            return      # this directory stops every other user
+        parent = os.path.dirname(p)
+        if parent == p:
+            break
+        p = parent
+    sys.stderr.write(f"jail: warning: {path} can be reached by users other than root; "
+                     f"keep jails under a directory of mode 0700\n")

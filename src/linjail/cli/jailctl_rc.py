@@ -1,0 +1,71 @@
+"""`jailctl start|stop|restart|status [-f FILE]... [--force] [name ...]` (SPEC §8).
+
+The counterpart of DragonFly's `/etc/rc.d/jail`.  cli/jailctl.py dispatches
+these actions here; DragonFly's `onestart`/`forcestart` (and the like) are
+accepted as the action with --force.  Errors print as `jailctl: message`.
+"""
+from __future__ import annotations
+
+import getopt
+import os
+import traceback
+from typing import TextIO
+
+from linjail.config.jails import DEFAULT_KNOBS, GLOBAL_VARS, RcVars
+from linjail.config.rcconf import config_files, read_files
+from linjail.errors import JailError
+from linjail.lifecycle.rc import Backend, RcService, RealBackend
+
+ACTIONS = ("start", "stop", "restart", "status")
+USAGE = "usage: jailctl start|stop|restart|status [--force] [-f file] ... [name ...]"
+
+
+def builtin_defaults() -> dict[str, str]:
+    """What /etc/defaults/rc.conf holds for jails: the base the files build on."""
+    values = {v.name: v.default for v in GLOBAL_VARS}
+    values.update({d.var: d.default for d in DEFAULT_KNOBS})
+    return values
+
+
+def split_action(action: str) -> tuple[str, bool] | None:
+    """`start` -> (start, False); rc.subr's `onestart`/`forcestart` -> (start, True)."""
+    for prefix in ("", "one", "force"):
+        if action.startswith(prefix) and action[len(prefix):] in ACTIONS:
+            return action[len(prefix):], bool(prefix)
+    return None
+
+
+def main_rc(action: str, argv: list[str], out: TextIO, err: TextIO,
+            backend: Backend | None = None) -> int:
+    parsed = split_action(action)
+    try:
+        opts, names = getopt.gnu_getopt(argv, "f:", ["force", "file="])
+    except getopt.GetoptError:
+        parsed = None
+    if parsed is None:
+        err.write(USAGE + "\n")
+        return 1
+    verb, force = parsed
+    files = [arg for opt, arg in opts if opt in ("-f", "--file")]
+    force = force or any(opt == "--force" for opt, _ in opts)
+    try:
+        paths, missing_ok = config_files(files)
+        rc = RcVars(read_files(paths, missing_ok=missing_ok, base=builtin_defaults()))
+        service = RcService(rc, backend if backend is not None else RealBackend(), out, err)
+        code: int = getattr(service, verb)(names, force)
+        return code
+    except JailError as e:
+        out.flush()
+        if os.environ.get("LINJAIL_DEBUG"):
+            traceback.print_exc(file=err)
+        err.write(f"jailctl: {e.message}\n")
+        err.flush()
+        return e.code
+    except OSError as e:
+        out.flush()
+        if os.environ.get("LINJAIL_DEBUG"):
+            traceback.print_exc(file=err)
+        where = f"{e.filename}: " if e.filename else ""
+        err.write(f"jailctl: {where}{e.strerror}\n")
+        err.flush()
+        return 1

@@ -1,0 +1,99 @@
+"""jls(8) (SPEC §3)."""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ._main import run
+    return run("jls", _jls, argv)
+
+
+USAGE = "usage: jls [-v | --json]"
+
+
+def escape(text: str) -> str:
+    """Show control characters of an untrusted hostname as octal escapes."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
+            out.append(f"\\{code:03o}")
+        elif ch == "\\":
+            out.append("\\\\")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def format_ips(ips: list[str]) -> str:
+    import ipaddress
+    if not ips:
+        return "(none)"
+    return " ".join(str(ipaddress.ip_address(a)) for a in reversed(ips))
+
+
+def current_hostname(pid: int, fallback: str) -> str:
+    """The jail's hostname now (jailed root may have changed it)."""
+    from ..kernel import libc
+    try:
+        fd = os.open(f"/proc/{pid}/ns/uts", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return fallback
+    own = os.open("/proc/self/ns/uts", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        libc.setns(fd, libc.CLONE_NEWUTS)
+        try:
+            return os.uname().nodename
+        finally:
+            libc.setns(own, libc.CLONE_NEWUTS)
+    except OSError:
+        return fallback
+    finally:
+        os.close(fd)
+        os.close(own)
+
+
+def _jls(args: list[str]) -> int:
+    from ..errors import UsageError
+    verbose = as_json = False
+    for arg in args:
+        if arg == "-v":
+            verbose = True
+        elif arg == "--json":
+            as_json = True
+        else:
+            raise UsageError(USAGE)
+    from ._main import jailed
+    if jailed():
+        return 0
+    from ..state import registry
+    jails = [r for r in registry.live_jails() if r.state == "running"]
+    root = os.geteuid() == 0
+    rows = []
+    for r in jails:
+        host = current_hostname(r.pid, r.hostname) if root else r.hostname
+        rows.append((r, host))
+    out = sys.stdout
+    if as_json:
+        import json
+        out.write(json.dumps([{"jid": r.jid, "name": r.name, "hostname": h, "path": r.path,
+                               "ips": list(reversed(r.ips)), "pid": r.pid,
+                               "knobs": r.knobs} for r, h in rows], indent=1) + "\n")
+        return 0
+    if not rows:
+        return 0
+    if verbose:
+        out.write("JID\tName\tHostname\tPath\tIPs\tState\tProcesses\n")
+        for r, h in rows:
+            from ..confine import cgroup
+            nproc = len(cgroup.pids(r.cgroup)) if r.cgroup else 0
+            out.write(f"{r.jid}\t{escape(r.name) or '-'}\t{escape(h)}\t{escape(r.path)}\t"
+                      f"{format_ips(r.ips)}\t{r.state}\t{nproc}\n")
+        return 0
+    out.write("JID\tHostname\tPath\t\tIPs\n")
+    for r, h in rows:
+        out.write("%-8s%-15s %-15s %s\n" % (r.jid, escape(h), escape(r.path),
+                                             format_ips(r.ips)))
+    return 0

@@ -1,0 +1,213 @@
+"""The jail's file system view (SPEC §7 "Filesystem", "/dev", "/proc").
+
+Runs in the jail's first process, in its new mount namespace, before
+pivot_root.  The jail's tree belongs to jailed root, so no path inside it is
+ever resolved by the host's view: each target is opened with openat2 relative
+to the jail root (RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS) and mounted through
+its descriptor (/proc/self/fd/N or move_mount), the lesson of LXC
+CVE-2015-1335 and runc CVE-2021-30465.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..errors import JailError
+from ..kernel import libc
+from ..model import Mount
+
+_RESOLVE = libc.RESOLVE_IN_ROOT | libc.RESOLVE_NO_SYMLINKS | libc.RESOLVE_NO_MAGICLINKS
+_DEV_NODES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+              ("urandom", 1, 9), ("tty", 5, 0))
+_DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+              ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
+              ("ptmx", "pts/ptmx"))
+# OCI readonlyPaths, and the masked paths of runc/Docker + nspawn (linux-hardening §2.2)
+PROC_READONLY = ("bus", "fs", "irq", "sys", "sysrq-trigger")
+PROC_MASKED_FILES = ("kcore", "keys", "key-users", "timer_list", "timer_stats",
+                     "sched_debug", "latency_stats", "kallsyms", "kmsg", "kpagecount",
+                     "kpageflags", "kpagecgroup", "config.gz", "vmallocinfo", "mem",
+                     "kmem", "pagetypeinfo", "buddyinfo", "modules")
+PROC_MASKED_DIRS = ("acpi", "scsi", "asound", "driver", "tty/driver")
+
+
+def fdpath(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
+@dataclass
+class Root:
+    """The jail's root, attached in this mount namespace; fd is its top."""
+    path: str
+    fd: int
+
+    def open(self, rel: str, flags: int = os.O_PATH, *, what: str = "") -> int:
+        """Open REL inside the root; a symlink anywhere on the way is refused."""
+        try:
+            return libc.openat2(self.fd, rel, flags | os.O_NOFOLLOW, _RESOLVE)
+        except OSError as err:
+            shown = os.path.join(self.path, rel.lstrip("/"))
+            if err.errno == errno.ELOOP:
+                raise JailError(f"jail: {shown}: is a symbolic link, refusing to "
+                                f"{what or 'use it'}") from None
+            raise JailError(f"jail: {shown}: {os.strerror(err.errno)}") from None
+
+    def exists_dir(self, rel: str) -> bool:
+        """True if REL is a real directory in the root (a symlink is an error)."""
+        try:
+            fd = libc.openat2(self.fd, rel, os.O_PATH | os.O_NOFOLLOW, _RESOLVE)
+        except OSError as err:
+            if err.errno == errno.ENOENT:
+                return False
+            if err.errno == errno.ELOOP:
+                shown = os.path.join(self.path, rel)
+                raise JailError(f"jail: {shown}: is a symbolic link, refusing to "
+                                f"mount there") from None
+            raise
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if not stat.S_ISDIR(st.st_mode):
+            raise JailError(f"jail: {os.path.join(self.path, rel)}: Not a directory")
+        return True
+
+
+def attach_root(path: str, overlay: tuple[str, str] | None = None) -> Root:
+    """Bind the root recursively onto itself, nodev, in this namespace."""
+    libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
+    try:
+        fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as err:
+        raise JailError(f"jail: {path}: {os.strerror(err.errno)}") from None
+    if overlay is not None:
+        lower, top = overlay
+        opts = f"lowerdir={lower},upperdir={top}/upper,workdir={top}/work"
+        libc.mount("overlay", fdpath(fd), "overlay", libc.MS_NODEV, opts)
+        os.close(fd)
+        fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return Root(path, fd)
+    tree = libc.open_tree(fd, "", libc.OPEN_TREE_CLONE | libc.AT_RECURSIVE |
+                          libc.AT_EMPTY_PATH | os.O_CLOEXEC)
+    libc.mount_setattr(tree, "", libc.AT_EMPTY_PATH | libc.AT_RECURSIVE,
+                       libc.MOUNT_ATTR_NODEV)
+    libc.move_mount(tree, "", fd, "", libc.MOVE_MOUNT_F_EMPTY_PATH |
+                    libc.MOVE_MOUNT_T_EMPTY_PATH)
+    os.close(fd)
+    return Root(path, tree)
+
+
+def mount_dev(root: Root) -> None:
+    """The jail's /dev: a small tmpfs, six nodes, a private devpts, shm."""
+    fd = root.open("dev", what="mount /dev there")
+    libc.mount("tmpfs", fdpath(fd), "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC,
+               "mode=755,size=64k,nr_inodes=64")
+    os.close(fd)
+    dev = root.open("dev", os.O_PATH | os.O_DIRECTORY)
+    try:
+        for name, major, minor in _DEV_NODES:
+            os.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
+        for name, target in _DEV_LINKS:
+            os.symlink(target, name, dir_fd=dev)
+        for sub in ("pts", "shm"):
+            os.mkdir(sub, 0o755, dir_fd=dev)
+        pts = libc.openat2(dev, "pts", os.O_PATH | os.O_DIRECTORY, _RESOLVE)
+        libc.mount("devpts", fdpath(pts), "devpts", libc.MS_NOSUID | libc.MS_NOEXEC,
+                   "newinstance,ptmxmode=0666,mode=0620")
+        os.close(pts)
+        shm = libc.openat2(dev, "shm", os.O_PATH | os.O_DIRECTORY, _RESOLVE)
+        libc.mount("tmpfs", fdpath(shm), "tmpfs",
+                   libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC, "mode=1777,size=64m")
+        os.close(shm)
+    finally:
+        os.close(dev)
+
+
+def mount_proc(root: Root) -> None:
+    """procfs of the jail's PID namespace, with the OCI read-only and masked paths."""
+    fd = root.open("proc", what="mount /proc there")
+    libc.mount("proc", fdpath(fd), "proc", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
+    os.close(fd)
+    proc = root.open("proc", os.O_PATH | os.O_DIRECTORY)
+    try:
+        for rel in PROC_READONLY:
+            for sub in _existing(proc, rel):
+                bind_onto(sub, sub, libc.MOUNT_ATTR_RDONLY | libc.MOUNT_ATTR_NOSUID |
+                          libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOEXEC)
+        for rel in PROC_MASKED_FILES:
+            for sub in _existing(proc, rel):
+                libc.mount("/dev/null", fdpath(sub), None, libc.MS_BIND)
+        for rel in PROC_MASKED_DIRS:
+            for sub in _existing(proc, rel):
+                libc.mount("tmpfs", fdpath(sub), "tmpfs", libc.MS_RDONLY | libc.MS_NOSUID |
+                           libc.MS_NODEV | libc.MS_NOEXEC, "size=0,nr_inodes=1")
+    finally:
+        os.close(proc)
+
+
+def bind_onto(src: int, target: int, attrs: int) -> None:
+    """Bind the tree at SRC onto TARGET (both descriptors) with mount attributes."""
+    tree = libc.open_tree(src, "", libc.OPEN_TREE_CLONE | libc.AT_RECURSIVE |
+                          libc.AT_EMPTY_PATH | os.O_CLOEXEC)
+    try:
+        libc.mount_setattr(tree, "", libc.AT_EMPTY_PATH | libc.AT_RECURSIVE, attrs)
+        libc.move_mount(tree, "", target, "", libc.MOVE_MOUNT_F_EMPTY_PATH |
+                        libc.MOVE_MOUNT_T_EMPTY_PATH)
+    finally:
+        os.close(tree)
+
+
+def _existing(dirfd: int, rel: str) -> Iterator[int]:
+    try:
+        fd = libc.openat2(dirfd, rel, os.O_PATH | os.O_NOFOLLOW, _RESOLVE)
+    except OSError:
+        return
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def mount_sys(root: Root) -> None:
+    fd = root.open("sys", what="mount /sys there")
+    try:
+        libc.mount("sysfs", fdpath(fd), "sysfs", libc.MS_RDONLY | libc.MS_NOSUID |
+                   libc.MS_NODEV | libc.MS_NOEXEC)
+    finally:
+        os.close(fd)
+
+
+def mount_extra(root: Root, m: Mount) -> None:
+    """An fstab mount: a host path bound in, or a tmpfs; target resolved in root."""
+    target = root.open(m.target, what=f"mount {m.source or m.kind} there")
+    try:
+        flags = libc.MS_NOSUID | libc.MS_NODEV
+        if m.kind == "tmpfs":
+            libc.mount("tmpfs", fdpath(target), "tmpfs",
+                       flags | (libc.MS_RDONLY if m.readonly else 0), m.options or None)
+            return
+        try:
+            src = os.open(m.source, os.O_PATH | os.O_CLOEXEC)
+        except OSError as err:
+            raise JailError(f"jail: {m.source}: {os.strerror(err.errno)}") from None
+        try:
+            attrs = libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOSUID
+            if m.readonly:
+                attrs |= libc.MOUNT_ATTR_RDONLY
+            bind_onto(src, target, attrs)
+        finally:
+            os.close(src)
+    finally:
+        os.close(target)
+
+
+def enter(root: Root) -> None:
+    """pivot_root into the jail and detach the host's tree (bubblewrap's sequence)."""
+    os.fchdir(root.fd)
+    libc.pivot_root(".", ".")
+    libc.umount2(".", libc.MNT_DETACH)
+    os.chdir("/")
+    os.close(root.fd)

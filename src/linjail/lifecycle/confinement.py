@@ -1,0 +1,32 @@
+"""The confinement every process of a jail gets before it execs: the jail's
+PID 1 (the reaper) and every `jexec`.
+
+prepare() runs on the host side (it may read or write the seccomp cache under
+the state directory); apply() runs in the process about to exec, possibly
+after pivot_root.  Order matters in apply(): the bounding set is cut, then
+the seccomp filter is loaded while CAP_SYS_ADMIN is still in the effective
+set (no no_new_privs, so setuid programs inside the jail keep working); at
+execve root's capabilities become the bounding set.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..model import Knobs
+
+
+@dataclass(frozen=True)
+class Confinement:
+    keep: frozenset[int]
+    bpf: bytes
+
+
+def prepare(knobs: Knobs) -> Confinement:
+    from ..confine import caps, seccomp
+    return Confinement(caps.keep_set(knobs), seccomp.program(knobs))
+
+
+def apply(c: Confinement) -> None:
+    from ..confine import caps, seccomp
+    caps.drop(c.keep)
+    seccomp.install(c.bpf)

@@ -1,0 +1,536 @@
+"""`jailctl start|stop|restart|status`: DragonFly's /etc/rc.d/jail (SPEC §8).
+
+Start is an ordered table of steps; each step that changes something pushes
+its undo, and a jail that fails to start has them run in reverse (STYLE 8).
+The jail itself is made by the same library as `jail` (run_jail), through a
+small Backend so the steps are unit-tested with a recording fake.
+
+/var/run/jail_NAME.id holds the JID on its first line, as on DragonFly, then
+the boot id, the host PID of the jail's PID 1 and its start time: /var/run is
+not a tmpfs on these machines (SPEC §7), so a file that does not name a live
+jail of this boot is stale and removed by whichever command looks at it.
+LINJAIL_VARRUN moves the directory (tests).
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence, TextIO
+
+from linjail.config import fstab
+from linjail.config.jails import (FatalConfig, JailConfig, RcVars, StartFailure, build_spec,
+                                  real_root, resolve, split_command, valid_name)
+from linjail.errors import JailError
+from linjail.model import JailSpec, Knobs, Mount
+
+VARRUN_ENV = "LINJAIL_VARRUN"
+#: rc.d/jail: `killall -j JID -TERM; sleep 1; killall -j JID -KILL`
+STOP_GRACE = 1.0
+
+
+def varrun() -> str:
+    return os.environ.get(VARRUN_ENV, "/var/run")
+
+
+class Record(Protocol):
+    """What we read of a registry record (linjail.state.registry.JailRecord)."""
+    jid: int
+    pid: int
+    starttime: int
+    ips: Sequence[str]
+
+
+class Backend(Protocol):
+    """The jail library as rc.d needs it; RealBackend or a test's fake."""
+
+    def run_jail(self, spec: JailSpec, *, stdin: int, stdout: int, stderr: int,
+                 on_jid: Callable[[int], None] | None = None) -> int: ...
+
+    def exec_in_jail(self, jid: int, argv: Sequence[str], *, env: dict[str, str],
+                     stdin: int, stdout: int, stderr: int) -> int: ...
+
+    def remove_jail(self, jid: int, grace: float = 1.0) -> None: ...
+
+    def lookup(self, jid: int) -> Record | None: ...
+
+    def boot_id(self) -> str: ...
+
+    def pid_alive(self, pid: int, starttime: int) -> bool: ...
+
+    def get_defaults(self) -> Knobs: ...
+
+    def set_defaults(self, knobs: Knobs) -> None: ...
+
+
+class RealBackend:
+    """The real library; imports load only when a step needs them (STYLE 13)."""
+
+    def run_jail(self, spec: JailSpec, *, stdin: int, stdout: int, stderr: int,
+                 on_jid: Callable[[int], None] | None = None) -> int:
+        from linjail.lifecycle.start import run_jail
+        return run_jail(spec, stdin=stdin, stdout=stdout, stderr=stderr, on_jid=on_jid)
+
+    def exec_in_jail(self, jid: int, argv: Sequence[str], *, env: dict[str, str],
+                     stdin: int, stdout: int, stderr: int) -> int:
+        from linjail.lifecycle.attach import exec_in_jail
+        return exec_in_jail(jid, argv, env=env, stdin=stdin, stdout=stdout, stderr=stderr)
+
+    def remove_jail(self, jid: int, grace: float = 1.0) -> None:
+        from linjail.lifecycle.remove import remove_jail
+        remove_jail(jid, grace)
+
+    def lookup(self, jid: int) -> Record | None:
+        from linjail.state import registry
+        rec: Record | None = registry.lookup(jid)
+        return rec
+
+    def boot_id(self) -> str:
+        from linjail.state import registry
+        return registry.boot_id()
+
+    def pid_alive(self, pid: int, starttime: int) -> bool:
+        from linjail.state import registry
+        return registry.pid_alive(pid, starttime)
+
+    def get_defaults(self) -> Knobs:
+        from linjail.state import knobs
+        return knobs.get_defaults()
+
+    def set_defaults(self, value: Knobs) -> None:
+        from linjail.state import knobs
+        knobs.set_defaults(value)
+
+
+# -- id files -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IdFile:
+    jid: int
+    boot_id: str
+    pid: int = 0            # 0: written while the jail was still starting
+    starttime: int = 0
+
+    def render(self) -> bytes:
+        return (f"{self.jid}\nboot_id={self.boot_id}\npid={self.pid}\n"
+                f"starttime={self.starttime}\n").encode()
+
+    @classmethod
+    def parse(cls, data: bytes) -> "IdFile | None":
+        try:
+            lines = data.decode("ascii").splitlines()
+            fields = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
+            return cls(int(lines[0]), fields["boot_id"], int(fields.get("pid", "0")),
+                       int(fields.get("starttime", "0")))
+        except (UnicodeDecodeError, IndexError, KeyError, ValueError):
+            return None
+
+
+def id_path(name: str, directory: str | None = None) -> str:
+    return os.path.join(directory if directory is not None else varrun(), f"jail_{name}.id")
+
+
+def write_id(path: str, idf: IdFile) -> None:
+    """tmp + fsync + rename (+ fsync of the directory): never half a file."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o644)
+    try:
+        os.write(fd, idf.render())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        os.unlink(tmp)
+        raise
+    dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def read_id(path: str) -> tuple[bool, IdFile | None]:
+    """(exists, parsed); an unparsable file exists but parses to None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False, None
+    except OSError as e:
+        if os.path.islink(path):
+            return True, None                # a symlink is never ours: stale
+        raise JailError(f"{path}: {e.strerror}") from None
+    try:
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    return True, IdFile.parse(data)
+
+
+class _DirLock:
+    """flock(2) on the id-file directory: one start/stop at a time, as at boot."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.fd = -1
+
+    def __enter__(self) -> "_DirLock":
+        try:
+            self.fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise JailError(f"{self.directory}: {e.strerror}") from None
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+# -- steps with undo ----------------------------------------------------------
+
+class Undo:
+    """What a start did, to be undone in reverse if a later step fails."""
+
+    def __init__(self) -> None:
+        self.actions: list[tuple[str, Callable[[], None]]] = []
+
+    def push(self, what: str, action: Callable[[], None]) -> None:
+        self.actions.append((what, action))
+
+    def unwind(self, warn: Callable[[str], None]) -> None:
+        while self.actions:
+            what, action = self.actions.pop()
+            try:
+                action()
+            except (OSError, JailError) as e:
+                text = e.message if isinstance(e, JailError) else str(e)
+                warn(f"undoing {what}: {text}")
+
+
+@dataclass
+class StartJob:
+    """One jail's start in progress."""
+    cfg: JailConfig
+    spec: JailSpec | None = None
+    log_fd: int = -1
+    jid: int = 0
+    id_error: str = ""
+    undo: Undo = field(default_factory=Undo)
+
+    def close(self) -> None:
+        if self.log_fd >= 0:
+            os.close(self.log_fd)
+            self.log_fd = -1
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: Callable[["RcService", StartJob], None]
+
+
+def run_steps(steps: Sequence[Step], svc: "RcService", job: StartJob) -> None:
+    try:
+        for step in steps:
+            step.run(svc, job)
+    except BaseException:
+        job.undo.unwind(svc.warn)
+        raise
+
+
+def _step_plan(svc: "RcService", job: StartJob) -> None:
+    """Validate and build the JailSpec: nothing is changed yet."""
+    cfg = job.cfg
+    root = real_root(cfg.rootdir)
+    mounts: tuple[Mount, ...] = ()
+    if cfg.mount_enable:
+        if not os.path.exists(cfg.fstab):
+            raise FatalConfig(f"{cfg.fstab} does not exist")      # rc.d/jail: err 3
+        try:
+            entries = fstab.read(cfg.fstab)
+        except fstab.FstabError as e:
+            raise StartFailure(str(e)) from None
+        roots = (cfg.rootdir, root)
+        for entry in entries:
+            if fstab.symlink_in_path(root, fstab.inside(entry.target, roots)):
+                # rc.d/jail's check: warn, mount nothing from this fstab
+                svc.warn(f"{entry.target} has symlink as parent - not mounting from {cfg.fstab}")
+                break
+        else:
+            mounts = fstab.to_mounts(entries, roots)
+    job.spec = build_spec(cfg, root=root, knobs=svc.backend.get_defaults(), mounts=mounts)
+
+
+def _step_console(svc: "RcService", job: StartJob) -> None:
+    """Open the console log, overwritten at each start (rc.d: `tail +2 > log`)."""
+    path = job.cfg.consolelog
+    existed = os.path.lexists(path)
+    try:
+        # O_NOFOLLOW: the log may sit in a tree that jailed root controls
+        job.log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                             | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise StartFailure(f"{path}: {e.strerror}") from None
+    fd = job.log_fd
+
+    def undo() -> None:
+        # a log we created and nothing wrote to is not worth leaving behind
+        if not existed and os.fstat(fd).st_size == 0:
+            unlink_quiet(path)
+    job.undo.push(f"console log {path}", undo)
+
+
+def _step_create(svc: "RcService", job: StartJob) -> None:
+    """`jail FLAGS -i ROOTDIR HOSTNAME IP EXEC_START`, waiting for exec_start."""
+    assert job.spec is not None
+    path = svc.id_path(job.cfg.name)
+
+    def on_jid(jid: int) -> None:
+        # record the jail as soon as it exists, so that a jailctl killed while
+        # exec_start runs leaves a jail that `stop` can find
+        job.jid = jid
+        job.undo.push(f"jail {jid}", lambda: svc.remove_quietly(jid, path))
+        try:
+            svc.record(path, jid)
+        except (OSError, JailError) as e:
+            job.id_error = e.message if isinstance(e, JailError) else f"{path}: {e.strerror}"
+
+    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        status = svc.backend.run_jail(job.spec, stdin=null, stdout=job.log_fd,
+                                      stderr=job.log_fd, on_jid=on_jid)
+    except JailError as e:
+        raise StartFailure(e.message) from None
+    finally:
+        os.close(null)
+    if job.id_error:
+        raise StartFailure(job.id_error)
+    if status != 0:
+        raise StartFailure(f"exec_start \"{job.cfg.exec_start}\" exited with status {status} "
+                           f"(console log: {job.cfg.consolelog})")
+
+
+def _step_record(svc: "RcService", job: StartJob) -> None:
+    """The id file names the jail's PID 1 now that it runs; none if it is gone."""
+    path = svc.id_path(job.cfg.name)
+    if svc.backend.lookup(job.jid) is None:
+        unlink_quiet(path)        # exec_start left no process: the jail has ended
+        return
+    try:
+        svc.record(path, job.jid)
+    except (OSError, JailError) as e:
+        raise StartFailure(e.message if isinstance(e, JailError)
+                           else f"{path}: {e.strerror}") from None
+
+
+START_STEPS: tuple[Step, ...] = (
+    Step("plan", _step_plan),
+    Step("console log", _step_console),
+    Step("create", _step_create),
+    Step("record", _step_record),
+)
+
+
+# -- the service --------------------------------------------------------------
+
+class RcService:
+    """start/stop/restart/status over one rc.conf, printing as rc.d/jail does."""
+
+    def __init__(self, rc: RcVars, backend: Backend, out: TextIO, err: TextIO,
+                 directory: str | None = None) -> None:
+        self.rc = rc
+        self.backend = backend
+        self.out = out
+        self.err = err
+        self.directory = directory if directory is not None else varrun()
+
+    # output
+    def say(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def warn(self, message: str) -> None:
+        self.out.flush()
+        self.err.write(f"jailctl: WARNING: {message}\n")
+        self.err.flush()
+
+    def id_path(self, name: str) -> str:
+        return id_path(name, self.directory)
+
+    # id files
+    def record(self, path: str, jid: int) -> None:
+        rec = self.backend.lookup(jid)
+        pid, start = (rec.pid, rec.starttime) if rec is not None else (0, 0)
+        write_id(path, IdFile(jid, self.backend.boot_id(), pid, start))
+
+    def live(self, name: str) -> Record | None:
+        """The live jail NAME's id file names; a stale id file is removed."""
+        path = self.id_path(name)
+        exists, idf = read_id(path)
+        if not exists:
+            return None
+        rec = self._check(idf)
+        if rec is None:
+            unlink_quiet(path)
+        return rec
+
+    def _check(self, idf: IdFile | None) -> Record | None:
+        if idf is None or idf.boot_id != self.backend.boot_id():
+            return None
+        rec = self.backend.lookup(idf.jid)
+        if rec is None:
+            return None
+        if idf.pid:
+            if (rec.pid, rec.starttime) != (idf.pid, idf.starttime):
+                return None               # the JID now belongs to another jail
+            if not self.backend.pid_alive(idf.pid, idf.starttime):
+                return None
+        return rec
+
+    def remove_quietly(self, jid: int, path: str) -> None:
+        if self.backend.lookup(jid) is not None:
+            self.backend.remove_jail(jid, STOP_GRACE)
+        unlink_quiet(path)
+
+    def _names(self, names: list[str], force: bool) -> list[str] | None:
+        """The jails to act on, or None when rc.conf disables the service."""
+        if not names and not force and not self.rc.jail_enable(self.warn):
+            return None
+        return names or self.rc.jail_list()
+
+    # start
+    def start(self, names: list[str], force: bool = False) -> int:
+        todo = self._names(names, force)
+        if todo is None:
+            return 0
+        with _DirLock(self.directory):
+            self._default_knobs()
+            self.say("Starting jails:")
+            failed = False
+            try:
+                for name in todo:
+                    failed |= not self._start_one(resolve(self.rc, name, self.warn))
+            except FatalConfig:
+                self.say("\n")
+                raise
+            self.say(".\n")
+        return 1 if failed else 0
+
+    def _default_knobs(self) -> None:
+        current = self.backend.get_defaults()
+        want, changed = self.rc.default_knobs(current, self.warn)
+        if changed:
+            try:
+                self.backend.set_defaults(want)
+            except OSError as e:
+                raise JailError(f"jail.defaults: {e.strerror}") from None
+        self.say("Default global settings for jails:" + "".join(f" {w}" for w in changed)
+                 + ".\n")
+
+    def _start_one(self, cfg: JailConfig) -> bool:
+        if self.live(cfg.name) is not None:
+            self.say(f" [{cfg.hostname} already running ({self.id_path(cfg.name)} exists)]")
+            return True
+        job = StartJob(cfg)
+        try:
+            run_steps(START_STEPS, self, job)
+        except StartFailure as e:
+            self.say(f" cannot start jail \"{cfg.name}\": {e.reason}\n")
+            return False
+        finally:
+            job.close()
+        self.say(f" {cfg.hostname}")
+        return True
+
+    # stop
+    def stop(self, names: list[str], force: bool = False) -> int:
+        todo = self._names(names, force)
+        if todo is None:
+            return 0
+        failed = False
+        with _DirLock(self.directory):
+            self.say("Stopping jails:")
+            try:
+                for name in todo:
+                    failed |= not self._stop_one(name)
+            except FatalConfig:
+                self.say("\n")
+                raise
+            self.say(".\n")
+        return 1 if failed else 0
+
+    def _stop_one(self, name: str) -> bool:
+        if not valid_name(name):
+            raise FatalConfig(f"Invalid jail name {name!r}")
+        rec = self.live(name)
+        if rec is None:
+            # not a failure: the jail is stopped, which is what was asked
+            self.say(f" cannot stop jail {name}. No jail id in {self.directory}\n")
+            return True
+        cfg = resolve(self.rc, name, self.warn)
+        if cfg.exec_stop:
+            self._exec_stop(cfg, rec.jid)
+        try:
+            self.backend.remove_jail(rec.jid, STOP_GRACE)
+        except JailError as e:
+            self.say(f" cannot stop jail {name}: {e.message}\n")
+            return False
+        unlink_quiet(self.id_path(name))
+        self.say(f" {cfg.hostname}")
+        return True
+
+    def _exec_stop(self, cfg: JailConfig, jid: int) -> None:
+        """`env -i jexec JID EXEC_STOP >> consolelog 2>&1`; its failure is ignored."""
+        try:
+            argv = split_command(cfg.exec_stop, cfg.var("exec_stop"))
+        except StartFailure as e:
+            self.warn(e.reason)
+            return
+        try:
+            log = os.open(cfg.consolelog, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+                          | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            self.warn(f"{cfg.consolelog}: {e.strerror}")
+            log = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self.backend.exec_in_jail(jid, argv, env={}, stdin=null, stdout=log, stderr=log)
+        except JailError as e:
+            os.write(log, f"jexec: {e.message}\n".encode())
+        finally:
+            os.close(null)
+            os.close(log)
+
+    # restart, status
+    def restart(self, names: list[str], force: bool = False) -> int:
+        todo = self._names(names, force)
+        if todo is None:
+            return 0
+        stopped = self.stop(todo, True)
+        started = self.start(todo, True)
+        return started or stopped
+
+    def status(self, names: list[str], force: bool = False) -> int:
+        """One line per configured jail; 0 if all run, else 3 (LSB: not running)."""
+        todo = names or self.rc.jail_list()
+        code = 0
+        for name in todo:
+            if not valid_name(name):
+                raise FatalConfig(f"Invalid jail name {name!r}")
+            rec = self.live(name)
+            if rec is None:
+                self.say(f"{name}: stopped\n")
+                code = 3
+            else:
+                ips = " ".join(rec.ips) or "(none)"
+                self.say(f"{name}: running, jid {rec.jid}, addresses {ips}\n")
+        return code

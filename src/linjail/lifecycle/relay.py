@@ -1,0 +1,135 @@
+"""Running a jail's (or a jexec's) command for a user at a terminal.
+
+When standard input is a terminal, the command gets a private pty whose
+master stays here: the caller's terminal is put in raw mode and relayed, the
+window size follows SIGWINCH, and when the command ends the master is
+closed, so no process left in the jail keeps a handle on the caller's
+terminal (TIOCSTI and later keystrokes: SPEC §2).  Signals sent to the
+launcher are passed to the command (through the jail's PID 1).
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import signal
+import sys
+import termios
+from typing import Callable
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+             signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
+
+
+class Pty:
+    def __init__(self) -> None:
+        self.master, self.slave = os.openpty()
+        os.set_blocking(self.master, True)
+        self.copy_winsize()
+
+    def copy_winsize(self) -> None:
+        try:
+            size = fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
+        except OSError:
+            pass
+
+    def stdio(self) -> tuple[int, int, int]:
+        return tuple(self.slave if os.isatty(fd) else fd for fd in (0, 1, 2))  # type: ignore
+
+
+def maybe_pty() -> Pty | None:
+    return Pty() if os.isatty(0) else None
+
+
+def forward_signals(target: Callable[[int], None], pty: Pty | None) -> None:
+    def handler(sig: int, _frame: object) -> None:
+        target(sig)
+    for sig in FORWARDED:
+        signal.signal(sig, handler)
+    if pty is not None:
+        signal.signal(signal.SIGWINCH, lambda *_: pty.copy_winsize())
+    else:
+        signal.signal(signal.SIGWINCH, handler)
+
+
+def relay(pty: Pty, done_fd: int) -> None:
+    """Copy the caller's terminal to the pty and back until done_fd is readable."""
+    out = 1 if os.isatty(1) else 2
+    try:
+        saved = termios.tcgetattr(0)
+    except termios.error:
+        saved = None
+    if saved is not None:
+        import tty
+        tty.setraw(0, termios.TCSANOW)
+    stdin_open = True
+    try:
+        while True:
+            rlist = [pty.master, done_fd] + ([0] if stdin_open else [])
+            ready, _, _ = select.select(rlist, [], [])
+            if pty.master in ready and not _pump(pty.master, out):
+                pass
+            if 0 in ready:
+                data = os.read(0, 4096)
+                if data:
+                    _write_all(pty.master, data)
+                else:
+                    stdin_open = False
+            if done_fd in ready:
+                break
+        # what the command wrote just before it ended
+        while select.select([pty.master], [], [], 0.05)[0] and _pump(pty.master, out):
+            pass
+    finally:
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        os.close(pty.master)
+
+
+def _pump(src: int, dst: int) -> bool:
+    try:
+        data = os.read(src, 65536)
+    except OSError as err:
+        if err.errno == errno.EIO:    # no slave left open
+            return False
+        raise
+    if not data:
+        return False
+    _write_all(dst, data)
+    return True
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
+
+
+def run_interactive(spec: "object") -> int:
+    """`jail`: create the jail, print the JID for -i, run and relay the command."""
+    from ..model import JailSpec
+    from . import start
+    assert isinstance(spec, JailSpec)
+    pty = maybe_pty()
+    stdio = pty.stdio() if pty else (0, 1, 2)
+    started = start.start(spec, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
+    if pty is not None:
+        os.close(pty.slave)
+    if spec.print_jid:
+        sys.stdout.write(f"{started.jid}\n")
+        sys.stdout.flush()
+
+    def to_jail(sig: int) -> None:
+        try:
+            os.kill(started.pid, sig)
+        except ProcessLookupError:
+            pass
+    forward_signals(to_jail, pty)
+    start.go(started)
+    if pty is not None:
+        relay(pty, started.status_fd)
+    return start.wait_status(started.status_fd, started.pid)
+
+

@@ -1,0 +1,401 @@
+"""Creating a jail: the ordered steps, and their undo in reverse.
+
+Two processes take part before the jail's own PID 1 runs:
+
+  launcher (host)                         first process (becomes the jail's PID 1)
+  ---------------                         ----------------------------------------
+  allocate JID, write "starting" record
+  create the cgroup
+  unshare(PID); fork; setns back  ------> join cgroup; unshare(NS UTS IPC NET CGROUP)
+                                          sethostname; IPv6 defaults; say "N"
+  create veth into the new netns  <------
+  host routes, rule; say "n"      ------> bind root (nodev), /dev, /proc, /sys, fstab
+                                          addresses and routes inside
+                                          pivot_root; -U lookup; -l environment
+                                          close fds; caps; seccomp
+                                          exec the reaper from a sealed memfd
+  EOF on the report pipe = exec'd
+  record "running"; print JID (-i)
+  send 'g' ---------------------------->  reaper forks the command
+  read the command's wait status  <-----  reaper reports it
+
+Any failure before 'g' kills the first process and undoes the host steps;
+the jail never ran anything.  The launcher is not needed afterwards: the
+reaper keeps the jail alive while any process lives in it.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..errors import JailError
+from ..kernel import libc
+from ..model import JailSpec, Knobs, User
+from ..state import registry
+from . import confinement
+
+REAPER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "reaper", "linjail-reaper")
+_NS_FLAGS = (libc.CLONE_NEWNS | libc.CLONE_NEWUTS | libc.CLONE_NEWIPC | libc.CLONE_NEWNET |
+             libc.CLONE_NEWCGROUP)
+
+
+@dataclass
+class Started:
+    """A jail whose command runs; `status_fd` delivers the command's wait status."""
+    jid: int
+    pid: int
+    status_fd: int
+    go_fd: int
+    record: registry.JailRecord
+
+
+@dataclass
+class _Undo:
+    steps: list[Callable[[], None]] = field(default_factory=list)
+
+    def push(self, step: Callable[[], None]) -> None:
+        self.steps.append(step)
+
+    def run(self) -> None:
+        for step in reversed(self.steps):
+            try:
+                step()
+            except Exception:   # undo goes on: a leftover is reaped by the next look
+                pass
+        self.steps.clear()
+
+
+def check_stdio(fds: tuple[int, int, int], prog: str) -> None:
+    """A directory must never reach the jail as a descriptor (openat escapes)."""
+    import stat
+    for fd, name in zip(fds, ("standard input", "standard output", "standard error")):
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            continue
+        if stat.S_ISDIR(mode):
+            raise JailError(f"{prog}: {name} is a directory: refusing to pass it into a jail")
+
+
+def start(spec: JailSpec, *, stdin: int = 0, stdout: int = 1, stderr: int = 2,
+          extra_undo: Callable[[], None] | None = None) -> Started:
+    """Create the jail and wait until its PID 1 is ready; the command has not run.
+
+    Call release(started) to let the command run.
+    """
+    check_stdio((stdin, stdout, stderr), "jail")
+    try:
+        with open(REAPER, "rb") as f:
+            reaper = f.read()
+    except OSError:
+        raise JailError(f"jail: {REAPER}: missing: run `make install`") from None
+    owner_start = registry.starttime(os.getpid()) or 0
+    rec = registry.allocate(lambda jid: registry.JailRecord(
+        jid=jid, hostname=spec.hostname, path=spec.path, ips=[str(a) for a in spec.ips],
+        bootid=registry.boot_id(), owner_pid=os.getpid(), owner_start=owner_start,
+        name=spec.name, created=time.time(), knobs=spec.knobs.as_dict()))
+    undo = _Undo()
+    undo.push(lambda: registry.delete(rec.jid))
+    if extra_undo is not None:
+        undo.push(extra_undo)
+    try:
+        return _start(spec, rec, reaper, (stdin, stdout, stderr), undo)
+    except BaseException:
+        undo.run()
+        raise
+
+
+def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
+           stdio: tuple[int, int, int], undo: _Undo) -> Started:
+    from ..confine import cgroup
+    confine = confinement.prepare(spec.knobs)
+    cg = cgroup.create(rec.jid)
+    rec.cgroup = cg
+    undo.push(lambda: cgroup.remove(cg))
+    registry.write(rec)
+
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)     # first process -> launcher
+    cmd_r, cmd_w = os.pipe2(os.O_CLOEXEC)           # launcher -> first process
+    status_r, status_w = os.pipe2(os.O_CLOEXEC)     # reaper -> launcher
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)             # launcher -> reaper
+    ours = (report_r, cmd_w, status_r, go_w)
+    theirs = (report_w, cmd_r, status_w, go_r)
+
+    # unshare(CLONE_NEWPID) only affects children: the next fork becomes the
+    # jail's PID 1, then the launcher's own children go back to the host's
+    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    libc.unshare(libc.CLONE_NEWPID)
+    try:
+        pid = os.fork()
+    except BaseException:
+        libc.setns(own_pidns, libc.CLONE_NEWPID)
+        raise
+    if pid == 0:
+        _first_process(spec, rec.jid, cg, reaper, stdio, ours, theirs,
+                       confine)   # never returns
+    libc.setns(own_pidns, libc.CLONE_NEWPID)
+    os.close(own_pidns)
+    for fd in theirs:
+        os.close(fd)
+    undo.push(lambda: _kill_and_reap(pid))
+    for fd in (report_r, cmd_w, go_w):
+        undo.push(lambda fd=fd: _close(fd))
+    undo.push(lambda: _close(status_r))
+
+    msg = _read_report(report_r)
+    if msg != b"N":
+        raise _report_error(msg)
+    if spec.ips or spec.interface:
+        from ..confine import net
+        try:
+            hostnet = net.setup_host(rec.jid, pid, spec.ips, spec.interface)
+        except OSError:
+            # the first process may have died first: its reason is the real one
+            os.close(cmd_w)
+            msg = _read_report(report_r)
+            if msg:
+                raise _report_error(msg) from None
+            raise
+        rec.hostif = hostnet.ifname
+        undo.push(lambda: net.teardown_host(hostnet))
+    os.write(cmd_w, b"n")
+    os.close(cmd_w)
+    msg = _read_report(report_r)
+    if msg:
+        raise _report_error(msg)
+    os.close(report_r)
+
+    rec.pid = pid
+    rec.starttime = registry.starttime(pid) or 0
+    rec.state = "running"
+    registry.write(rec)
+    undo.steps.clear()    # from here on the jail exists; removing it is remove_jail's job
+    return Started(rec.jid, pid, status_r, go_w, rec)
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _read_report(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except InterruptedError:
+            continue
+        if not data:
+            break
+        chunks.append(data)
+        if chunks == [b"N"]:
+            break
+    return b"".join(chunks)
+
+
+def _report_error(msg: bytes) -> JailError:
+    if msg.startswith(b"E"):
+        return JailError(msg[1:].decode("utf-8", "replace"), bare=True)
+    return JailError("jail: jail: the jail's first process died during setup", bare=True)
+
+
+# --- the first process ----------------------------------------------------------------
+
+def _first_process(spec: JailSpec, jid: int, cg: str, reaper: bytes,
+                   stdio: tuple[int, int, int], ours: tuple[int, ...],
+                   theirs: tuple[int, ...], confine: confinement.Confinement) -> None:
+    report_w, cmd_r, status_w, go_r = theirs
+    # after pivot_root the package's files are out of reach: import now
+    from .. import users  # noqa: F401
+    if os.environ.get("LINJAIL_DEBUG"):
+        import traceback  # noqa: F401
+    try:
+        for fd in ours:
+            os.close(fd)
+        # die with the launcher until the reaper is exec'd (reset before exec)
+        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(libc.PR_SET_DUMPABLE, 0)
+        _setup(spec, jid, cg, reaper, stdio, report_w, cmd_r, status_w, go_r, confine)
+    except JailError as err:
+        _report(report_w, b"E" + err.message.encode() + _trace())
+    except OSError as err:
+        _report(report_w, b"E" + _describe(err).encode() + _trace())
+    except BaseException as err:   # a bug: say so in one line, with the type
+        _report(report_w, f"Ejail: internal error: {type(err).__name__}: {err}".encode()
+                + _trace())
+    os._exit(1)
+
+
+def _trace() -> bytes:
+    if not os.environ.get("LINJAIL_DEBUG"):
+        return b""
+    import traceback
+    return ("\n" + traceback.format_exc()).encode()
+
+
+def _describe(err: OSError) -> str:
+    text = err.strerror or os.strerror(err.errno or 0)
+    if err.filename:
+        return f"jail: {text} ({err.filename})"
+    return f"jail: {text}"
+
+
+def _report(fd: int, data: bytes) -> None:
+    try:
+        os.write(fd, data)
+    except OSError:
+        pass
+
+
+def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, int, int],
+           report_w: int, cmd_r: int, status_w: int, go_r: int,
+           confine: confinement.Confinement) -> None:
+    from ..confine import cgroup, rootfs
+    cgroup.join(cg)
+    libc.unshare(_NS_FLAGS)
+    libc.sethostname(spec.hostname.encode())
+    networked = bool(spec.ips or spec.interface)
+    if networked:
+        from ..confine import net
+        net.prepare_jail_namespace()
+    os.write(report_w, b"N")
+
+    root = rootfs.attach_root(spec.path, spec.overlay)
+    if spec.devfs and root.exists_dir("dev"):
+        rootfs.mount_dev(root)
+    if spec.procfs and root.exists_dir("proc"):
+        rootfs.mount_proc(root)
+    if root.exists_dir("sys"):
+        rootfs.mount_sys(root)
+    for m in spec.mounts:
+        rootfs.mount_extra(root, m)
+
+    if os.read(cmd_r, 1) != b"n":
+        os._exit(1)      # the launcher gave up; it undoes the host side
+    os.close(cmd_r)
+    if networked:
+        net.setup_jail(jid, spec.ips, spec.interface)
+    else:
+        from ..kernel.netlink import Netlink
+        with Netlink() as nl:
+            nl.set_up(1)
+
+    memfd = _reaper_memfd(reaper)
+    rootfs.enter(root)
+
+    user = _resolve_user(spec)
+    env = _environment(spec, user)
+    if spec.login:
+        assert user is not None
+        try:
+            os.chdir(user.home)
+        except OSError:
+            raise JailError("jail: no home directory") from None
+    argv = _reaper_argv(spec, user)
+
+    # descriptors: 0-2 the command's stdio, 3 status, 4 go, 5 memfd, 6 report;
+    # nothing else survives.  Park them high first so no dup2 hits another.
+    wanted = [*stdio, status_w, go_r, memfd, report_w]
+    parked = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000) for fd in wanted]
+    for target, fd in enumerate(parked):
+        os.dup2(fd, target, inheritable=target <= 4)
+    libc.close_range(7)
+    confinement.apply(confine)
+    libc.prctl(libc.PR_SET_PDEATHSIG, 0)
+    os.execve(5, argv, env)
+
+
+def _reaper_memfd(reaper: bytes) -> int:
+    """A sealed in-memory copy of the reaper: /proc/1/exe is no host file."""
+    fd = os.memfd_create("linjail-reaper", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    os.write(fd, reaper)
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK |
+                fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+    return fd
+
+
+def _resolve_user(spec: JailSpec) -> User | None:
+    if spec.jail_user is not None:
+        from ..users import jail_user
+        return jail_user(spec.jail_user)
+    return spec.host_user
+
+
+def _environment(spec: JailSpec, user: User | None) -> dict[str, str]:
+    from ..users import login_env
+    if spec.login and user is not None:
+        env = login_env(user, os.environ.get("TERM"))
+    else:
+        env = dict(os.environ)
+    # PID 1 carries the jail's facts for processes inside (SPEC §5): the reaper
+    # strips LINJAIL_* before it execs the command.
+    env["LINJAIL_JAILED"] = "1"
+    env["LINJAIL_KNOBS"] = ",".join(f"{k}={v}" for k, v in spec.knobs.as_dict().items())
+    return env
+
+
+def _reaper_argv(spec: JailSpec, user: User | None) -> list[str]:
+    if user is None:
+        ids = ["-1", "-1", "-"]
+    else:
+        ids = [str(user.uid), str(user.gid), ",".join(map(str, user.groups)) or "-"]
+    return ["linjail-reaper", "3", "4", *ids, "--", *spec.command]
+
+
+# --- waiting for the command -----------------------------------------------------------
+
+def wait_status(status_fd: int, pid: int) -> int:
+    """The command's exit status as a shell reports it (128+N for signal N)."""
+    data = b""
+    while len(data) < 4:
+        try:
+            chunk = os.read(status_fd, 4 - len(data))
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    os.close(status_fd)
+    if len(data) == 4:
+        (st,) = struct.unpack("i", data)
+        return os.waitstatus_to_exitcode(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)
+    # the reaper died before reporting (killed by jailctl remove): its own status
+    try:
+        _, st = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)
+    except ChildProcessError:
+        return 128 + signal.SIGKILL
+
+
+def run_jail(spec: JailSpec, *, stdin: int, stdout: int, stderr: int,
+             on_jid: Callable[[int], None] | None = None) -> int:
+    """Create the jail, run its command, wait for it; the jail may live on."""
+    started = start(spec, stdin=stdin, stdout=stdout, stderr=stderr)
+    if on_jid is not None:
+        on_jid(started.jid)
+    go(started)
+    return wait_status(started.status_fd, started.pid)
+
+
+def go(started: Started) -> None:
+    """Let the jail's command run: the reaper waits for this byte."""
+    os.write(started.go_fd, b"g")
+    os.close(started.go_fd)

@@ -1,0 +1,216 @@
+"""The registry of jails: JIDs, records, liveness (SPEC §1, §7 "State").
+
+Layout under the state directory (LINJAIL_STATE_DIR, default /run/linjail):
+  lock          flock(2) taken for JID allocation and for cleanup
+  jid           "BOOTID NEXT": the counter, reset when the boot id changes
+  jails/N.json  one record per jail, written atomically
+
+`/run` is not a tmpfs on these machines, so a record carries the boot id, and
+the PIDs it names carry their start time (field 22 of /proc/PID/stat): a
+record is live only if its process is the very one that wrote it.  Any
+command that lists jails removes what is no longer live (see cleanup.py).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator
+
+JID_MAX = 999999
+
+
+def state_dir() -> str:
+    return os.environ.get("LINJAIL_STATE_DIR", "/run/linjail")
+
+
+def _jails_dir() -> str:
+    return os.path.join(state_dir(), "jails")
+
+
+_BOOT_ID: str | None = None
+
+
+def boot_id() -> str:
+    global _BOOT_ID
+    if _BOOT_ID is None:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            _BOOT_ID = f.read().strip()
+    return _BOOT_ID
+
+
+def starttime(pid: int) -> int | None:
+    """Start time of PID in clock ticks since boot, or None if it is gone/zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # the command name may contain spaces and parentheses: split after the last ')'
+    fields = data[data.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+def pid_alive(pid: int, start: int) -> bool:
+    return pid > 0 and starttime(pid) == start
+
+
+@dataclass
+class JailRecord:
+    jid: int
+    hostname: str
+    path: str
+    ips: list[str]                 # in the order given to jail
+    bootid: str
+    owner_pid: int                 # the `jail` (or jailctl) process creating it
+    owner_start: int
+    pid: int = 0                   # host PID of the jail's PID 1, once running
+    starttime: int = 0
+    state: str = "starting"        # "starting" | "running"
+    name: str = ""                 # rc.conf name
+    cgroup: str = ""               # cgroup v2 directory
+    hostif: str = ""               # host-side interface (veth) name
+    created: float = 0.0
+    knobs: dict[str, int] = field(default_factory=dict)
+
+    def live(self) -> bool:
+        if self.bootid != boot_id():
+            return False
+        if self.state == "running":
+            return pid_alive(self.pid, self.starttime)
+        return pid_alive(self.owner_pid, self.owner_start)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "JailRecord":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def _ensure_dirs() -> None:
+    os.makedirs(_jails_dir(), mode=0o755, exist_ok=True)
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+    """tmp + fsync + rename: a reader sees the old or the new file, never half."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
+                 mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+class Lock:
+    """The registry lock (flock on STATE/lock)."""
+
+    def __enter__(self) -> "Lock":
+        _ensure_dirs()
+        self.fd = os.open(os.path.join(state_dir(), "lock"),
+                          os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def _record_path(jid: int) -> str:
+    return os.path.join(_jails_dir(), f"{jid}.json")
+
+
+def write(rec: JailRecord) -> None:
+    atomic_write(_record_path(rec.jid), json.dumps(asdict(rec)).encode())
+
+
+def delete(jid: int) -> None:
+    try:
+        os.unlink(_record_path(jid))
+    except FileNotFoundError:
+        pass
+
+
+def read(jid: int) -> JailRecord | None:
+    try:
+        with open(_record_path(jid), "rb") as f:
+            return JailRecord.from_json(json.loads(f.read()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def all_records() -> Iterator[JailRecord]:
+    try:
+        names = os.listdir(_jails_dir())
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.endswith(".json") and name[:-5].isdigit():
+            rec = read(int(name[:-5]))
+            if rec is not None:
+                yield rec
+
+
+def allocate(make: "Any") -> JailRecord:
+    """Allocate the next JID under the lock and write make(jid) as its record.
+
+    JIDs start at 1 after boot and only go up; after 999999 they wrap to 1,
+    skipping JIDs that still have a record (SPEC §1).
+    """
+    with Lock():
+        counter = os.path.join(state_dir(), "jid")
+        nxt = 1
+        try:
+            with open(counter) as f:
+                boot, value = f.read().split()
+            if boot == boot_id():
+                nxt = int(value)
+        except (OSError, ValueError):
+            pass
+        for _ in range(JID_MAX):
+            if nxt > JID_MAX:
+                nxt = 1
+            if not os.path.exists(_record_path(nxt)):
+                break
+            nxt += 1
+        else:
+            raise OSError(11, "no free jail id")
+        rec: JailRecord = make(nxt)
+        write(rec)
+        atomic_write(counter, f"{boot_id()} {nxt + 1}\n".encode())
+        return rec
+
+
+def live_jails() -> list[JailRecord]:
+    """Every live jail, newest first; dead records are cleaned up on the way."""
+    from .cleanup import reap_dead
+    out = []
+    dead = []
+    for rec in all_records():
+        (out if rec.live() else dead).append(rec)
+    if dead:
+        reap_dead(dead)
+    out.sort(key=lambda r: (r.created, r.jid), reverse=True)
+    return out
+
+
+def lookup(jid: int) -> JailRecord | None:
+    rec = read(jid)
+    if rec is None:
+        return None
+    if not rec.live():
+        from .cleanup import reap_dead
+        reap_dead([rec])
+        return None
+    return rec
+
+
+def lookup_name(name: str) -> JailRecord | None:
+    for rec in live_jails():
+        if rec.name == name:
+            return rec
+    return None

@@ -23,6 +23,7 @@ class Confinement:
 
 def prepare(knobs: Knobs) -> Confinement:
     from ..confine import caps, seccomp
+    caps.last_cap()     # read /proc now: apply() may run in a jail without it
     return Confinement(caps.keep_set(knobs), seccomp.program(knobs))
 
 

@@ -222,7 +222,9 @@ def _report_error(msg: bytes) -> JailError:
 def _first_process(spec: JailSpec, jid: int, cg: str, reaper: bytes,
                    stdio: tuple[int, int, int], ours: tuple[int, ...],
                    theirs: tuple[int, ...], confine: confinement.Confinement) -> None:
+    global _REPORT_FD
     report_w, cmd_r, status_w, go_r = theirs
+    _REPORT_FD = report_w
     # after pivot_root the package's files are out of reach: import now
     from .. import users  # noqa: F401
     if os.environ.get("LINJAIL_DEBUG"):
@@ -235,12 +237,11 @@ def _first_process(spec: JailSpec, jid: int, cg: str, reaper: bytes,
         libc.prctl(libc.PR_SET_DUMPABLE, 0)
         _setup(spec, jid, cg, reaper, stdio, report_w, cmd_r, status_w, go_r, confine)
     except JailError as err:
-        _report(report_w, b"E" + err.message.encode() + _trace())
+        _report(b"E" + err.message.encode() + _trace())
     except OSError as err:
-        _report(report_w, b"E" + _describe(err).encode() + _trace())
+        _report(b"E" + _describe(err).encode() + _trace())
     except BaseException as err:   # a bug: say so in one line, with the type
-        _report(report_w, f"Ejail: internal error: {type(err).__name__}: {err}".encode()
-                + _trace())
+        _report(f"Ejail: internal error: {type(err).__name__}: {err}".encode() + _trace())
     os._exit(1)
 
 
@@ -258,9 +259,12 @@ def _describe(err: OSError) -> str:
     return f"jail: {text}"
 
 
-def _report(fd: int, data: bytes) -> None:
+_REPORT_FD = -1    # where the first process reports; it moves to 6 before exec
+
+
+def _report(data: bytes) -> None:
     try:
-        os.write(fd, data)
+        os.write(_REPORT_FD, data)
     except OSError:
         pass
 
@@ -317,6 +321,8 @@ def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, i
     parked = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000) for fd in wanted]
     for target, fd in enumerate(parked):
         os.dup2(fd, target, inheritable=target <= 4)
+    global _REPORT_FD
+    _REPORT_FD = 6
     libc.close_range(7)
     confinement.apply(confine)
     libc.prctl(libc.PR_SET_PDEATHSIG, 0)

@@ -1,0 +1,89 @@
+"""jailctl: the administrator's other verbs (build, remove, sysctl, rc.conf service)."""
+from __future__ import annotations
+
+import os
+import sys
+
+from ..errors import JailError, UsageError
+
+USAGE = """usage: jailctl build PATH --service PROG [PROG ...]
+       jailctl build PATH --complete [--suite SUITE] [--include PKG,...]
+       jailctl build PATH --thin BASE
+       jailctl build PATH --from-tar FILE
+       jailctl destroy PATH
+       jailctl remove [-t SECONDS] JID
+       jailctl sysctl [NAME[=VALUE] ...]
+       jailctl start|stop|restart|status [-f FILE] [NAME ...]"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ._main import run
+    return run("jailctl", _jailctl, argv)
+
+
+def _need_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise JailError(f"{what}: Operation not permitted")
+
+
+def _jailctl(args: list[str]) -> int:
+    if not args or args[0] in ("-h", "--help", "help"):
+        if not args:
+            raise UsageError(USAGE)
+        sys.stdout.write(USAGE + "\n")
+        return 0
+    verb, rest = args[0], args[1:]
+    if verb == "remove":
+        return _remove(rest)
+    if verb == "build":
+        return _build(rest)
+    if verb == "sysctl":
+        from .jailctl_sysctl import main_sysctl
+        return main_sysctl(rest, sys.stdout, sys.stderr)
+    if verb == "destroy":
+        from .jailctl_build import main_destroy
+        return main_destroy(rest, sys.stdout, sys.stderr)
+    if verb in ("start", "stop", "restart", "status"):
+        from .jailctl_rc import main_rc
+        return main_rc(verb, rest, sys.stdout, sys.stderr)
+    raise UsageError(USAGE)
+
+
+def _remove(args: list[str]) -> int:
+    import getopt
+    try:
+        opts, rest = getopt.getopt(args, "t:")
+    except getopt.GetoptError:
+        raise UsageError(USAGE) from None
+    grace = 1.0
+    for _, val in opts:
+        try:
+            grace = float(val)
+            if grace < 0:
+                raise ValueError
+        except ValueError:
+            raise JailError(f"remove: -t {val}: not a number of seconds") from None
+    if len(rest) != 1:
+        raise UsageError(USAGE)
+    _need_root("remove")
+    from .jexec import parse_jid
+    jid = parse_jid(rest[0])
+    if isinstance(jid, str):
+        from ..state import registry
+        rec = registry.lookup_name(jid)
+        if rec is None:
+            raise JailError(f"remove: {jid}: no such jail")
+        jid = rec.jid
+    from ..lifecycle.remove import remove_jail
+    remove_jail(jid, grace)
+    return 0
+
+
+def _build(args: list[str]) -> int:
+    if len(args) >= 3 and args[1] == "--service":
+        _need_root("build")
+        from ..build.service import build_service
+        build_service(args[0], args[2:], log=lambda line: print(line, file=sys.stderr))
+        return 0
+    from .jailctl_build import main_build
+    return main_build(args, sys.stdout, sys.stderr)

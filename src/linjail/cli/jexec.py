@@ -1,0 +1,62 @@
+"""jexec(8) (SPEC §4)."""
+from __future__ import annotations
+
+import getopt
+import os
+import re
+
+from ..errors import JailError, UsageError
+
+USAGE = "usage: jexec [-u username | -U username] jid command ..."
+_INT_MAX = 2**31 - 1
+_INT_MIN = -2**31
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ._main import run
+    return run("jexec", _jexec, argv)
+
+
+def parse_jid(text: str) -> int | str:
+    """strtol(3) semantics; a non-numeric word may be a jail's rc.conf name."""
+    if re.fullmatch(r"[ \t\n\v\f\r]*[+-]?[0-9]+", text) is None:
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+            return text
+        raise JailError(f"jexec: cannot parse jail id: {text}.", bare=True)
+    value = int(text)
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise JailError(f"jexec: invalid jail id: {text}: Result too large", bare=True)
+    return value
+
+
+def _jexec(args: list[str]) -> int:
+    try:
+        opts, rest = getopt.getopt(args, "u:U:")
+    except getopt.GetoptError:
+        raise UsageError(USAGE) from None
+    user = juser = None
+    for opt, val in opts:
+        if opt == "-u":
+            user = val
+        else:
+            juser = val
+    if (user is not None and juser is not None) or len(rest) < 2:
+        raise UsageError(USAGE)
+    jid_text, *command = rest
+    jid = parse_jid(jid_text)
+    from ._main import jailed
+    if os.geteuid() != 0 or jailed():
+        raise JailError(f"jexec: jail_attach({jid}) failed: Operation not permitted",
+                        bare=True)
+    if isinstance(jid, str):
+        from ..state import registry
+        rec = registry.lookup_name(jid)
+        if rec is None:
+            raise JailError(f"jexec: cannot parse jail id: {jid}.", bare=True)
+        jid = rec.jid
+    host_user = None
+    if user is not None:
+        from ..users import host_user as lookup
+        host_user = lookup(user, "jexec")
+    from ..lifecycle.attach import exec_in_jail
+    return exec_in_jail(jid, command, user=juser, host_user=host_user, interactive=True)

@@ -1,0 +1,180 @@
+"""jail_attach: running a command inside a running jail (`jexec`, rc.conf's exec_stop).
+
+  jexec (host)          joiner (host PID ns, jail's other namespaces)     command (in the jail)
+  ------------          -------------------------------------------       ---------------------
+  lookup, ns fds
+  fork  ------------->  non-dumpable; join cgroup; setns cgroup ipc
+                        uts net pid mnt; -U lookup; fork  ------------->  setsid; close fds;
+                        report its PID; wait; exit with its status       caps; seccomp; setuid;
+  forward signals,                                                        chdir /; execvp
+  relay the pty
+
+The joiner and the command stay non-dumpable until execve, so jailed root
+(without CAP_SYS_PTRACE) cannot read their memory, descriptors or
+/proc/PID/exe, which name host files (runc CVE-2016-9962, CVE-2019-5736).
+The joiner is never visible inside the jail: it stays in the host's PID
+namespace.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import struct
+from typing import Mapping, Sequence
+
+from ..errors import JailError
+from ..kernel import libc
+from ..model import Knobs, User
+from ..state import registry
+from . import confinement
+
+# order: cgroup first (its view is computed from the cgroup we just joined),
+# the mount namespace last (it changes our root and cwd)
+_NAMESPACES = (("cgroup", libc.CLONE_NEWCGROUP), ("ipc", libc.CLONE_NEWIPC),
+               ("uts", libc.CLONE_NEWUTS), ("net", libc.CLONE_NEWNET),
+               ("pid", libc.CLONE_NEWPID), ("mnt", libc.CLONE_NEWNS))
+
+
+def _attach_failed(jid: int | str, text: str = "Invalid argument") -> JailError:
+    return JailError(f"jexec: jail_attach({jid}) failed: {text}", bare=True)
+
+
+def open_namespaces(rec: registry.JailRecord) -> list[tuple[int, int]]:
+    fds = []
+    try:
+        for name, flag in _NAMESPACES:
+            fds.append((os.open(f"/proc/{rec.pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC),
+                        flag))
+    except OSError:
+        for fd, _ in fds:
+            os.close(fd)
+        raise _attach_failed(rec.jid) from None
+    # the PID might have been reused between the lookup and the opens
+    if not registry.pid_alive(rec.pid, rec.starttime):
+        for fd, _ in fds:
+            os.close(fd)
+        raise _attach_failed(rec.jid)
+    return fds
+
+
+def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+                 stdin: int = 0, stdout: int = 1, stderr: int = 2,
+                 user: str | None = None, host_user: User | None = None,
+                 interactive: bool = False) -> int:
+    """Run ARGV in jail JID like jexec; returns its exit status (128+N for a signal)."""
+    from .start import check_stdio
+    rec = registry.lookup(jid)
+    if rec is None or rec.state != "running":
+        raise _attach_failed(jid)
+    check_stdio((stdin, stdout, stderr), "jexec")
+    confine = confinement.prepare(Knobs.from_dict(rec.knobs))
+    nsfds = open_namespaces(rec)
+    environment = dict(os.environ if env is None else env)
+    from . import relay
+    pty = relay.maybe_pty() if interactive else None
+    stdio = pty.stdio() if pty else (stdin, stdout, stderr)
+    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+    from .. import users  # noqa: F401  (the joiner needs it after entering the jail)
+    joiner = os.fork()
+    if joiner == 0:
+        os.close(pid_r)
+        _joiner(rec, nsfds, confine, list(argv), environment, stdio, pid_w, user, host_user)
+    os.close(pid_w)
+    for fd, _ in nsfds:
+        os.close(fd)
+    if pty is not None:
+        os.close(pty.slave)
+    data = os.read(pid_r, 4)
+    os.close(pid_r)
+    target = struct.unpack("i", data)[0] if len(data) == 4 else joiner
+
+    def forward(sig: int) -> None:
+        try:
+            os.kill(target, sig)
+        except ProcessLookupError:
+            pass
+    if interactive:
+        relay.forward_signals(forward, pty)
+    if pty is not None:
+        # a pidfd becomes readable when the joiner exits: the relay's stop signal
+        done = os.pidfd_open(joiner)
+        relay.relay(pty, done)
+        os.close(done)
+    while True:
+        try:
+            st = os.waitpid(joiner, 0)[1]
+            break
+        except InterruptedError:
+            continue
+    return os.waitstatus_to_exitcode(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)
+
+
+def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
+            confine: confinement.Confinement, argv: list[str], env: dict[str, str],
+            stdio: tuple[int, int, int], pid_w: int, user: str | None,
+            host_user: User | None) -> None:
+    code = 1
+    try:
+        libc.prctl(libc.PR_SET_DUMPABLE, 0)
+        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if rec.cgroup:
+            from ..confine import cgroup
+            cgroup.join(rec.cgroup)
+        for fd, flag in nsfds:
+            libc.setns(fd, flag)
+            os.close(fd)
+        who = host_user
+        if user is not None:
+            from ..users import jail_user
+            who = jail_user(user, "jexec")
+        child = os.fork()
+        if child == 0:
+            _command(argv, env, stdio, confine, who)
+        os.write(pid_w, struct.pack("i", child))
+        os.close(pid_w)
+        for fd in set(stdio):
+            if fd > 2:
+                os.close(fd)
+        while True:
+            try:
+                st = os.waitpid(child, 0)[1]
+                break
+            except InterruptedError:
+                continue
+        code = os.waitstatus_to_exitcode(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)
+    except JailError as err:
+        os.write(2, (err.message + "\n").encode())
+    except OSError as err:
+        os.write(2, f"jexec: {err.strerror}\n".encode())
+    except BaseException as err:
+        os.write(2, f"jexec: internal error: {type(err).__name__}: {err}\n".encode())
+    os._exit(code)
+
+
+def _command(argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
+             confine: confinement.Confinement, who: User | None) -> None:
+    try:
+        import fcntl
+        parked = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000) for fd in stdio]
+        for target, fd in enumerate(parked):
+            os.dup2(fd, target, inheritable=True)
+        libc.close_range(3)
+        os.setsid()
+        if os.isatty(0):
+            import termios
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        os.chdir("/")
+        confinement.apply(confine)
+        if who is not None:
+            os.setgroups(list(who.groups))
+            os.setgid(who.gid)
+            os.setuid(who.uid)
+        try:
+            os.execvpe(argv[0], argv, env)
+        except OSError as err:
+            os.write(2, f"jexec: execvp({argv[0]}) failed: {os.strerror(err.errno or 0)}\n"
+                     .encode())
+    except BaseException as err:
+        os.write(2, f"jexec: {err}\n".encode())
+    os._exit(1)
+

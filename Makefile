@@ -12,7 +12,7 @@ DEBS_STAMP := $(VENV)/.debs
 PY_STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: install demo test bench clean-venv lint
+.PHONY: install demo test bench links
 
 install: $(DEBS_STAMP) $(PY_STAMP) $(REAPER) links
 
@@ -32,9 +32,10 @@ $(PY_STAMP): pyproject.toml
 $(REAPER): src/linjail/reaper/reaper.c
 	@musl-gcc -static -Os -s -Wall -Werror -o $@ $<
 
-links:
+links: $(PY_STAMP)
+	@sh tools/mklaunchers.sh $(VENV)/sbin $$(readlink -f $(PY)) $(CURDIR)/src
 	@for t in jail jls jexec jailctl; do \
-	  [ "$$(readlink $(SBIN)/$$t)" = "$(CURDIR)/$(VENV)/bin/$$t" ] || ln -sf $(CURDIR)/$(VENV)/bin/$$t $(SBIN)/$$t; \
+	  [ "$$(readlink $(SBIN)/$$t)" = "$(CURDIR)/$(VENV)/sbin/$$t" ] || ln -sf $(CURDIR)/$(VENV)/sbin/$$t $(SBIN)/$$t; \
 	done
 
 $(TEST_STAMP): $(PY_STAMP)

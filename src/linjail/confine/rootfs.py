@@ -47,7 +47,9 @@ class Root:
     def open(self, rel: str, flags: int = os.O_PATH, *, what: str = "") -> int:
         """Open REL inside the root; a symlink anywhere on the way is refused."""
         try:
-            return libc.openat2(self.fd, rel, flags | os.O_NOFOLLOW, _RESOLVE)
+            # no O_NOFOLLOW: with it, O_PATH would open a trailing symlink itself
+            # instead of failing; RESOLVE_NO_SYMLINKS makes any symlink ELOOP
+            return libc.openat2(self.fd, rel, flags, _RESOLVE)
         except OSError as err:
             shown = os.path.join(self.path, rel.lstrip("/"))
             if err.errno == errno.ELOOP:
@@ -58,14 +60,14 @@ class Root:
     def exists_dir(self, rel: str) -> bool:
         """True if REL is a real directory in the root (a symlink is an error)."""
         try:
-            fd = libc.openat2(self.fd, rel, os.O_PATH | os.O_NOFOLLOW, _RESOLVE)
+            fd = libc.openat2(self.fd, rel, os.O_PATH, _RESOLVE)
         except OSError as err:
             if err.errno == errno.ENOENT:
                 return False
             if err.errno == errno.ELOOP:
                 shown = os.path.join(self.path, rel)
                 raise JailError(f"jail: {shown}: is a symbolic link, refusing to "
-                                f"mount there") from None
+                                f"mount /{rel} there") from None
             raise
         try:
             st = os.fstat(fd)
@@ -162,7 +164,7 @@ def bind_onto(src: int, target: int, attrs: int) -> None:
 
 def _existing(dirfd: int, rel: str) -> Iterator[int]:
     try:
-        fd = libc.openat2(dirfd, rel, os.O_PATH | os.O_NOFOLLOW, _RESOLVE)
+        fd = libc.openat2(dirfd, rel, os.O_PATH, _RESOLVE)
     except OSError:
         return
     try:

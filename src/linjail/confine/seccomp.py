@@ -50,7 +50,7 @@ DEFAULT_STATE_DIR = "/run/linjail"
 
 BPF_INSN_SIZE = 8        # struct sock_filter (linux/filter.h)
 BPF_MAXINSNS = 4096      # linux/bpf_common.h
-_BPF_RET = 0x06
+_BPF_JMP, _BPF_JA, _BPF_RET = 0x05, 0x00, 0x06
 
 # libseccomp ABI (seccomp.h, v2.5)
 SCMP_ACT_ALLOW = 0x7FFF0000
@@ -261,11 +261,17 @@ def program(knobs: Knobs) -> bytes:
 
 
 def valid_program(bpf: bytes) -> bool:
-    """Whole instructions, within the kernel's limit, ending in a return."""
+    """Whole instructions, within the kernel's limit, every jump landing
+    inside the program, the last one a return: what a truncated or torn
+    file would get wrong (the kernel checks the same, bpf_check_classic)."""
     n, rest = divmod(len(bpf), BPF_INSN_SIZE)
     if rest or not 0 < n <= BPF_MAXINSNS:
         return False
-    code = struct.unpack_from("<H", bpf, len(bpf) - BPF_INSN_SIZE)[0]
+    for pc, (code, jt, jf, k) in enumerate(struct.iter_unpack("<HBBI", bpf)):
+        if code & 0x07 == _BPF_JMP:
+            far = k if code & 0xF0 == _BPF_JA else max(jt, jf)
+            if pc + 1 + far >= n:
+                return False
     return code & 0x07 == _BPF_RET
 
 

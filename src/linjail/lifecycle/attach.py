@@ -69,7 +69,8 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     check_stdio((stdin, stdout, stderr), "jexec")
     confine = confinement.prepare(Knobs.from_dict(rec.knobs))
     nsfds = open_namespaces(rec)
-    environment = dict(os.environ if env is None else env)
+    from .start import caller_environment
+    environment = caller_environment() if env is None else dict(env)
     from . import relay
     pty = relay.maybe_pty() if interactive else None
     stdio = pty.stdio() if pty else (stdin, stdout, stderr)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence, TextIO
 
@@ -35,10 +36,18 @@ def varrun() -> str:
 
 class Record(Protocol):
     """What we read of a registry record (linjail.state.registry.JailRecord)."""
-    jid: int
-    pid: int
-    starttime: int
-    ips: Sequence[str]
+
+    @property
+    def jid(self) -> int: ...
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def starttime(self) -> int: ...
+
+    @property
+    def ips(self) -> Sequence[str]: ...
 
 
 class Backend(Protocol):
@@ -170,6 +179,8 @@ def read_id(path: str) -> tuple[bool, IdFile | None]:
             return True, None                # a symlink is never ours: stale
         raise JailError(f"{path}: {e.strerror}") from None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise JailError(f"{path}: not a regular file")
         data = os.read(fd, 4096)
     finally:
         os.close(fd)
@@ -193,6 +204,18 @@ class _DirLock:
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)
+
+
+def reason(e: JailError) -> str:
+    """The library's message without the `jail: ` of the jail(8) it speaks as."""
+    return e.message[len("jail: "):] if e.message.startswith("jail: ") else e.message
+
+
+def describe(e: OSError) -> str:
+    """An OSError as one line: `object: strerror`, or its own text."""
+    if e.filename is not None:
+        return f"{e.filename}: {e.strerror}"
+    return e.strerror or str(e)
 
 
 # -- steps with undo ----------------------------------------------------------
@@ -309,14 +332,16 @@ def _step_create(svc: "RcService", job: StartJob) -> None:
         status = svc.backend.run_jail(job.spec, stdin=null, stdout=job.log_fd,
                                       stderr=job.log_fd, on_jid=on_jid)
     except JailError as e:
-        raise StartFailure(e.message) from None
+        raise StartFailure(reason(e)) from None
+    except OSError as e:
+        raise StartFailure(describe(e)) from None
     finally:
         os.close(null)
     if job.id_error:
         raise StartFailure(job.id_error)
     if status != 0:
-        raise StartFailure(f"exec_start \"{job.cfg.exec_start}\" exited with status {status} "
-                           f"(console log: {job.cfg.consolelog})")
+        raise StartFailure(f"{job.cfg.exec_start}: exited with status {status}, "
+                           f"see {job.cfg.consolelog}")
 
 
 def _step_record(svc: "RcService", job: StartJob) -> None:
@@ -419,8 +444,8 @@ class RcService:
             try:
                 for name in todo:
                     failed |= not self._start_one(resolve(self.rc, name, self.warn))
-            except FatalConfig:
-                self.say("\n")
+            except (JailError, OSError):
+                self.say("\n")     # end the pending line before the error
                 raise
             self.say(".\n")
         return 1 if failed else 0
@@ -462,8 +487,8 @@ class RcService:
             try:
                 for name in todo:
                     failed |= not self._stop_one(name)
-            except FatalConfig:
-                self.say("\n")
+            except (JailError, OSError):
+                self.say("\n")     # end the pending line before the error
                 raise
             self.say(".\n")
         return 1 if failed else 0
@@ -481,8 +506,9 @@ class RcService:
             self._exec_stop(cfg, rec.jid)
         try:
             self.backend.remove_jail(rec.jid, STOP_GRACE)
-        except JailError as e:
-            self.say(f" cannot stop jail {name}: {e.message}\n")
+        except (JailError, OSError) as e:
+            text = reason(e) if isinstance(e, JailError) else describe(e)
+            self.say(f" cannot stop jail {name}: {text}\n")
             return False
         unlink_quiet(self.id_path(name))
         self.say(f" {cfg.hostname}")

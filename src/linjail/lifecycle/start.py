@@ -147,9 +147,9 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
         undo.push(lambda fd=fd: _close(fd))
     undo.push(lambda: _close(status_r))
 
-    msg = _read_report(report_r)
+    msg = os.read(report_r, 1)
     if msg != b"N":
-        raise _report_error(msg)
+        raise _report_error(msg + _read_report(report_r))
     if spec.ips or spec.interface:
         from ..confine import net
         try:
@@ -163,7 +163,10 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
             raise
         rec.hostif = hostnet.ifname
         undo.push(lambda: net.teardown_host(hostnet))
-    os.write(cmd_w, b"n")
+    try:
+        os.write(cmd_w, b"n")
+    except BrokenPipeError:
+        pass                  # the first process is gone: its report says why
     os.close(cmd_w)
     msg = _read_report(report_r)
     if msg:
@@ -206,8 +209,6 @@ def _read_report(fd: int) -> bytes:
         if not data:
             break
         chunks.append(data)
-        if chunks == [b"N"]:
-            break
     return b"".join(chunks)
 
 
@@ -347,14 +348,34 @@ def _resolve_user(spec: JailSpec) -> User | None:
 
 def _environment(spec: JailSpec, user: User | None) -> dict[str, str]:
     from ..users import login_env
+    caller = caller_environment()
     if spec.login and user is not None:
-        env = login_env(user, os.environ.get("TERM"))
+        env = login_env(user, caller.get("TERM"))
     else:
-        env = dict(os.environ)
+        env = caller
     # PID 1 carries the jail's facts for processes inside (SPEC §5): the reaper
     # strips LINJAIL_* before it execs the command.
     env["LINJAIL_JAILED"] = "1"
     env["LINJAIL_KNOBS"] = ",".join(f"{k}={v}" for k, v in spec.knobs.as_dict().items())
+    return env
+
+
+def caller_environment() -> dict[str, str]:
+    """The environment this process was started with.
+
+    Not os.environ: CPython's locale coercion (PEP 538) adds LC_CTYPE to it
+    when the caller's locale is C, and the jail must get what the caller had.
+    """
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return dict(os.environ)
+    env = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            env[os.fsdecode(key)] = os.fsdecode(value)
     return env
 
 

@@ -60,6 +60,19 @@ static int parse_groups(const char *s, gid_t *groups, int max)
 	return n;
 }
 
+extern char **environ;
+
+/* The command does not inherit PID 1's LINJAIL_* facts (SPEC §5: they stay
+ * readable in /proc/1/environ). */
+static void strip_linjail_env(void)
+{
+	char **src = environ, **dst = environ;
+	for (; *src; src++)
+		if (strncmp(*src, "LINJAIL_", 8) != 0)
+			*dst++ = *src;
+	*dst = NULL;
+}
+
 static void put(const char *a, const char *b, const char *c)
 {
 	/* one line on stderr without stdio buffering: jail: execv: CMD: text */
@@ -123,6 +136,7 @@ int main(int argc, char **argv)
 				_exit(1);
 			}
 		}
+		strip_linjail_env();
 		execv(argv[7], argv + 7);
 		{
 			int e = errno;

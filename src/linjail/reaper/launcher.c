@@ -1,0 +1,47 @@
+/*
+ * linjail-launcher: the four commands' entry point, built by make install
+ * with the tool's name, the interpreter and the source directory compiled in.
+ *
+ * Why not a script: CPython aborts before any of our code runs when standard
+ * input is a directory ("init_sys_streams"), while SPEC §4 wants a one-line
+ * refusal; a shell launcher would add PWD to the environment the jail gets;
+ * and `python -I -S` skips site, which we do not need (~10 ms).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef TOOL
+#error TOOL, PYTHON and SRC must be defined
+#endif
+
+int main(int argc, char **argv)
+{
+	static const char *what[] = { "input", "output", "error" };
+	char **args = calloc((size_t)argc + 6, sizeof *args);
+	struct stat st;
+	int fd, i;
+
+	for (fd = 0; fd < 3; fd++) {
+		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "%s: standard %s is a directory: refusing to pass it "
+				"into a jail\n", TOOL, what[fd]);
+			return 1;
+		}
+	}
+	if (args == NULL)
+		return 1;
+	args[0] = (char *)TOOL;
+	args[1] = "-I";
+	args[2] = "-S";
+	args[3] = "-c";
+	args[4] = "import sys; sys.path.insert(0, '" SRC "'); "
+		  "from linjail.cli." TOOL " import main; sys.exit(main())";
+	for (i = 1; i < argc; i++)
+		args[4 + i] = argv[i];
+	execv(PYTHON, args);
+	fprintf(stderr, "%s: %s: cannot run the interpreter\n", TOOL, PYTHON);
+	return 1;
+}

@@ -1,0 +1,153 @@
+"""Shared fixtures: the real commands, a service jail root, and cleanup.
+
+Every jail a test starts is registered with the `jails` fixture, which
+removes it afterwards, also when the test fails; the session ends by
+checking that nothing of ours is left (records, cgroups, veths, rules).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import pytest
+
+BIN = os.path.join(os.path.dirname(os.path.dirname(sys.executable)), "sbin")
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def cmd(name: str) -> str:
+    return os.path.join(BIN, name)
+
+
+@dataclass
+class Result:
+    rc: int
+    out: str
+    err: str
+
+
+def run(*argv: str, input: str | None = None, timeout: float = 60,
+        env: dict[str, str] | None = None, **kw: object) -> Result:
+    argv0 = cmd(argv[0]) if argv[0] in ("jail", "jls", "jexec", "jailctl") else argv[0]
+    base_env = {"PATH": HOST_PATH, "LANG": "C"}
+    p = subprocess.run([argv0, *argv[1:]], input=input, capture_output=True, text=True,
+                       timeout=timeout, env=base_env if env is None else env,
+                       **kw)  # type: ignore[call-overload]
+    return Result(p.returncode, p.stdout, p.stderr)
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+needs_root = pytest.mark.skipif(not is_root(), reason="needs root (namespaces, mounts)")
+
+
+@pytest.fixture(scope="session")
+def jail_base() -> Iterator[str]:
+    """A 0700 directory for the session's jail roots."""
+    if not is_root():
+        pytest.skip("needs root")
+    base = tempfile.mkdtemp(prefix="linjail-test-", dir="/var/tmp")
+    os.chmod(base, 0o700)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def build_service_root(path: str, *programs: str) -> str:
+    r = run("jailctl", "build", path, "--service", "/bin/sh", "/usr/bin/busybox", *programs)
+    assert r.rc == 0, r.err
+    os.makedirs(os.path.join(path, "var/www"), exist_ok=True)
+    with open(os.path.join(path, "var/www/index.html"), "w") as f:
+        f.write("hello from the jail\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def service_root(jail_base: str) -> str:
+    """A service jail built from host programs (sh, busybox); shared, read mostly."""
+    if shutil.which("busybox", path=HOST_PATH) is None:
+        pytest.skip("busybox is not installed (make install installs it)")
+    return build_service_root(os.path.join(jail_base, "svc"))
+
+
+@pytest.fixture
+def private_root(jail_base: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A service root of the test's own, for tests that change it."""
+    if shutil.which("busybox", path=HOST_PATH) is None:
+        pytest.skip("busybox is not installed (make install installs it)")
+    path = tempfile.mkdtemp(prefix="root-", dir=jail_base)
+    os.rmdir(path)
+    build_service_root(path)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class Jails:
+    """Starts jails and removes every one of them at teardown."""
+
+    def __init__(self) -> None:
+        self.jids: list[int] = []
+
+    def start(self, *args: str, timeout: float = 60) -> int:
+        r = run("jail", "-i", *args, timeout=timeout)
+        assert r.rc == 0, (r.rc, r.out, r.err)
+        jid = int(r.out.splitlines()[0])
+        self.jids.append(jid)
+        return jid
+
+    def track(self, jid: int) -> int:
+        self.jids.append(jid)
+        return jid
+
+    def cleanup(self) -> None:
+        for jid in self.jids:
+            run("jailctl", "remove", "-t", "0.2", str(jid))
+        self.jids.clear()
+
+
+@pytest.fixture
+def jails() -> Iterator[Jails]:
+    if not is_root():
+        pytest.skip("needs root")
+    j = Jails()
+    yield j
+    j.cleanup()
+
+
+def wait_until(pred: "object", timeout: float = 10.0, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():  # type: ignore[operator]
+            return True
+        time.sleep(step)
+    return False
+
+
+def route_is_ours(addr: str) -> bool:
+    """SPEC §10: before sending to ADDR, its route must be a linjail veth."""
+    r = run("ip", "route", "get", addr)
+    return r.rc == 0 and " dev ljh" in r.out
+
+
+def leftovers(jid: int) -> list[str]:
+    """What the host still holds for jail JID (should be nothing once it is gone)."""
+    from linjail.confine import cgroup
+    from linjail.state import registry
+    found = []
+    if os.path.exists(os.path.join(registry.state_dir(), "jails", f"{jid}.json")):
+        found.append("record")
+    if os.path.exists(cgroup.jail_cgroup(jid)):
+        found.append("cgroup")
+    if os.path.exists(f"/sys/class/net/ljh{jid}"):
+        found.append("veth")
+    rules = run("ip", "rule").out + run("ip", "-6", "rule").out
+    if f"iif ljh{jid} " in rules:
+        found.append("rule")
+    return found

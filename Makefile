@@ -12,9 +12,16 @@ DEBS_STAMP := $(VENV)/.debs
 PY_STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: install demo test bench links
+.PHONY: install demo test bench links boot
 
-install: $(DEBS_STAMP) $(PY_STAMP) $(REAPER) links
+install: $(DEBS_STAMP) $(PY_STAMP) $(REAPER) links boot
+
+# boot integration: the SysV script and the systemd unit call jailctl (SPEC §8)
+boot:
+	@cmp -s etc/init.d/jail /etc/init.d/jail || install -m755 etc/init.d/jail /etc/init.d/jail
+	@mkdir -p /etc/systemd/system
+	@cmp -s etc/systemd/jail.service /etc/systemd/system/jail.service || \
+	  install -m644 etc/systemd/jail.service /etc/systemd/system/jail.service
 
 $(DEBS_STAMP):
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

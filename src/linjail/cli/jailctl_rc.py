@@ -49,6 +49,8 @@ def main_rc(action: str, argv: list[str], out: TextIO, err: TextIO,
     files = [arg for opt, arg in opts if opt in ("-f", "--file")]
     force = force or any(opt == "--force" for opt, _ in opts)
     try:
+        if backend is None and verb != "status" and os.geteuid() != 0:
+            raise JailError(f"{verb}: Operation not permitted")
         paths, missing_ok = config_files(files)
         rc = RcVars(read_files(paths, missing_ok=missing_ok, base=builtin_defaults()))
         service = RcService(rc, backend if backend is not None else RealBackend(), out, err)

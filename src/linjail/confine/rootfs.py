@@ -128,6 +128,19 @@ def mount_dev(root: Root) -> None:
         os.close(dev)
 
 
+def open_pty(root: Root) -> tuple[int, int]:
+    """A pty pair of the jail's devpts instance: (master, slave).
+
+    TIOCGPTPEER (Linux 4.13) opens the slave from the master, so no path in
+    the jail's /dev/pts is looked up by name.
+    """
+    import fcntl
+    master = root.open("dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY)
+    fcntl.ioctl(master, libc.TIOCSPTLCK, b"\0\0\0\0")
+    slave = fcntl.ioctl(master, libc.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    return master, slave
+
+
 def mount_proc(root: Root) -> None:
     """procfs of the jail's PID namespace, with the OCI read-only and masked paths."""
     fd = root.open("proc", what="mount /proc there")

@@ -32,12 +32,11 @@ import ctypes
 import errno
 import hashlib
 import os
-import platform
 import stat
 import struct
 import sys
 from dataclasses import dataclass
-from typing import Iterable
+from collections.abc import Iterable
 
 from linjail.kernel import libc
 from linjail.model import Knobs
@@ -212,7 +211,7 @@ def _socket_rules(knobs: Knobs) -> list[Rule]:
 
 def _raw_socket_rules(knobs: Knobs) -> list[Rule]:
     def sock(af: int, type_: int, proto: int | None = None) -> Rule:
-        args = (eq32(0, af), masked(1, SOCK_TYPE_MASK, type_))
+        args: tuple[Arg, ...] = (eq32(0, af), masked(1, SOCK_TYPE_MASK, type_))
         if proto is not None:
             args += (eq32(2, proto),)
         return Rule("socket", errno.EPERM, args)
@@ -242,7 +241,7 @@ def cache_key(knobs: Knobs) -> str:
     """sha256 over what decides the program: the knobs, FILTER_VERSION, the
     machine and the libseccomp build (identified without loading it)."""
     knob_text = ",".join(f"{k}={v}" for k, v in sorted(knobs.as_dict().items()))
-    text = f"v{FILTER_VERSION};{platform.machine()};{library_identity()};{knob_text}"
+    text = f"v{FILTER_VERSION};{os.uname().machine};{library_identity()};{knob_text}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -262,17 +261,26 @@ def program(knobs: Knobs) -> bytes:
 
 def valid_program(bpf: bytes) -> bool:
     """Whole instructions, within the kernel's limit, every jump landing
-    inside the program, the last one a return: what a truncated or torn
-    file would get wrong (the kernel checks the same, bpf_check_classic)."""
+    inside the program, the last one a return: what a truncated file gets
+    wrong (libseccomp's first jump goes to the bad-arch action at the end).
+    The kernel checks the same at load time (bpf_check_classic)."""
     n, rest = divmod(len(bpf), BPF_INSN_SIZE)
-    if rest or not 0 < n <= BPF_MAXINSNS:
+    if rest or not 0 < n <= BPF_MAXINSNS or bpf[-8] & 0x07 != _BPF_RET:
         return False
-    for pc, (code, jt, jf, k) in enumerate(struct.iter_unpack("<HBBI", bpf)):
-        if code & 0x07 == _BPF_JMP:
-            far = k if code & 0xF0 == _BPF_JA else max(jt, jf)
-            if pc + 1 + far >= n:
+    codes = bpf[0::BPF_INSN_SIZE]        # the low byte of each 16-bit opcode
+    # BPF_JMP|BPF_JA carries a 32-bit offset in k
+    pc = codes.find(_BPF_JMP | _BPF_JA)
+    while pc != -1:
+        if pc + 1 + struct.unpack_from("<I", bpf, pc * BPF_INSN_SIZE + 4)[0] >= n:
+            return False
+        pc = codes.find(_BPF_JMP | _BPF_JA, pc + 1)
+    # conditional offsets are 8 bits: only the last 256 can jump past the end
+    for pc in range(max(0, n - 256), n):
+        if codes[pc] & 0x07 == _BPF_JMP and codes[pc] & 0xF0 != _BPF_JA:
+            off = pc * BPF_INSN_SIZE
+            if pc + 1 + max(bpf[off + 2], bpf[off + 3]) >= n:
                 return False
-    return code & 0x07 == _BPF_RET
+    return True
 
 
 def _read_cache(path: str) -> bytes | None:

@@ -65,6 +65,10 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
+# pty ioctls (asm-generic/ioctls.h); TIOCGPTPEER since Linux 4.13
+TIOCSPTLCK = 0x40045431
+TIOCGPTPEER = 0x5441
+
 _ARCH = platform.machine()
 # syscall numbers that differ between architectures; the ones added since
 # Linux 5.0 share one number everywhere

@@ -17,9 +17,13 @@ namespace.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import socket
+import stat
 import struct
+import termios
 from typing import Mapping, Sequence
 
 from ..errors import JailError
@@ -74,19 +78,23 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     from . import relay
     pty = relay.maybe_pty() if interactive else None
     stdio = pty.stdio() if pty else (stdin, stdout, stderr)
-    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+    pid_r, pid_w = (sk.detach() for sk in socket.socketpair(
+        socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC))
     from .. import users  # noqa: F401  (the joiner needs it after entering the jail)
     joiner = os.fork()
     if joiner == 0:
         os.close(pid_r)
-        _joiner(rec, nsfds, confine, list(argv), environment, stdio, pid_w, user, host_user)
+        _joiner(rec, nsfds, confine, list(argv), environment, stdio, pid_w, user, host_user,
+                pty.slave if pty else None)
     os.close(pid_w)
     for fd, _ in nsfds:
         os.close(fd)
     if pty is not None:
         os.close(pty.slave)
-    data = os.read(pid_r, 4)
-    os.close(pid_r)
+    with socket.socket(fileno=pid_r) as sock:
+        data, fds, _, _ = socket.recv_fds(sock, 4, 1)
+    if fds and pty is not None:
+        pty.adopt(fds[0])      # a pty of the jail's own devpts
     target = struct.unpack("i", data)[0] if len(data) == 4 else joiner
 
     def forward(sig: int) -> None:
@@ -113,7 +121,7 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
 def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             confine: confinement.Confinement, argv: list[str], env: dict[str, str],
             stdio: tuple[int, int, int], pid_w: int, user: str | None,
-            host_user: User | None) -> None:
+            host_user: User | None, pty_slave: int | None) -> None:
     code = 1
     try:
         libc.prctl(libc.PR_SET_DUMPABLE, 0)
@@ -124,6 +132,11 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
         for fd, flag in nsfds:
             libc.setns(fd, flag)
             os.close(fd)
+        master = None
+        if pty_slave is not None:
+            master, slave = _jail_pty()
+            if master is not None:
+                stdio = tuple(slave if fd == pty_slave else fd for fd in stdio)  # type: ignore
         who = host_user
         if user is not None:
             from ..users import jail_user
@@ -131,8 +144,10 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
         child = os.fork()
         if child == 0:
             _command(argv, env, stdio, confine, who)
-        os.write(pid_w, struct.pack("i", child))
-        os.close(pid_w)
+        with socket.socket(fileno=pid_w) as sock:
+            socket.send_fds(sock, [struct.pack("i", child)], [master] if master else [])
+        if master is not None:
+            os.close(master)
         for fd in set(stdio):
             if fd > 2:
                 os.close(fd)
@@ -152,17 +167,37 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
     os._exit(code)
 
 
+def _jail_pty() -> tuple[int | None, int]:
+    """A pty pair from the jail's devpts, or (None, -1) if it has none.
+
+    Only /dev/pts/ptmx of the devpts instance linjail mounted is accepted:
+    no symlink on the way (jailed root owns /dev), and the node must be the
+    5:2 character device (jailed root cannot make device nodes).
+    """
+    try:
+        master = libc.openat2(-100, "/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY,
+                              libc.RESOLVE_IN_ROOT | libc.RESOLVE_NO_SYMLINKS |
+                              libc.RESOLVE_NO_MAGICLINKS)
+    except OSError:
+        return None, -1
+    st = os.fstat(master)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(5, 2):
+        os.close(master)
+        return None, -1
+    fcntl.ioctl(master, libc.TIOCSPTLCK, b"\0\0\0\0")
+    slave = fcntl.ioctl(master, libc.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    return master, slave
+
+
 def _command(argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
              confine: confinement.Confinement, who: User | None) -> None:
     try:
-        import fcntl
         parked = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000) for fd in stdio]
         for target, fd in enumerate(parked):
             os.dup2(fd, target, inheritable=True)
         libc.close_range(3)
         os.setsid()
         if os.isatty(0):
-            import termios
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         os.chdir("/")
         confinement.apply(confine)

@@ -28,6 +28,12 @@ class Pty:
         os.set_blocking(self.master, True)
         self.copy_winsize()
 
+    def adopt(self, master: int) -> None:
+        os.close(self.master)
+        self.master = master
+        os.set_blocking(self.master, True)
+        self.copy_winsize()
+
     def copy_winsize(self) -> None:
         try:
             size = fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
@@ -114,9 +120,12 @@ def run_interactive(spec: "object") -> int:
     assert isinstance(spec, JailSpec)
     pty = maybe_pty()
     stdio = pty.stdio() if pty else (0, 1, 2)
-    started = start.start(spec, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
+    started = start.start(spec, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
+                          pty_slave=pty.slave if pty else None)
     if pty is not None:
         os.close(pty.slave)
+        if started.pty_master is not None:      # the jail's own pty replaces ours
+            pty.adopt(started.pty_master)
     if spec.print_jid:
         sys.stdout.write(f"{started.jid}\n")
         sys.stdout.flush()

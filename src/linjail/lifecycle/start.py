@@ -28,6 +28,7 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import socket
 import struct
 import time
 from dataclasses import dataclass, field
@@ -40,8 +41,7 @@ from ..state import registry
 from . import confinement
 
 REAPER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "reaper", "linjail-reaper")
-_NS_FLAGS = (libc.CLONE_NEWNS | libc.CLONE_NEWUTS | libc.CLONE_NEWIPC | libc.CLONE_NEWNET |
-             libc.CLONE_NEWCGROUP)
+_NS_FLAGS = libc.CLONE_NEWNS | libc.CLONE_NEWIPC | libc.CLONE_NEWNET | libc.CLONE_NEWCGROUP
 
 
 @dataclass
@@ -52,6 +52,8 @@ class Started:
     status_fd: int
     go_fd: int
     record: registry.JailRecord
+    #: the master of a pty in the jail's own devpts, when one was asked for
+    pty_master: int | None = None
 
 
 @dataclass
@@ -83,6 +85,7 @@ def check_stdio(fds: tuple[int, int, int], prog: str) -> None:
 
 
 def start(spec: JailSpec, *, stdin: int = 0, stdout: int = 1, stderr: int = 2,
+          pty_slave: int | None = None,
           extra_undo: Callable[[], None] | None = None) -> Started:
     """Create the jail and wait until its PID 1 is ready; the command has not run.
 
@@ -104,14 +107,14 @@ def start(spec: JailSpec, *, stdin: int = 0, stdout: int = 1, stderr: int = 2,
     if extra_undo is not None:
         undo.push(extra_undo)
     try:
-        return _start(spec, rec, reaper, (stdin, stdout, stderr), undo)
+        return _start(spec, rec, reaper, (stdin, stdout, stderr), pty_slave, undo)
     except BaseException:
         undo.run()
         raise
 
 
 def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
-           stdio: tuple[int, int, int], undo: _Undo) -> Started:
+           stdio: tuple[int, int, int], pty_slave: int | None, undo: _Undo) -> Started:
     from ..confine import cgroup
     confine = confinement.prepare(spec.knobs)
     cg = cgroup.create(rec.jid)
@@ -119,7 +122,9 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
     undo.push(lambda: cgroup.remove(cg))
     registry.write(rec)
 
-    report_r, report_w = os.pipe2(os.O_CLOEXEC)     # first process -> launcher
+    # first process -> launcher: its progress, its error, the jail's pty master
+    report_r, report_w = (sk.detach() for sk in socket.socketpair(
+        socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC))
     cmd_r, cmd_w = os.pipe2(os.O_CLOEXEC)           # launcher -> first process
     status_r, status_w = os.pipe2(os.O_CLOEXEC)     # reaper -> launcher
     go_r, go_w = os.pipe2(os.O_CLOEXEC)             # launcher -> reaper
@@ -136,7 +141,7 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
         libc.setns(own_pidns, libc.CLONE_NEWPID)
         raise
     if pid == 0:
-        _first_process(spec, rec.jid, cg, reaper, stdio, ours, theirs,
+        _first_process(spec, rec.jid, cg, reaper, stdio, pty_slave, ours, theirs,
                        confine)   # never returns
     libc.setns(own_pidns, libc.CLONE_NEWPID)
     os.close(own_pidns)
@@ -149,7 +154,7 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
 
     msg = os.read(report_r, 1)
     if msg != b"N":
-        raise _report_error(msg + _read_report(report_r))
+        raise _report_error(msg + _read_report(report_r)[0])
     if spec.ips or spec.interface:
         from ..confine import net
         try:
@@ -157,7 +162,7 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
         except OSError:
             # the first process may have died first: its reason is the real one
             os.close(cmd_w)
-            msg = _read_report(report_r)
+            msg = _read_report(report_r)[0]
             if msg:
                 raise _report_error(msg) from None
             raise
@@ -168,8 +173,8 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
     except BrokenPipeError:
         pass                  # the first process is gone: its report says why
     os.close(cmd_w)
-    msg = _read_report(report_r)
-    if msg:
+    msg, master = _read_report(report_r, with_fd=True)
+    if msg not in (b"", b"P"):
         raise _report_error(msg)
     os.close(report_r)
 
@@ -178,7 +183,7 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
     rec.state = "running"
     registry.write(rec)
     undo.steps.clear()    # from here on the jail exists; removing it is remove_jail's job
-    return Started(rec.jid, pid, status_r, go_w, rec)
+    return Started(rec.jid, pid, status_r, go_w, rec, master)
 
 
 def _close(fd: int) -> None:
@@ -199,17 +204,28 @@ def _kill_and_reap(pid: int) -> None:
         pass
 
 
-def _read_report(fd: int) -> bytes:
+def _read_report(fd: int, with_fd: bool = False) -> tuple[bytes, int | None]:
+    """Everything the first process says until it execs (EOF), and a pty master."""
+    sock = socket.socket(fileno=os.dup(fd))
     chunks = []
-    while True:
-        try:
-            data = os.read(fd, 4096)
-        except InterruptedError:
-            continue
-        if not data:
-            break
-        chunks.append(data)
-    return b"".join(chunks)
+    master = None
+    try:
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(sock, 4096, 1)
+            except InterruptedError:
+                continue
+            for extra in fds:
+                if with_fd and master is None:
+                    master = extra
+                else:
+                    os.close(extra)
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        sock.close()
+    return b"".join(chunks), master
 
 
 def _report_error(msg: bytes) -> JailError:
@@ -221,7 +237,7 @@ def _report_error(msg: bytes) -> JailError:
 # --- the first process ----------------------------------------------------------------
 
 def _first_process(spec: JailSpec, jid: int, cg: str, reaper: bytes,
-                   stdio: tuple[int, int, int], ours: tuple[int, ...],
+                   stdio: tuple[int, int, int], pty_slave: int | None, ours: tuple[int, ...],
                    theirs: tuple[int, ...], confine: confinement.Confinement) -> None:
     global _REPORT_FD
     report_w, cmd_r, status_w, go_r = theirs
@@ -236,7 +252,8 @@ def _first_process(spec: JailSpec, jid: int, cg: str, reaper: bytes,
         # die with the launcher until the reaper is exec'd (reset before exec)
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
         libc.prctl(libc.PR_SET_DUMPABLE, 0)
-        _setup(spec, jid, cg, reaper, stdio, report_w, cmd_r, status_w, go_r, confine)
+        _setup(spec, jid, cg, reaper, stdio, pty_slave, report_w, cmd_r, status_w, go_r,
+               confine)
     except JailError as err:
         _report(b"E" + err.message.encode() + _trace())
     except OSError as err:
@@ -271,11 +288,12 @@ def _report(data: bytes) -> None:
 
 
 def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, int, int],
-           report_w: int, cmd_r: int, status_w: int, go_r: int,
+           pty_slave: int | None, report_w: int, cmd_r: int, status_w: int, go_r: int,
            confine: confinement.Confinement) -> None:
     from ..confine import cgroup, rootfs
     cgroup.join(cg)
     libc.unshare(_NS_FLAGS)
+    enter_owned_uts()
     libc.sethostname(spec.hostname.encode())
     networked = bool(spec.ips or spec.interface)
     if networked:
@@ -286,6 +304,12 @@ def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, i
     root = rootfs.attach_root(spec.path, spec.overlay)
     if spec.devfs and root.exists_dir("dev"):
         rootfs.mount_dev(root)
+        if pty_slave is not None:
+            # a pty of the jail's own devpts replaces the launcher's host pty
+            master, slave = rootfs.open_pty(root)
+            stdio = tuple(slave if fd == pty_slave else fd for fd in stdio)  # type: ignore
+            socket.send_fds(socket.socket(fileno=os.dup(report_w)), [b"P"], [master])
+            os.close(master)
     if spec.procfs and root.exists_dir("proc"):
         rootfs.mount_proc(root)
     if root.exists_dir("sys"):
@@ -328,6 +352,42 @@ def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, i
     confinement.apply(confine)
     libc.prctl(libc.PR_SET_PDEATHSIG, 0)
     os.execve(5, argv, env)
+
+
+def enter_owned_uts() -> None:
+    """Join a new UTS namespace owned by a new, empty user namespace.
+
+    sethostname(2) needs CAP_SYS_ADMIN over the UTS namespace's owner.  The
+    jail's processes stay in the initial user namespace (chflags needs that:
+    SPEC §5), but a process of the parent namespace whose euid owns a child
+    user namespace has every capability in it (user_namespaces(7)).  So
+    jailed root may set the jail's hostname — and nothing else gains: the
+    only object that user namespace owns is this UTS namespace.  Whether it
+    may is the knob set_hostname_allowed, enforced by the seccomp filter.
+    """
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    helper = os.fork()
+    if helper == 0:
+        try:
+            libc.unshare(libc.CLONE_NEWUSER | libc.CLONE_NEWUTS)
+            os.write(ready_w, b"x")
+            while True:
+                signal.pause()
+        finally:
+            os._exit(1)
+    os.close(ready_w)
+    try:
+        if os.read(ready_r, 1) != b"x":
+            raise OSError(1, "unshare(CLONE_NEWUSER|CLONE_NEWUTS): the helper failed")
+        pidfd = os.pidfd_open(helper)
+        try:
+            libc.setns(pidfd, libc.CLONE_NEWUTS)
+        finally:
+            os.close(pidfd)
+    finally:
+        os.close(ready_r)
+        os.kill(helper, signal.SIGKILL)
+        os.waitpid(helper, 0)
 
 
 def _reaper_memfd(reaper: bytes) -> int:

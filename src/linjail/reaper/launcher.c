@@ -33,7 +33,8 @@ int main(int argc, char **argv)
 	}
 	if (args == NULL)
 		return 1;
-	args[0] = (char *)TOOL;
+	/* argv[0] must be the interpreter: CPython finds its stdlib from it */
+	args[0] = (char *)PYTHON;
 	args[1] = "-I";
 	args[2] = "-S";
 	args[3] = "-c";

@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -99,8 +98,10 @@ int main(int argc, char **argv)
 		put("linjail-reaper: ", "bad arguments", "");
 		return 111;
 	}
-	/* Not dumpable: jailed root must not read our memory or our exe. */
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* PID 1 stays dumpable, like every process of the jail: jailed root may
+	 * read /proc/1/environ (LINJAIL_JAILED, LINJAIL_KNOBS: SPEC §5).  It holds
+	 * nothing of the host: its exe is a sealed memfd, its descriptors two
+	 * pipes to the launcher. */
 
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);

@@ -1,0 +1,421 @@
+#!/usr/bin/env python3
+"""linjail benchmark (issue 5): linjail beside bubblewrap, runc and systemd-nspawn.
+
+Run as root: `make bench` (installs the peers from Debian packages), or
+`.venv/bin/python bench/bench.py [--quick] [--n 50,100,200] [--runs K] [--out DIR]`.
+Peers that are not installed are skipped with a note, so the run works with
+linjail alone.  Prints one Markdown table and the targets, writes the raw
+numbers to OUT/bench.json, the table to OUT/table.md and, if matplotlib is
+importable, OUT/bench.png.  See bench/README.md for what is measured and how.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import measure  # noqa: E402
+import report  # noqa: E402
+import tools  # noqa: E402
+from measure import ToolFailed, timed  # noqa: E402
+
+STOP_PROCS = 100
+# the rc.conf way: /etc/rc starts a daemon and returns (the issue's exact command)
+DAEMON = "sleep 100000 &"
+HUNDRED = ("i=0; while [ $i -lt %d ]; do sleep 100000 & i=$((i+1)); done" % STOP_PROCS)
+
+
+def log(msg: str) -> None:
+    sys.stderr.write(f"bench: {msg}\n")
+    sys.stderr.flush()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="few runs and small N (default N=5, runs=3): a smoke run")
+    p.add_argument("--n", default=None,
+                   help="comma-separated jail counts for the density test "
+                        "(default 50,100,200; 5 with --quick)")
+    p.add_argument("--runs", type=int, default=None,
+                   help="timed runs per tool and test (default 30; 3 with --quick)")
+    p.add_argument("--out", default=os.path.join(tools.REPO, "bench", "results"),
+                   help="where bench.json, table.md and bench.png go (default bench/results/)")
+    p.add_argument("--root", default=None,
+                   help="use this jail root instead of building one (must hold sh, true, sleep)")
+    p.add_argument("--readme", action="store_true",
+                   help="also put the table into bench/README.md")
+    args = p.parse_args(argv)
+    args.runs = args.runs or (3 if args.quick else 30)
+    if args.runs < 1:
+        p.error("--runs must be at least 1")
+    text = args.n or ("5" if args.quick else "50,100,200")
+    try:
+        args.n = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        p.error(f"--n {text}: not a list of numbers")
+    if not args.n or args.n[0] < 1:
+        p.error("--n needs positive numbers")
+    return args
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.jail = tools.linjail_bin("jail")
+        self.jls = tools.linjail_bin("jls")
+        self.jexec = tools.linjail_bin("jexec")
+        self.jailctl = tools.linjail_bin("jailctl")
+        self.peers = tools.Peers.find()
+        self.cleanup = tools.Cleanup(self.jailctl, self.jls)
+        self.work = tools.workdir()
+        self.root = ""
+        self.notes: list[str] = []
+        self.data: dict[str, Any] = {}
+        self.pool: measure.AddressPool | None = None
+        self.runc_state = os.path.join(self.work, "runc-state")
+        self.runc_serial = 0
+
+    # --- set-up ---------------------------------------------------------------------
+
+    def setup(self) -> None:
+        if self.args.root:
+            self.root = os.path.realpath(self.args.root)
+            how = "given with --root"
+        else:
+            self.root, how = tools.make_root(self.jailctl, self.work)
+            self.cleanup.root_path = self.root
+        log(f"root {self.root} ({how})")
+        if self.peers.runc:
+            os.makedirs(self.runc_state, mode=0o700, exist_ok=True)
+            tools.runc_bundle(self.peers.runc, os.path.join(self.work, "runc-true"),
+                              self.root, ["/bin/true"])
+            tools.runc_bundle(self.peers.runc, os.path.join(self.work, "runc-sleep"),
+                              self.root, ["/bin/sleep", "100000"])
+        self.pool = measure.AddressPool(measure.used_addresses(tools.jls_json(self.jls)))
+        self.data["meta"] = self.meta(how)
+
+    def meta(self, how: str) -> dict[str, Any]:
+        cpu = ""
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            memtotal = int(f.readline().split()[1])
+        versions = {"python": platform.python_version()}
+        for key, argv in (("bwrap", [self.peers.bwrap, "--version"]),
+                          ("runc", [self.peers.runc, "--version"]),
+                          ("systemd-nspawn", [self.peers.nspawn, "--version"]),
+                          ("nsenter", [self.peers.nsenter, "--version"])):
+            if argv[0]:
+                versions[key] = tools.version(argv)   # type: ignore[arg-type]
+        return {
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "host": platform.node(), "kernel": platform.release(), "cpu": cpu,
+            "cpus": os.cpu_count(), "mem_total_mib": round(memtotal / 1024),
+            "loadavg_start": os.getloadavg()[0], "root": how, "runs": self.args.runs,
+            "n": self.args.n, "quick": self.args.quick, "versions": versions,
+            "other_jails_at_start": len(tools.jls_json(self.jls)),
+            "missing_peers": dict(self.peers.missing),
+        }
+
+    # --- the commands that are timed ------------------------------------------------
+
+    def runc_run(self) -> float:
+        assert self.peers.runc
+        self.runc_serial += 1
+        cid = f"lb{os.getpid()}x{self.runc_serial}"
+        entry = (self.runc_state, cid)
+        self.cleanup.runc.append(entry)
+        try:
+            return timed([self.peers.runc, "--root", self.runc_state, "run", "--bundle",
+                          os.path.join(self.work, "runc-true"), cid])
+        finally:
+            self.cleanup.runc.remove(entry)   # runc run deletes it when /bin/true ends
+
+    def start_commands(self, addrs: str) -> dict[str, Callable[[], float]]:
+        cmds: dict[str, Callable[[], float]] = {
+            "python": lambda: timed([sys.executable, "-I", "-S", "-c", "pass"]),
+            "jail": lambda: timed([self.jail, self.root, "bench-start", "", "/bin/true"]),
+            "jail_addr": lambda: timed([self.jail, self.root, "bench-addr", addrs,
+                                        "/bin/true"]),
+        }
+        if self.peers.bwrap:
+            bwrap = self.peers.bwrap
+            cmds["bwrap"] = lambda: timed([bwrap, "--unshare-all", "--bind", self.root, "/",
+                                           "--dev", "/dev", "--proc", "/proc", "/bin/true"])
+        if self.peers.runc:
+            cmds["runc"] = self.runc_run
+        if self.peers.nspawn:
+            nspawn = self.peers.nspawn
+            cmds["nspawn"] = lambda: timed([nspawn, "--register=no", "--keep-unit", "-q",
+                                            "-D", self.root, "/bin/true"])
+        return cmds
+
+    def interleaved(self, cmds: dict[str, Callable[[], float]],
+                    peer_attr: dict[str, tuple[str, str]]) -> dict[str, list[float]]:
+        """One untimed run of each (a peer failing there is dropped with its
+        reason), then K rounds A B C …, the order rotated each round."""
+        for name in list(cmds):
+            try:
+                cmds[name]()
+            except ToolFailed as err:
+                if name not in peer_attr:
+                    raise
+                attr, prog = peer_attr[name]
+                self.peers.disable(attr, prog, f"failed here: {err}")
+                self.notes.append(f"{prog} skipped: {err}")
+                log(f"{prog} skipped: {err}")
+                del cmds[name]
+        names = list(cmds)
+        times: dict[str, list[float]] = {n: [] for n in names}
+        for k in range(self.args.runs):
+            shift = k % len(names)
+            for name in names[shift:] + names[:shift]:
+                times[name].append(cmds[name]())
+        return times
+
+    # --- the tests ------------------------------------------------------------------
+
+    def test_start(self) -> None:
+        assert self.pool is not None
+        addrs = f"{self.pool.v4() or self.pool.v6()},{self.pool.v6()}"
+        log(f"start latency, {self.args.runs} interleaved rounds (addresses {addrs})")
+        times = self.interleaved(self.start_commands(addrs), {
+            "bwrap": ("bwrap", "bwrap"), "runc": ("runc", "runc"),
+            "nspawn": ("nspawn", "systemd-nspawn")})
+        self.data["start"] = {"ms": times, "addresses": addrs}
+
+    def test_jexec(self) -> None:
+        log(f"jexec latency, {self.args.runs} interleaved rounds")
+        jid, _ = tools.start_daemon_jail(self.jail, self.root, "bench-exec", "", DAEMON,
+                                        self.cleanup, self.work)
+        pid = next(int(r["pid"]) for r in tools.jls_json(self.jls)   # type: ignore[arg-type]
+                   if r.get("jid") == jid)
+        cmds: dict[str, Callable[[], float]] = {
+            "python": lambda: timed([sys.executable, "-I", "-S", "-c", "pass"]),
+            "jexec": lambda: timed([self.jexec, str(jid), "/bin/true"]),
+        }
+        if self.peers.nsenter:
+            nsenter = self.peers.nsenter
+            cmds["nsenter"] = lambda: timed([nsenter, "-a", "-t", str(pid), "/bin/true"])
+        cid = ""
+        if self.peers.runc:
+            cid = f"lb{os.getpid()}exec"
+            self.cleanup.runc.append((self.runc_state, cid))
+            try:
+                timed([self.peers.runc, "--root", self.runc_state, "run", "-d", "--bundle",
+                       os.path.join(self.work, "runc-sleep"), cid])
+                runc = self.peers.runc
+                cmds["runc_exec"] = lambda: timed([runc, "--root", self.runc_state, "exec",
+                                                   cid, "/bin/true"])
+            except ToolFailed as err:
+                self.notes.append(f"runc exec skipped: {err}")
+        try:
+            times = self.interleaved(cmds, {"nsenter": ("nsenter", "nsenter"),
+                                            "runc_exec": ("runc", "runc")})
+        finally:
+            self.cleanup.remove_jail(jid)
+            if cid:
+                tools.subprocess.run([self.peers.runc or "runc", "--root", self.runc_state,
+                                      "delete", "-f", cid], capture_output=True)
+                self.cleanup.runc.remove((self.runc_state, cid))
+        self.data["jexec"] = {"ms": times}
+
+    def density_levels(self, start_one: Callable[[int], float],
+                       kept: Callable[[], measure.Pss], count: Callable[[], int],
+                       with_jls: bool) -> list[dict[str, Any]]:
+        """Start sandboxes one after another up to each N; at each N measure."""
+        base = measure.settled_mem_available_kib()
+        levels, total_ms, started = [], 0.0, 0
+        for n in self.args.n:
+            level_ms = 0.0
+            while started < n:
+                level_ms += start_one(started)
+                started += 1
+            total_ms += level_ms
+            avail = measure.settled_mem_available_kib()
+            pss = kept()
+            row: dict[str, Any] = {
+                "n": n, "start_total_s": total_ms / 1000.0,
+                "mem_drop_mib": (base - avail) / 1024.0,
+                "mem_per_jail_mib": (base - avail) / 1024.0 / n,
+                "pss_kept_kib_per_jail": pss.kept_kib / n,
+                "pss_daemon_kib_per_jail": pss.daemon_kib / n,
+                "kept_procs_per_jail": pss.kept_procs / n,
+                "alive": count(),
+            }
+            if with_jls:
+                jls_ms = [timed([self.jls]) for _ in range(max(3, min(self.args.runs, 10)))]
+                row["jls_ms"] = jls_ms
+                row["jls_rows"] = len(tools.jls_json(self.jls))
+            levels.append(row)
+            log(f"  N={n}: {row['mem_per_jail_mib']:.2f} MiB/jail (MemAvailable), "
+                f"PSS kept {row['pss_kept_kib_per_jail']:.0f} KiB/jail, "
+                f"started in {row['start_total_s']:.1f} s")
+        return levels
+
+    def test_density(self) -> None:
+        assert self.pool is not None
+        log(f"density: linjail, N = {self.args.n}")
+        mine: list[int] = []
+        addrs: list[str] = []
+
+        def start_jail(i: int) -> float:
+            assert self.pool is not None
+            for _attempt in range(3):
+                addr = self.pool.one()
+                try:
+                    jid, ms = tools.start_daemon_jail(self.jail, self.root, f"bench-d{i}", addr,
+                                                      DAEMON, self.cleanup, self.work)
+                except ToolFailed as err:
+                    # another session may have taken the address since we looked
+                    if "exists" not in str(err).lower():
+                        raise
+                    continue
+                mine.append(jid)
+                addrs.append(addr)
+                return ms
+            raise RuntimeError("no free address after 3 tries")
+
+        def kept() -> measure.Pss:
+            pids = []
+            for jid in mine:
+                pids.extend(measure.cgroup_pids(tools.jail_cgroup(jid)))
+            return measure.split_pss(pids)
+
+        def alive() -> int:
+            return sum(1 for jid in mine if len(measure.cgroup_pids(tools.jail_cgroup(jid))) >= 2)
+
+        jls0 = [timed([self.jls]) for _ in range(5)]
+        try:
+            levels = self.density_levels(start_jail, kept, alive, with_jls=True)
+        finally:
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=2) as ex:
+                list(ex.map(lambda j: self.cleanup.remove_jail(j), list(mine)))
+            remove_s = time.perf_counter() - t0
+        v6 = sum(1 for a in addrs if ":" in a)
+        self.data["density"] = {"linjail": levels, "jls_ms_before": jls0,
+                                "remove_all_s": remove_s, "ipv6_only_jails": v6,
+                                "command": f"jail -i ROOT NAME ADDR /bin/sh -c '{DAEMON}'"}
+        if self.peers.bwrap:
+            self.data["density"]["bwrap"] = self.bwrap_density()
+
+    def bwrap_density(self) -> list[dict[str, Any]]:
+        log(f"density: bubblewrap anchor, N = {self.args.n}")
+        assert self.peers.bwrap
+        procs: list[tools.subprocess.Popen[bytes]] = []
+
+        def start(i: int) -> float:
+            t0 = time.perf_counter()
+            proc = tools.subprocess.Popen(
+                [self.peers.bwrap or "bwrap", "--unshare-all", "--die-with-parent",
+                 "--bind", self.root, "/", "--dev", "/dev", "--proc", "/proc",
+                 "/bin/sleep", "100000"],
+                stdin=tools.subprocess.DEVNULL, stdout=tools.subprocess.DEVNULL,
+                stderr=tools.subprocess.DEVNULL)
+            self.cleanup.procs.append(proc)
+            procs.append(proc)
+            # started = its sleep runs
+            deadline = time.monotonic() + 10
+            while not any(measure.comm(p) == "sleep" for p in measure.descendants(proc.pid)):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"bwrap sandbox {i} did not start its sleep")
+                time.sleep(0.0005)
+            return (time.perf_counter() - t0) * 1000.0
+
+        def kept() -> measure.Pss:
+            pids = []
+            for proc in procs:
+                pids.extend(measure.descendants(proc.pid))
+            return measure.split_pss(pids)
+
+        try:
+            return self.density_levels(start, kept,
+                                       lambda: sum(1 for p in procs if p.poll() is None),
+                                       with_jls=False)
+        finally:
+            for proc in procs:
+                self.cleanup.kill_proc(proc)
+
+    def test_stop(self) -> None:
+        runs = max(1, min(self.args.runs, 5))
+        log(f"stop: jailctl remove of a jail holding {STOP_PROCS} processes, {runs} runs")
+        ms, procs = [], []
+        for _ in range(runs):
+            jid, _ = tools.start_daemon_jail(self.jail, self.root, "bench-stop", "", HUNDRED,
+                                            self.cleanup, self.work)
+            n = tools.wait_pids(tools.jail_cgroup(jid), STOP_PROCS + 1)
+            procs.append(n)
+            ms.append(self.cleanup.remove_jail(jid))
+        self.data["stop"] = {"ms": ms, "processes": procs}
+
+    # --- all ------------------------------------------------------------------------
+
+    def run(self) -> int:
+        tools.install_signal_handlers()
+        os.makedirs(self.args.out, exist_ok=True)
+        try:
+            self.setup()
+            self.test_start()
+            self.test_jexec()
+            self.test_density()
+            self.test_stop()
+        except ToolFailed as err:
+            log(f"failed: {err}")
+            return 1
+        finally:
+            self.cleanup.run()
+            if self.cleanup.root_path or not self.args.root:
+                note = tools.remove_tree(self.work)
+                if note:
+                    self.notes.append(note)
+            self.notes.extend(self.cleanup.problems)
+            for problem in self.cleanup.problems:
+                log(f"cleanup: {problem}")
+        self.data["meta"]["loadavg_end"] = os.getloadavg()[0]
+        self.data["meta"]["missing_peers"] = dict(self.peers.missing)
+        self.data["summary"] = report.summarize(self.data)
+        self.data["targets"] = report.targets(self.data)
+        chart = os.path.join(self.args.out, "bench.png")
+        note = report.chart(self.data, chart)
+        if note:
+            self.notes.append(note)
+        self.data["notes"] = self.notes
+        md = report.markdown(self.data)
+        with open(os.path.join(self.args.out, "bench.json"), "w") as f:
+            json.dump(self.data, f, indent=1)
+        with open(os.path.join(self.args.out, "table.md"), "w") as f:
+            f.write(md)
+        if self.args.readme:
+            report.update_readme(os.path.join(tools.REPO, "bench", "README.md"), md)
+        sys.stdout.write(md)
+        log(f"raw numbers in {os.path.join(self.args.out, 'bench.json')}")
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if os.geteuid() != 0:
+        sys.stderr.write("bench: must run as root (jails, runc and nspawn need it)\n")
+        return 1
+    try:
+        return Bench(args).run()
+    except KeyboardInterrupt:
+        log("interrupted; everything started was removed")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""The tools under test, the shared root, and the cleanup of all they start.
+
+Every jail, container and sandbox started here is recorded in a Cleanup
+first thing after it exists; Cleanup.run() removes them all (linjail jails
+with `jailctl remove`, runc containers with `runc delete -f`, bubblewrap
+sandboxes by the PID we started), also on an exception or a signal.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from measure import ToolFailed, cgroup_pids
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def linjail_bin(name: str) -> str:
+    """The command next to the running interpreter (.venv/bin), else PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), name)
+    if os.access(here, os.X_OK):
+        return here
+    found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/local/sbin")
+    if found is None:
+        raise SystemExit(f"bench: {name}: not found (run `make install`)")
+    return found
+
+
+@dataclass
+class Peers:
+    """The other tools, or None with the reason each is missing."""
+    bwrap: str | None = None
+    runc: str | None = None
+    nspawn: str | None = None
+    nsenter: str | None = None
+    missing: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def find(cls) -> "Peers":
+        peers = cls()
+        for attr, prog, pkg in (("bwrap", "bwrap", "bubblewrap"), ("runc", "runc", "runc"),
+                                ("nspawn", "systemd-nspawn", "systemd-container"),
+                                ("nsenter", "nsenter", "util-linux")):
+            path = shutil.which(prog, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+            if path is None:
+                peers.missing[prog] = f"not installed (Debian package {pkg}; `make bench`)"
+            setattr(peers, attr, path)
+        return peers
+
+    def disable(self, attr: str, prog: str, why: str) -> None:
+        setattr(self, attr, None)
+        self.missing[prog] = why
+
+
+def version(argv: Sequence[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, timeout=10)
+        text = (out.stdout or out.stderr).decode("utf-8", "replace").strip()
+        return text.splitlines()[0] if text else ""
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+# --- cleanup --------------------------------------------------------------------------
+
+class Cleanup:
+    """Everything started, to be removed in reverse kind order at the end."""
+
+    def __init__(self, jailctl: str, jls: str) -> None:
+        self.jailctl = jailctl
+        self.jls = jls
+        self.jails: list[int] = []
+        self.runc: list[tuple[str, str]] = []        # (runc state root, container id)
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.root_path: str | None = None             # jails on it are ours alone
+        self.problems: list[str] = []
+
+    def remove_jail(self, jid: int, grace: float = 1.0) -> float:
+        """`jailctl remove`; its wall time in ms.  Forgotten once gone."""
+        t0 = time.perf_counter()
+        proc = subprocess.run([self.jailctl, "remove", "-t", str(grace), str(jid)],
+                              stdin=subprocess.DEVNULL, capture_output=True)
+        ms = (time.perf_counter() - t0) * 1000.0
+        if proc.returncode != 0 and b"no such jail" not in proc.stderr:
+            raise ToolFailed(["jailctl", "remove", str(jid)], proc.returncode, proc.stderr)
+        if jid in self.jails:
+            self.jails.remove(jid)
+        return ms
+
+    def kill_proc(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            try:
+                os.kill(proc.pid, signal.SIGKILL)    # by PID: a process we started
+            except ProcessLookupError:
+                pass
+        proc.wait()
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def run(self) -> None:
+        for proc in list(self.procs):
+            self.kill_proc(proc)
+        for state, cid in list(self.runc):
+            subprocess.run(["runc", "--root", state, "delete", "-f", cid],
+                           stdin=subprocess.DEVNULL, capture_output=True)
+            self.runc.remove((state, cid))
+        for jid in list(self.jails):
+            try:
+                self.remove_jail(jid, grace=0.2)
+            except (OSError, ToolFailed) as err:
+                self.problems.append(f"jail {jid}: {err}")
+        # a jail whose JID we never learnt (killed between start and -i output)
+        # still runs on our private root: find it there
+        if self.root_path:
+            for rec in our_jails(self.jls, self.root_path):
+                try:
+                    self.remove_jail(int(rec["jid"]), grace=0.2)   # type: ignore[arg-type]
+                except (OSError, ToolFailed) as err:
+                    self.problems.append(f"jail {rec['jid']}: {err}")
+
+
+def our_jails(jls: str, root: str) -> list[dict[str, object]]:
+    return [r for r in jls_json(jls) if r.get("path") == root]
+
+
+def jls_json(jls: str) -> list[dict[str, object]]:
+    out = subprocess.run([jls, "--json"], capture_output=True, stdin=subprocess.DEVNULL)
+    if out.returncode != 0:
+        return []
+    try:
+        data = json.loads(out.stdout or b"[]")
+    except ValueError:
+        return []
+    return data if isinstance(data, list) else []
+
+
+def install_signal_handlers() -> None:
+    """TERM/HUP end the run through the same finally as ^C, so cleanup runs."""
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+
+
+# --- linjail --------------------------------------------------------------------------
+
+def state_dir() -> str:
+    return os.environ.get("LINJAIL_STATE_DIR", "/run/linjail")
+
+
+def jail_cgroup(jid: int) -> str:
+    """The jail's cgroup, from its registry record (SPEC §7 "State")."""
+    with open(os.path.join(state_dir(), "jails", f"{jid}.json")) as f:
+        return str(json.load(f)["cgroup"])
+
+
+def start_daemon_jail(jail: str, root: str, name: str, ips: str, script: str,
+                      cleanup: Cleanup, workdir: str) -> tuple[int, float]:
+    """`jail -i ROOT NAME IPS /bin/sh -c SCRIPT` as rc.conf's /etc/rc does: the
+    command starts daemons and returns, the jail lives on.  (JID, wall ms).
+
+    stdout is a file, not a pipe: the daemon inherits it and would hold a pipe
+    open forever."""
+    out_path = os.path.join(workdir, "jail-i.out")
+    with open(out_path, "wb") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.run([jail, "-i", root, name, ips, "/bin/sh", "-c", script],
+                              stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE)
+        ms = (time.perf_counter() - t0) * 1000.0
+    with open(out_path, "rb") as f:
+        first = f.readline().strip()
+    if first.isdigit():
+        cleanup.jails.append(int(first))
+    if proc.returncode != 0 or not first.isdigit():
+        raise ToolFailed(["jail", "-i", root, name, ips], proc.returncode, proc.stderr)
+    return int(first), ms
+
+
+def wait_pids(cgroup_dir: str, count: int, timeout: float = 20.0) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        n = len(cgroup_pids(cgroup_dir))
+        if n >= count or time.monotonic() > deadline:
+            return n
+        time.sleep(0.01)
+
+
+# --- the shared root ------------------------------------------------------------------
+
+def make_root(jailctl: str, parent: str) -> tuple[str, str]:
+    """A service root with sh, true and sleep under PARENT (mode 0700, as
+    jail(8) advises); (path, how it was made)."""
+    root = os.path.join(parent, "root")
+    proc = subprocess.run([jailctl, "build", root, "--service", "/bin/sh", "/bin/true",
+                           "/bin/sleep"], stdin=subprocess.DEVNULL, capture_output=True)
+    if proc.returncode == 0:
+        how = "jailctl build --service /bin/sh /bin/true /bin/sleep"
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+        busybox_root(root)
+        how = ("busybox root (jailctl build failed: "
+               f"{proc.stderr.decode(errors='replace').strip()[:120]})")
+    # runc and nspawn create these mount points on first use; creating them
+    # now gives every run of every tool the same tree
+    for d in ("sys", "run", "var"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    return root, how
+
+
+def busybox_root(root: str) -> None:
+    """/bin/busybox is dynamic on Debian: copy it with the libraries ldd names."""
+    bb = shutil.which("busybox") or "/bin/busybox"
+    for d in ("bin", "dev", "proc", "etc", "tmp", "root"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    shutil.copy2(os.path.realpath(bb), os.path.join(root, "bin", "busybox"))
+    for applet in ("sh", "true", "sleep"):
+        os.symlink("busybox", os.path.join(root, "bin", applet))
+    ldd = subprocess.run(["ldd", bb], capture_output=True, text=True).stdout
+    for line in ldd.splitlines():
+        parts = line.split()
+        lib = next((p for p in parts if p.startswith("/")), None)
+        if lib:
+            dest = os.path.join(root, lib.lstrip("/"))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            shutil.copy2(os.path.realpath(lib), dest)
+    with open(os.path.join(root, "etc", "passwd"), "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\n")
+    with open(os.path.join(root, "etc", "group"), "w") as f:
+        f.write("root:x:0:\n")
+
+
+def mounted_below(path: str) -> list[str]:
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            target = line.split()[4]
+            if target == path or target.startswith(path.rstrip("/") + "/"):
+                out.append(target)
+    return out
+
+
+def remove_tree(path: str) -> str | None:
+    """rmtree, unless something is still mounted there (then say so)."""
+    left = mounted_below(path)
+    if left:
+        return f"left {path} in place: still mounted: {', '.join(left[:3])}"
+    shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
+def workdir() -> str:
+    return tempfile.mkdtemp(prefix="linjail-bench-", dir="/var/tmp")   # mode 0700
+
+
+# --- runc -----------------------------------------------------------------------------
+
+def runc_bundle(runc: str, bundle: str, root: str, args: list[str]) -> None:
+    """`runc spec`, then: no terminal, our root read-only, ARGS, and the same
+    namespaces as a jail (pid net ipc uts mount, plus cgroup)."""
+    os.makedirs(bundle, exist_ok=True)
+    subprocess.run([runc, "spec", "--bundle", bundle], check=True, capture_output=True)
+    path = os.path.join(bundle, "config.json")
+    with open(path) as f:
+        cfg = json.load(f)
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = args
+    cfg["root"] = {"path": root, "readonly": True}
+    spaces = cfg["linux"].setdefault("namespaces", [])
+    have = {ns["type"] for ns in spaces}
+    for kind in ("pid", "network", "ipc", "uts", "mount", "cgroup"):
+        if kind not in have:
+            spaces.append({"type": kind})
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=1)

@@ -1,0 +1,609 @@
+"""jailctl start/stop/restart/status over a recording fake backend (no root).
+
+The fake stands for linjail.lifecycle.start/attach/remove and the registry:
+it records every call and keeps a table of "live" jails, so the order of the
+steps, the undo of a failed start and every message are checked exactly.
+"""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pytest
+
+from linjail.cli.jailctl_rc import main_rc, split_action
+from linjail.errors import JailError
+from linjail.lifecycle import rc
+from linjail.model import JailSpec, Knobs
+
+REPO = Path(__file__).resolve().parents[2]
+BOOT = "0f0e0d0c-aaaa-bbbb-cccc-000000000001"
+
+
+@dataclass
+class FakeRecord:
+    jid: int
+    pid: int
+    starttime: int
+    ips: tuple[str, ...]
+    name: str
+
+
+@dataclass
+class FakeBackend:
+    calls: list[tuple[object, ...]] = field(default_factory=list)
+    jails: dict[int, FakeRecord] = field(default_factory=dict)
+    specs: list[JailSpec] = field(default_factory=list)
+    knobs: Knobs = field(default_factory=Knobs)
+    next_jid: int = 1
+    boot: str = BOOT
+    #: by jail name: exit status of exec_start, whether it leaves daemons,
+    #: a JailError to raise before / after the jail exists
+    status: dict[str, int] = field(default_factory=dict)
+    no_daemons: set[str] = field(default_factory=set)
+    fail_before: dict[str, str] = field(default_factory=dict)
+    fail_after: dict[str, str] = field(default_factory=dict)
+    os_error: dict[str, OSError] = field(default_factory=dict)
+    interrupt: set[str] = field(default_factory=set)
+    id_seen: list[str] = field(default_factory=list)
+    idfile_probe: Callable[[str], str] | None = None
+
+    def run_jail(self, spec: JailSpec, *, stdin: int, stdout: int, stderr: int,
+                 on_jid: Callable[[int], None] | None = None) -> int:
+        self.calls.append(("run_jail", spec.name))
+        self.specs.append(spec)
+        if spec.name in self.fail_before:
+            raise JailError(self.fail_before[spec.name])
+        if spec.name in self.os_error:
+            raise self.os_error[spec.name]
+        jid = self.next_jid
+        self.next_jid += 1
+        self.jails[jid] = FakeRecord(jid, 1000 + jid, 5000 + jid,
+                                     tuple(str(a) for a in spec.ips), spec.name)
+        assert on_jid is not None
+        on_jid(jid)
+        if self.idfile_probe is not None:
+            self.id_seen.append(self.idfile_probe(spec.name))
+        if spec.name in self.fail_after:
+            del self.jails[jid]            # run_jail undoes what it did
+            raise JailError(self.fail_after[spec.name])
+        if spec.name in self.interrupt:
+            raise KeyboardInterrupt
+        os.write(stdout, f"{spec.hostname}: starting\n".encode())
+        os.write(stderr, b"some warning\n")
+        if spec.name in self.no_daemons:
+            del self.jails[jid]
+        return self.status.get(spec.name, 0)
+
+    def exec_in_jail(self, jid: int, argv: Sequence[str], *, env: dict[str, str],
+                     stdin: int, stdout: int, stderr: int) -> int:
+        self.calls.append(("exec_in_jail", jid, tuple(argv), dict(env)))
+        os.write(stdout, b"shutting down\n")
+        return 0
+
+    def remove_jail(self, jid: int, grace: float = 1.0) -> None:
+        self.calls.append(("remove_jail", jid, grace))
+        if jid not in self.jails:
+            raise JailError(f"no jail {jid}")
+        del self.jails[jid]
+
+    def lookup(self, jid: int) -> FakeRecord | None:
+        return self.jails.get(jid)
+
+    def boot_id(self) -> str:
+        return self.boot
+
+    def pid_alive(self, pid: int, starttime: int) -> bool:
+        return any((r.pid, r.starttime) == (pid, starttime) for r in self.jails.values())
+
+    def get_defaults(self) -> Knobs:
+        return self.knobs
+
+    def set_defaults(self, knobs: Knobs) -> None:
+        self.calls.append(("set_defaults", knobs))
+        self.knobs = knobs
+
+    def names(self, call: str) -> list[object]:
+        return [c[1] for c in self.calls if c[0] == call]
+
+
+@dataclass
+class Env:
+    tmp: Path
+    varrun: Path
+    backend: FakeBackend
+    conf: Path
+
+    def root(self, name: str) -> Path:
+        path = self.tmp / "jails" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def write(self, text: str) -> Path:
+        self.conf.write_text(text)
+        return self.conf
+
+    def run(self, action: str, *args: str, conf: bool = True) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        argv = (["-f", str(self.conf)] if conf else []) + list(args)
+        code = main_rc(action, argv, out, err, backend=self.backend)
+        return code, out.getvalue(), err.getvalue()
+
+    def idfile(self, name: str) -> Path:
+        return self.varrun / f"jail_{name}.id"
+
+    def log(self, name: str) -> Path:
+        return self.tmp / f"{name}.log"
+
+    def jail(self, name: str, host: str, ip: str = "198.51.100.10", **extra: str) -> str:
+        """The seed's variables for NAME (with a console log in tmp) plus EXTRA."""
+        lines = [f'jail_{name}_rootdir="{self.root(name)}" # jail\'s root directory',
+                 f'jail_{name}_hostname="{host}" # jail\'s hostname',
+                 f'jail_{name}_ip="{ip}" # jail\'s IP address',
+                 f'jail_{name}_consolelog="{self.log(name)}"']
+        lines += [f'jail_{name}_{k}="{v}"' for k, v in extra.items()]
+        return "\n".join(lines) + "\n"
+
+
+def enabled(names: str) -> str:
+    return (f'jail_enable="YES" # Set to NO to disable starting of any jails\n'
+            f'jail_list="{names}" # Space separated list of names of jails\n')
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    varrun = tmp_path / "run"
+    varrun.mkdir()
+    monkeypatch.setenv("LINJAIL_VARRUN", str(varrun))
+    monkeypatch.delenv("LINJAIL_RC_CONF", raising=False)
+    return Env(tmp_path, varrun, FakeBackend(), tmp_path / "rc.conf")
+
+
+def idfile_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+# -- start ----------------------------------------------------------------------
+
+def test_start_seed_jail(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    assert env.run("start") == (
+        0, "Default global settings for jails:.\nStarting jails: www.example.org.\n", "")
+    spec, = env.backend.specs
+    assert spec.path == str(env.root("www")) and spec.hostname == "www.example.org"
+    assert spec.command == ("/bin/sh", "/etc/rc") and spec.login and spec.jail_user == "root"
+    assert (spec.devfs, spec.procfs, spec.mounts, spec.interface) == (True, True, (), None)
+    assert [str(a) for a in spec.ips] == ["198.51.100.10"]
+    assert idfile_lines(env.idfile("www")) == ["1", f"boot_id={BOOT}", "pid=1001",
+                                               "starttime=5001"]
+    assert env.log("www").read_text() == "www.example.org: starting\nsome warning\n"
+    assert [c[0] for c in env.backend.calls] == ["run_jail"]
+
+
+def test_id_file_written_as_soon_as_the_jail_exists(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    env.backend.idfile_probe = lambda name: env.idfile(name).read_text().split("\n")[0]
+    assert env.run("start")[0] == 0
+    assert env.backend.id_seen == ["1"]
+
+
+def test_console_log_overwritten_at_start(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    env.log("www").write_text("old run\n" * 100)
+    env.run("start")
+    assert env.log("www").read_text() == "www.example.org: starting\nsome warning\n"
+
+
+def test_already_running_skip(env: Env) -> None:
+    env.write(enabled("www db") + env.jail("www", "www.example.org")
+              + env.jail("db", "db.example.org", "198.51.100.11"))
+    assert env.run("start")[1].endswith("Starting jails: www.example.org db.example.org.\n")
+    code, out, err = env.run("start")
+    idf = env.varrun / "jail_www.id"
+    idf2 = env.varrun / "jail_db.id"
+    assert (code, err) == (0, "")
+    assert out == ("Default global settings for jails:.\nStarting jails:"
+                   f" [www.example.org already running ({idf} exists)]"
+                   f" [db.example.org already running ({idf2} exists)].\n")
+    assert env.backend.names("run_jail") == ["www", "db"]
+
+
+@pytest.mark.parametrize("content", [
+    f"1\nboot_id=another-boot\npid=1001\nstarttime=5001\n",   # a previous boot
+    f"1\nboot_id={BOOT}\npid=1001\nstarttime=4999\n",         # PID reused
+    f"7\nboot_id={BOOT}\npid=1001\nstarttime=5001\n",         # no such jail
+    "1\n",                                                    # DragonFly's bare JID
+    "garbage\x00\xff",
+    "",
+])
+def test_stale_id_file_is_removed_and_the_jail_started(env: Env, content: str) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    # a live jail 1 of this boot exists, but the id file does not name it
+    env.backend.jails[1] = FakeRecord(1, 1001, 5001, (), "other")
+    env.backend.next_jid = 2
+    env.idfile("www").write_bytes(content.encode("latin-1"))
+    code, out, _ = env.run("start")
+    assert (code, out.splitlines()[1]) == (0, "Starting jails: www.example.org.")
+    assert idfile_lines(env.idfile("www"))[0] == "2"
+
+
+def test_stale_id_file_symlink(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    target = env.tmp / "precious"
+    target.write_text("keep")
+    env.idfile("www").symlink_to(target)
+    assert env.run("start")[0] == 0
+    assert target.read_text() == "keep" and not env.idfile("www").is_symlink()
+
+
+def test_knobs_set_and_printed(env: Env) -> None:
+    env.backend.knobs = Knobs(set_hostname_allowed=0, socket_unixiproute_only=0,
+                              sysvipc_allowed=0, enforce_statfs=1)
+    env.write(enabled("www") + env.jail("www", "www.example.org") +
+              'jail_default_sysvipc_allow="YES"\njail_www_sysvipc_allowed="NO"\n'
+              'jail_www_chflags_allowed=YES\n')
+    code, out, _ = env.run("start")
+    assert out.splitlines()[0] == ("Default global settings for jails: set_hostname_allow=YES "
+                                   "unixiproute_only=YES sysvipc_allow=YES.")
+    assert env.backend.calls[0] == ("set_defaults", Knobs(1, 1, 1, 1, 0, 0))
+    assert env.backend.specs[0].knobs == Knobs(1, 1, 0, 1, 0, 1)
+
+
+def test_jail_enable_no(env: Env) -> None:
+    env.write(env.jail("www", "www.example.org") + 'jail_list="www"\n')
+    assert env.run("start") == (0, "", "")
+    assert env.run("stop") == (0, "", "")
+    assert env.backend.calls == []
+    assert env.run("start", "www")[0] == 0
+    assert env.run("stop", "www")[1] == "Stopping jails: www.example.org.\n"
+    assert env.run("start", "--force")[1].endswith("Starting jails: www.example.org.\n")
+    assert env.run("onestop")[1] == "Stopping jails: www.example.org.\n"
+    env.write(env.jail("www", "www.example.org") + 'jail_list="www"\njail_enable=maybe\n')
+    assert env.run("start") == (
+        0, "", "jailctl: WARNING: $jail_enable is not set properly - see rc.conf(5).\n")
+
+
+def test_names_replace_jail_list(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org")
+              + env.jail("db", "db.example.org", "198.51.100.11"))
+    assert env.run("start", "db")[1].endswith("Starting jails: db.example.org.\n")
+    assert env.backend.names("run_jail") == ["db"]
+
+
+def test_missing_variable_stops_everything_after_it(env: Env) -> None:
+    conf = (enabled("one two three") + env.jail("one", "one.example.org", "198.51.100.1")
+            + env.jail("two", "two.example.org", "198.51.100.2")
+            + env.jail("three", "three.example.org", "198.51.100.3"))
+    env.write("\n".join(line for line in conf.splitlines()
+                        if not line.startswith("jail_two_hostname")))
+    assert env.run("start") == (
+        3, "Default global settings for jails:.\nStarting jails: one.example.org\n",
+        "jailctl: ERROR: jail: No hostname has been defined for two\n")
+    assert env.backend.names("run_jail") == ["one"]
+    assert sorted(os.listdir(env.varrun)) == ["jail_one.id"]
+
+
+@pytest.mark.parametrize("drop, what", [("rootdir", "root directory"),
+                                        ("ip", "IP address")])
+def test_missing_rootdir_or_ip(env: Env, drop: str, what: str) -> None:
+    conf = enabled("www") + env.jail("www", "www.example.org")
+    env.write("\n".join(line for line in conf.splitlines()
+                        if not line.startswith(f"jail_www_{drop}")))
+    code, out, err = env.run("start")
+    assert (code, err) == (3, f"jailctl: ERROR: jail: No {what} has been defined for www\n")
+    assert env.backend.calls == [] and os.listdir(env.varrun) == []
+
+
+def test_failed_start_is_undone_and_others_start(env: Env) -> None:
+    env.write(enabled("bad www") + env.jail("bad", "bad.example.org", "198.51.100.9")
+              + env.jail("www", "www.example.org"))
+    env.backend.status["bad"] = 3
+    code, out, err = env.run("start")
+    assert code == 1 and err == ""
+    assert out == ("Default global settings for jails:.\nStarting jails: cannot start jail "
+                   f"\"bad\": /bin/sh /etc/rc: exited with status 3, see {env.log('bad')}\n"
+                   " www.example.org.\n")
+    assert ("remove_jail", 1, 1.0) in env.backend.calls
+    assert 1 not in env.backend.jails and 2 in env.backend.jails
+    assert sorted(os.listdir(env.varrun)) == ["jail_www.id"]
+    assert "starting" in env.log("bad").read_text()       # kept for the administrator
+
+
+@pytest.mark.parametrize("extra, reason", [
+    ({"ip": "198.51.100.300"}, "Invalid value 198.51.100.300"),
+    ({"flags": "-l"}, "jail_www_flags: -l needs -u or -U"),
+    ({"exec_start": "'"}, "jail_www_exec_start: No closing quotation"),
+])
+def test_bad_values_fail_before_anything(env: Env, extra: dict[str, str],
+                                         reason: str) -> None:
+    conf = enabled("www") + env.jail("www", "www.example.org")
+    for key, value in extra.items():
+        conf += f"jail_www_{key}=\"{value}\"\n" if key != "exec_start" else \
+            f"jail_www_{key}=\"{value}\"\n"
+    env.write(conf)
+    code, out, _ = env.run("start")
+    assert code == 1
+    assert out.splitlines()[1] == f"Starting jails: cannot start jail \"www\": {reason}"
+    assert env.backend.calls == [] and os.listdir(env.varrun) == []
+    assert not env.log("www").exists()
+
+
+def test_missing_root(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    env.root("www").rmdir()
+    code, out, _ = env.run("start")
+    assert code == 1 and out.splitlines()[1] == (
+        f"Starting jails: cannot start jail \"www\": realpath: {env.root('www')}: "
+        "No such file or directory")
+    assert env.backend.calls == [] and not env.log("www").exists()
+
+
+@pytest.mark.parametrize("when, message, reason", [
+    ("fail_before", "mount(\"/data\"): Operation not permitted",
+     "mount(\"/data\"): Operation not permitted"),
+    ("fail_after", "jail: /srv/x: No such file or directory", "/srv/x: No such file or directory"),
+    ("fail_before", "jail: jail: File name too long", "jail: File name too long"),
+    ("os_error", OSError(19, "interface eth9: no such interface"),
+     "interface eth9: no such interface"),
+    ("os_error", OSError(2, "No such file or directory", "/sys/x"),
+     "/sys/x: No such file or directory"),
+])
+def test_creation_failure_is_undone(env: Env, when: str, message: object, reason: str) -> None:
+    env.write(enabled("www db") + env.jail("www", "www.example.org")
+              + env.jail("db", "db.example.org", "198.51.100.11"))
+    getattr(env.backend, when)["www"] = message
+    code, out, _ = env.run("start")
+    assert code == 1 and out.splitlines()[1] == (
+        f"Starting jails: cannot start jail \"www\": {reason}")
+    assert out.splitlines()[2] == " db.example.org."
+    assert os.listdir(env.varrun) == ["jail_db.id"]
+    assert [r.name for r in env.backend.jails.values()] == ["db"]
+    assert not env.log("www").exists()          # created by us and empty: removed
+    assert env.backend.names("remove_jail") == []
+
+
+def test_id_file_failure_is_undone(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+
+    def full(path: str, idf: rc.IdFile) -> None:
+        raise OSError(28, os.strerror(28), path)
+    monkeypatch.setattr(rc, "write_id", full)
+    code, out, _ = env.run("start")
+    assert code == 1
+    assert out.splitlines()[1] == (f'Starting jails: cannot start jail "www": '
+                                   f'{env.idfile("www")}: No space left on device')
+    assert env.backend.jails == {} and env.backend.names("remove_jail") == [1]
+    assert os.listdir(env.varrun) == []
+
+
+def test_id_path_not_a_file(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    env.idfile("www").mkdir()
+    assert env.run("start") == (
+        1, "Default global settings for jails:.\nStarting jails:\n",
+        f"jailctl: {env.idfile('www')}: not a regular file\n")
+    assert env.backend.calls == []
+
+
+def test_interrupted_start_is_undone(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    env.backend.interrupt.add("www")
+    with pytest.raises(KeyboardInterrupt):
+        env.run("start")
+    assert env.backend.jails == {} and os.listdir(env.varrun) == []
+
+
+def test_exec_start_leaving_nothing(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org", exec_start="/bin/true"))
+    env.backend.no_daemons.add("www")
+    assert env.run("start")[1].endswith("Starting jails: www.example.org.\n")
+    assert os.listdir(env.varrun) == []
+    assert env.run("status")[1] == "www: stopped\n"
+
+
+def test_start_step_table() -> None:
+    assert [s.name for s in rc.START_STEPS] == ["plan", "console log", "create", "record"]
+
+
+# -- fstab ------------------------------------------------------------------------
+
+def test_fstab_mounts(env: Env) -> None:
+    root = env.root("www")
+    (root / "data").mkdir()
+    fst = env.tmp / "fstab.www"
+    fst.write_text(f"/srv/data {root}/data nullfs ro 0 0\ntmpfs /tmp tmpfs size=1m 0 0\n")
+    env.write(enabled("www") + env.jail("www", "www.example.org", mount_enable="YES",
+                                        fstab=str(fst)))
+    assert env.run("start")[0] == 0
+    mounts = env.backend.specs[0].mounts
+    assert [(m.kind, m.source, m.target, m.readonly, m.options) for m in mounts] == [
+        ("bind", "/srv/data", "/data", True, ""), ("tmpfs", "tmpfs", "/tmp", False, "size=1m")]
+
+
+def test_fstab_symlink_target_mounts_nothing(env: Env) -> None:
+    root = env.root("www")
+    (root / "data").mkdir()
+    (root / "etc").symlink_to("/etc")
+    fst = env.tmp / "fstab.www"
+    fst.write_text(f"/srv/data {root}/data nullfs ro 0 0\n/srv/x /etc/x nullfs rw 0 0\n")
+    env.write(enabled("www") + env.jail("www", "www.example.org", mount_enable="YES",
+                                        fstab=str(fst)))
+    code, out, err = env.run("start")
+    assert (code, err) == (0, f"jailctl: WARNING: /etc/x has symlink as parent - not "
+                              f"mounting from {fst}\n")
+    assert out.endswith("Starting jails: www.example.org.\n")
+    assert env.backend.specs[0].mounts == ()
+
+
+def test_fstab_missing_is_fatal(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org", mount_enable="YES",
+                                        fstab="/nonexistent/fstab.www"))
+    assert env.run("start") == (
+        3, "Default global settings for jails:.\nStarting jails:\n",
+        "jailctl: ERROR: jail: /nonexistent/fstab.www does not exist\n")
+    assert env.backend.calls == []
+
+
+def test_fstab_malformed_fails_that_jail(env: Env) -> None:
+    fst = env.tmp / "fstab.www"
+    fst.write_text("/a /b ext4 rw\n")
+    env.write(enabled("www") + env.jail("www", "www.example.org", mount_enable="YES",
+                                        fstab=str(fst)))
+    code, out, _ = env.run("start")
+    assert code == 1 and out.splitlines()[1] == (
+        f"Starting jails: cannot start jail \"www\": {fst}: line 1: unsupported file "
+        "system type ext4 (bind mounts and tmpfs only)")
+
+
+# -- stop, restart, status -----------------------------------------------------------
+
+def test_stop(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    env.run("start")
+    assert env.run("stop") == (0, "Stopping jails: www.example.org.\n", "")
+    assert env.backend.calls[1:] == [
+        ("exec_in_jail", 1, ("/bin/sh", "/etc/rc.shutdown"), {}), ("remove_jail", 1, 1.0)]
+    assert os.listdir(env.varrun) == []
+    assert env.log("www").read_text() == ("www.example.org: starting\nsome warning\n"
+                                          "shutting down\n")
+
+
+def test_stop_custom_exec_start_has_no_exec_stop(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org", exec_start="/bin/srv"))
+    env.run("start")
+    env.run("stop")
+    assert [c[0] for c in env.backend.calls] == ["run_jail", "remove_jail"]
+
+
+def test_stop_not_running(env: Env) -> None:
+    env.write(enabled("www db") + env.jail("www", "www.example.org")
+              + env.jail("db", "db.example.org", "198.51.100.11"))
+    env.run("start", "db")
+    assert env.run("stop") == (
+        0, f"Stopping jails: cannot stop jail www. No jail id in {env.varrun}\n"
+           " db.example.org.\n", "")
+
+
+def test_stop_stale_id_file(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    env.idfile("www").write_text("3\nboot_id=old\npid=1\nstarttime=1\n")
+    assert env.run("stop")[1] == (
+        f"Stopping jails: cannot stop jail www. No jail id in {env.varrun}\n.\n")
+    assert os.listdir(env.varrun) == [] and env.backend.calls == []
+
+
+def test_stop_missing_variable(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    env.run("start")
+    env.write(enabled("www") + f'jail_www_rootdir="{env.root("www")}"\n')
+    assert env.run("stop") == (
+        3, "Stopping jails:\n", "jailctl: ERROR: jail: No hostname has been defined for www\n")
+
+
+def test_restart(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    env.run("start")
+    assert env.run("restart") == (
+        0, "Stopping jails: www.example.org.\nDefault global settings for jails:.\n"
+           "Starting jails: www.example.org.\n", "")
+    assert idfile_lines(env.idfile("www"))[0] == "2"
+    code, out, _ = env.run("restart", "www")
+    assert code == 0 and idfile_lines(env.idfile("www"))[0] == "3"
+
+
+def test_status(env: Env) -> None:
+    env.write(enabled("www db") + env.jail("www", "www.example.org", "198.51.100.10,2001:db8::a")
+              + env.jail("db", "db.example.org", "198.51.100.11"))
+    env.run("start", "www")
+    assert env.run("status") == (
+        3, "www: running, jid 1, addresses 198.51.100.10 2001:db8::a\ndb: stopped\n", "")
+    assert env.run("status", "www") == (0, "www: running, jid 1, addresses 198.51.100.10 "
+                                           "2001:db8::a\n", "")
+
+
+# -- the command line ---------------------------------------------------------------
+
+def test_malformed_rc_conf_starts_nothing(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org") + 'jail_www_flags="-l\n')
+    lines = len(env.conf.read_text().splitlines())
+    assert env.run("start") == (
+        3, "", f"jailctl: {env.conf}: line {lines}: unterminated double quote\n")
+    assert env.backend.calls == []
+
+
+def test_binary_rc_conf(env: Env) -> None:
+    env.conf.write_bytes(b"\x7fELF\x02\x01\x01\x00\x00")
+    assert env.run("status") == (
+        3, "", f"jailctl: {env.conf}: line 1: binary data (NUL byte), not an rc.conf file\n")
+
+
+def test_several_files_later_wins(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    local = env.tmp / "rc.conf.local"
+    local.write_text('jail_www_hostname="later.example.org"\n')
+    out, err = io.StringIO(), io.StringIO()
+    code = main_rc("start", ["-f", str(env.conf), "www", "-f", str(local)], out, err,
+                   backend=env.backend)
+    assert (code, out.getvalue().splitlines()[1]) == (0, "Starting jails: later.example.org.")
+
+
+def test_rc_conf_from_environment(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    monkeypatch.setenv("LINJAIL_RC_CONF", str(env.conf))
+    assert env.run("start", conf=False)[1].endswith("www.example.org.\n")
+
+
+def test_missing_f_file(env: Env) -> None:
+    assert env.run("start") == (3, "", f"jailctl: {env.conf}: No such file or directory\n")
+
+
+@pytest.mark.parametrize("action, argv", [("jump", []), ("start", ["-x"]), ("stop", ["-f"])])
+def test_usage(env: Env, action: str, argv: list[str]) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main_rc(action, argv, out, err, backend=env.backend) == 1
+    assert err.getvalue() == ("usage: jailctl start|stop|restart|status [--force] [-f file] "
+                              "... [name ...]\n")
+
+
+def test_invalid_name_on_command_line(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    assert env.run("stop", "../../etc/passwd") == (
+        3, "Stopping jails:\n", "jailctl: ERROR: jail: Invalid jail name '../../etc/passwd'\n")
+
+
+def test_split_action() -> None:
+    assert split_action("start") == ("start", False)
+    assert split_action("onestart") == ("start", True)
+    assert split_action("forcestop") == ("stop", True)
+    assert split_action("status") == ("status", False)
+    assert split_action("onejump") is None
+
+
+# -- boot integration -----------------------------------------------------------------
+
+def test_init_script_calls_jailctl(tmp_path: Path) -> None:
+    fake = tmp_path / "jailctl"
+    fake.write_text('#!/bin/sh\necho "jailctl $*"\nexit 7\n')
+    fake.chmod(0o755)
+    script = str(REPO / "etc" / "init.d" / "jail")
+    env = {"PATH": "/usr/bin:/bin", "JAILCTL": str(fake)}
+    for args, want in ((["start"], "jailctl start\n"), (["stop", "www"], "jailctl stop www\n"),
+                       (["restart", "a", "b"], "jailctl restart a b\n"),
+                       (["status"], "jailctl status\n"),
+                       (["force-reload"], "jailctl restart\n")):
+        r = subprocess.run(["sh", script, *args], env=env, capture_output=True, text=True)
+        assert (r.returncode, r.stdout) == (7, want)
+    r = subprocess.run(["sh", script, "bogus"], env=env, capture_output=True, text=True)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == "Usage: /etc/init.d/jail {start|stop|restart|status} [name ...]\n"
+
+
+def test_systemd_unit() -> None:
+    unit = (REPO / "etc" / "systemd" / "jail.service").read_text()
+    assert "ExecStart=/usr/local/sbin/jailctl start\n" in unit
+    assert "ExecStop=/usr/local/sbin/jailctl stop\n" in unit
+    assert "Type=oneshot" in unit and "RemainAfterExit=yes" in unit

@@ -193,7 +193,7 @@ KNOB_SETS = {
 # ---------------------------------------------------------------- the probes
 
 def _clone_probes() -> list[tuple[str, str, tuple[Arg, ...]]]:
-    out = []
+    out: list[tuple[str, str, tuple[Arg, ...]]] = []
     for flag in seccomp.CLONE_NEW_FLAGS:
         # CLONE_THREAD without CLONE_SIGHAND: EINVAL if the filter let it by
         out.append((f"clone {flag:#x}", "clone", (flag | CLONE_THREAD, 0, 0, 0, 0)))

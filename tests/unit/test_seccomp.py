@@ -196,6 +196,20 @@ def test_rules_are_deterministic_and_knob_dependent() -> None:
     assert seccomp.rules(Knobs(enforce_statfs=0)) == seccomp.rules(Knobs(enforce_statfs=2))
 
 
+#: FILTER_VERSION -> digest of rules() over every knob combination
+RULES_DIGEST = {1: "8053626aa90e5bc42478345147131e59f0b6b5b77c87d450678bec99e987409b"}
+
+
+def test_filter_version_follows_the_rules() -> None:
+    """Cached programs are keyed by FILTER_VERSION, not by the rules: a
+    change to rules() without a new version would load stale filters."""
+    import hashlib
+    digest = hashlib.sha256(repr([seccomp.rules(k) for k in ALL_KNOBS]).encode()).hexdigest()
+    assert RULES_DIGEST.get(seccomp.FILTER_VERSION) == digest, (
+        "rules() changed: bump seccomp.FILTER_VERSION and record the new digest "
+        f"{digest} in RULES_DIGEST")
+
+
 def test_every_rule_denies_with_an_errno_we_promised() -> None:
     for knobs in ALL_KNOBS:
         for rule in seccomp.rules(knobs):
@@ -477,9 +491,13 @@ def test_bad_cache_files_are_recompiled(state, monkeypatch, damage: str) -> None
         os.symlink(path + ".real", path)
     elif damage == "huge":
         open(path, "wb").write(good * 200)
-    calls = []
+    calls: list[int] = []
     real = seccomp.compile_rules
-    monkeypatch.setattr(seccomp, "compile_rules", lambda plan: calls.append(1) or real(plan))
+
+    def counting(plan: tuple[seccomp.Rule, ...]) -> bytes:
+        calls.append(1)
+        return real(plan)
+    monkeypatch.setattr(seccomp, "compile_rules", counting)
     assert seccomp.program(Knobs()) == good
     assert calls == [1]
     assert open(path, "rb").read() == good

@@ -125,6 +125,7 @@ def _record_path(jid: int) -> str:
 
 
 def write(rec: JailRecord) -> None:
+    _ensure_dirs()
     atomic_write(_record_path(rec.jid), json.dumps(asdict(rec)).encode())
 
 

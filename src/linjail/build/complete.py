@@ -491,8 +491,8 @@ def run_debootstrap(plan: CompletePlan, progress: Progress) -> None:
     progress.clear()
     if os.environ.get("LINJAIL_DEBUG"):
         progress.stream.write("".join(line + "\n" for line in tail))
-    reason = proto.error or (proto.warnings[-1] if proto.warnings else None) or \
-        next((t for t in reversed(tail) if t.strip()), f"exit status {code}")
+    last = next((t for t in reversed(tail) if t.strip()), f"exit status {code}")
+    reason = proto.error or (proto.warnings[-1] if proto.warnings else last)
     raise JailError(f"build: debootstrap failed: {reason.strip()}")
 
 
@@ -658,12 +658,11 @@ def build_complete(path: str, *, suite: str | None = None, include: Sequence[str
     turns SIGTERM/SIGHUP into KeyboardInterrupt) leaves no PATH behind.
     """
     plan = plan_complete(path, suite, include, mirror, hostname)
+    preflight(plan.mirror, plan.suite)
     progress = Progress(stream if stream is not None else _null_stream())
     progress.message(f"build: {plan.root}: Debian {plan.suite} from {plan.mirror.url}" +
                      (f" with {','.join(plan.include)}" if plan.include else ""))
-    progress.update(0.0, "Checking the mirror")
     try:
-        preflight(plan.mirror, plan.suite)
         with Target(plan.root, progress.message):
             run_debootstrap(plan, progress)
             progress.update(100.0, "Making it a jail", "")

@@ -1,0 +1,123 @@
+"""jailctl sysctl: the seed's knobs, sysctl(8) style (SPEC §5).
+
+  jail.<knob>            alias of jail.defaults.<knob>: what a new jail copies
+  jail.defaults.<knob>   the template
+  jail.<jid>.<knob>      that running jail's own value
+  jail.jailed            read-only: 0 on the host, 1 inside a jail
+"""
+from __future__ import annotations
+
+import os
+from typing import TextIO
+
+from ..errors import JailError
+from ..model import KNOB_DEFAULTS, KNOB_VALUES, Knobs
+
+
+def _parse_name(name: str) -> tuple[str, int | None, str]:
+    """(kind, jid, knob) with kind in defaults|jail|jailed; JailError if unknown."""
+    parts = name.split(".")
+    if name == "jail.jailed":
+        return "jailed", None, "jailed"
+    if len(parts) == 2 and parts[0] == "jail" and parts[1] in KNOB_DEFAULTS:
+        return "defaults", None, parts[1]
+    if len(parts) == 3 and parts[0] == "jail" and parts[2] in KNOB_DEFAULTS:
+        if parts[1] == "defaults":
+            return "defaults", None, parts[2]
+        if parts[1].isdigit():
+            return "jail", int(parts[1]), parts[2]
+    raise JailError(f"sysctl: unknown oid '{name}'")
+
+
+def _jailed() -> int:
+    from ._main import jailed
+    return 1 if jailed() else 0
+
+
+def _value(name: str) -> int:
+    from ..state import knobs as knob_state
+    from ..state import registry
+    kind, jid, knob = _parse_name(name)
+    if kind == "jailed":
+        return _jailed()
+    if kind == "defaults":
+        return knob_state.get_defaults().as_dict()[knob]
+    rec = registry.lookup(jid) if jid is not None else None
+    if rec is None or rec.state != "running":
+        raise JailError(f"sysctl: unknown oid '{name}'")
+    return int(rec.knobs.get(knob, KNOB_DEFAULTS[knob]))
+
+
+def all_names() -> list[str]:
+    from ..state import registry
+    names = [f"jail.{k}" for k in KNOB_DEFAULTS] + ["jail.jailed"]
+    names += [f"jail.defaults.{k}" for k in KNOB_DEFAULTS]
+    for rec in sorted(registry.live_jails(), key=lambda r: r.jid):
+        if rec.state == "running":
+            names += [f"jail.{rec.jid}.{k}" for k in KNOB_DEFAULTS]
+    return names
+
+
+def _parse_value(name: str, knob: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value not in KNOB_VALUES[knob]:
+        allowed = ", ".join(map(str, KNOB_VALUES[knob]))
+        raise JailError(f"sysctl: {name}: invalid value '{text}' (allowed: {allowed})")
+    return value
+
+
+def main_sysctl(args: list[str], out: TextIO, err: TextIO) -> int:
+    if not args:
+        for name in all_names():
+            out.write(f"{name}: {_value(name)}\n")
+        return 0
+    reads = [a for a in args if "=" not in a]
+    writes = [a.split("=", 1) for a in args if "=" in a]
+    # validate everything before changing anything
+    planned: list[tuple[str, str, int | None, str, int]] = []
+    for name, text in writes:
+        kind, jid, knob = _parse_name(name)
+        if kind == "jailed":
+            raise JailError(f"sysctl: oid '{name}' is read only")
+        value = _parse_value(name, knob, text)
+        if kind == "jail":
+            _value(name)      # the jail must exist
+        planned.append((name, kind, jid, knob, value))
+    for name in reads:
+        _parse_name(name)
+        _value(name)
+    if planned and (os.geteuid() != 0 or _jailed()):
+        raise JailError(f"sysctl: {planned[0][0]}: Operation not permitted")
+    for name in args:
+        if "=" not in name:
+            out.write(f"{name}: {_value(name)}\n")
+    for name, kind, jid, knob, value in planned:
+        old = _value(name)
+        _write(kind, jid, knob, value)
+        out.write(f"{name}: {old} -> {value}\n")
+        if kind == "jail" and old != value:
+            err.write(f"jailctl: sysctl: {name}: applies to processes started in jail {jid} "
+                      f"from now on (jexec); its running processes keep the limits they "
+                      f"started with\n")
+    return 0
+
+
+def _write(kind: str, jid: int | None, knob: str, value: int) -> None:
+    from ..state import knobs as knob_state
+    from ..state import registry
+    if kind == "defaults":
+        with registry.Lock():
+            current = knob_state.get_defaults().as_dict()
+            current[knob] = value
+            knob_state.set_defaults(Knobs.from_dict(current))
+        return
+    assert jid is not None
+    with registry.Lock():
+        rec = registry.read(jid)
+        if rec is None:
+            raise JailError(f"sysctl: unknown oid 'jail.{jid}.{knob}'")
+        rec.knobs = {**KNOB_DEFAULTS, **rec.knobs, knob: value}
+        registry.write(rec)

@@ -22,6 +22,10 @@ boot:
 	@mkdir -p /etc/systemd/system
 	@cmp -s etc/systemd/jail.service /etc/systemd/system/jail.service || \
 	  install -m644 etc/systemd/jail.service /etc/systemd/system/jail.service
+	@for m in man/*.[0-9]; do \
+	  d=/usr/local/share/man/man$${m##*.}; mkdir -p $$d; \
+	  cmp -s $$m $$d/$${m#man/} || install -m644 $$m $$d/; \
+	done
 
 $(DEBS_STAMP):
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

@@ -141,7 +141,7 @@ def leftovers(jid: int) -> list[str]:
     from linjail.confine import cgroup
     from linjail.state import registry
     found = []
-    if os.path.exists(os.path.join(registry.state_dir(), "jails", f"{jid}.json")):
+    if os.path.exists(registry._record_path(jid)):
         found.append("record")
     if os.path.exists(cgroup.jail_cgroup(jid)):
         found.append("cgroup")

@@ -1,8 +1,7 @@
 """What a jail is, independent of how it is made: frozen, typed specs."""
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass, field
+from .record import record
 
 #: the seed's knobs, in the seed's order, with the seed's defaults
 KNOB_DEFAULTS: dict[str, int] = {
@@ -19,7 +18,7 @@ KNOB_VALUES: dict[str, tuple[int, ...]] = {
 }
 
 
-@dataclass(frozen=True)
+@record()
 class Knobs:
     set_hostname_allowed: int = 1
     socket_unixiproute_only: int = 1
@@ -28,18 +27,18 @@ class Knobs:
     allow_raw_sockets: int = 0
     chflags_allowed: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        return {name: int(getattr(self, name)) for name in KNOB_DEFAULTS}
-
     @classmethod
     def from_dict(cls, values: dict[str, int]) -> "Knobs":
         return cls(**{k: int(v) for k, v in values.items() if k in KNOB_DEFAULTS})
 
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+TYPE_CHECKING = False   # mypy reads this as typing.TYPE_CHECKING; no `import typing`
+if TYPE_CHECKING:       # ipaddress itself is imported when an ip-list is parsed
+    import ipaddress
+    IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-@dataclass(frozen=True)
+@record()
 class User:
     """A resolved user: who the command runs as."""
     name: str
@@ -50,7 +49,7 @@ class User:
     shell: str
 
 
-@dataclass(frozen=True)
+@record()
 class Mount:
     """An extra mount inside the jail (rc.conf fstab, thin-jail layers).
 
@@ -64,7 +63,7 @@ class Mount:
     options: str = ""
 
 
-@dataclass(frozen=True)
+@record()
 class JailSpec:
     """Everything `jail` needs to create a jail, validated."""
     path: str                       # realpath of the root
@@ -76,7 +75,7 @@ class JailSpec:
     host_user: User | None = None   # -u, resolved on the host
     jail_user: str | None = None    # -U, resolved inside the jail
     print_jid: bool = False         # -i
-    knobs: Knobs = field(default_factory=Knobs)
+    knobs: Knobs = Knobs()
     devfs: bool = True
     procfs: bool = True
     mounts: tuple[Mount, ...] = ()
@@ -99,6 +98,7 @@ def parse_ip_list(text: str) -> tuple[IPAddress, ...]:
 
 
 def parse_ip(elem: str) -> IPAddress:
+    import ipaddress
     if ":" in elem:
         try:
             if "%" in elem or "/" in elem:

@@ -66,13 +66,20 @@ def test_dead_records_are_not_listed() -> None:
 def test_records_are_written_atomically(state_dir: str) -> None:
     registry.write(_rec(9))
     names = os.listdir(os.path.join(state_dir, "jails"))
-    assert names == ["9.json"]
+    assert names == ["9"]
     assert registry.read(9) == _rec(9, created=registry.read(9).created)  # type: ignore[union-attr]
+
+
+def test_record_round_trip_with_hostile_hostname() -> None:
+    rec = _rec(4, hostname="a\tb\nc\\d\x1b[2J é", ips=["198.51.100.1", "2001:db8::1"],
+               knobs={"set_hostname_allowed": 0})
+    registry.write(rec)
+    assert registry.read(4) == rec
 
 
 def test_garbage_record_is_ignored(state_dir: str) -> None:
     os.makedirs(os.path.join(state_dir, "jails"), exist_ok=True)
-    with open(os.path.join(state_dir, "jails", "3.json"), "w") as f:
-        f.write("{not json")
+    with open(os.path.join(state_dir, "jails", "3"), "w") as f:
+        f.write("jid\tnot-a-number\n")
     assert registry.read(3) is None
     assert list(registry.all_records()) == []

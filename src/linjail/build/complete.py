@@ -340,6 +340,8 @@ class Progress:
         self.phase = ""
         self.detail = ""
         self._shown_phase = ""
+        self._line = ""
+        self._drawn = 0.0
         self._dirty = False
 
     def update(self, percent: float | None = None, phase: str | None = None,
@@ -354,13 +356,22 @@ class Progress:
 
     def _draw(self) -> None:
         head = f"build: [{self.percent:3.0f}%] {self.phase}"
+        if not self.phase:
+            return
         if self.tty:
             line = f"{head}: {self.detail}" if self.detail else head
             width = shutil.get_terminal_size((80, 24)).columns - 1
-            self.stream.write("\r\033[K" + line[:width])
+            line = line[:width]
+            now = time.monotonic()
+            # wget reports every few KB: redraw at most ten times a second
+            if line == self._line or (now - self._drawn < 0.1 and
+                                      self.phase == self._shown_phase):
+                return
+            self._line, self._drawn, self._shown_phase = line, now, self.phase
+            self.stream.write("\r\033[K" + line)
             self.stream.flush()
             self._dirty = True
-        elif self.phase and self.phase != self._shown_phase:
+        elif self.phase != self._shown_phase:
             self._shown_phase = self.phase
             self.stream.write(head + "\n")
             self.stream.flush()
@@ -377,6 +388,7 @@ class Progress:
             self.stream.write("\r\033[K")
             self.stream.flush()
             self._dirty = False
+            self._line = ""
 
 
 def _format(fmt: str, args: Sequence[str]) -> str:
@@ -386,39 +398,41 @@ def _format(fmt: str, args: Sequence[str]) -> str:
 
 
 class Protocol:
-    """Parses debootstrap's debian-installer protocol (fd 3) into events."""
+    """Parses debootstrap's debian-installer protocol (fd 3) into events.
+
+    A message is a head line (`P: NOW END [PHASE]`, `I: NAME`, `W: NAME`,
+    `E: NAME`), argument lines (`PA:`...) and a printf format (`PF:`...).
+    wget's running percentage comes as bare `P: NOW END` lines of the
+    current phase.
+    """
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
-        self.kind = ""
-        self.name = ""
+        self.phase = ""                   # the P: phase name, e.g. DOWNDEBS
         self.numbers: tuple[int, int] = (0, 0)
         self.args: list[str] = []
         self.error: str | None = None
         self.warnings: list[str] = []
-        self.phase = ""
 
     def feed(self, line: str) -> None:
         tag, _, rest = line.partition(": ")
-        if tag in ("P", "I", "W", "E"):
-            self.kind, self.args = tag, []
-            if tag == "P":
-                words = rest.split()
-                try:
-                    self.numbers = (int(words[0]), int(words[1]))
-                except (IndexError, ValueError):
-                    return
-                if len(words) > 2:
-                    self.name = words[2]
-                else:   # wget's running percentage: same phase, new numbers
-                    self._percent()
+        if tag == "P":
+            self.args = []
+            words = rest.split()
+            try:
+                self.numbers = (int(words[0]), int(words[1]))
+            except (IndexError, ValueError):
+                return
+            if len(words) > 2:
+                self.phase = words[2]
             else:
-                self.name = rest.strip()
+                self._percent(None)
+        elif tag in ("I", "W", "E"):
+            self.args = []
         elif tag in ("PA", "IA", "WA", "EA"):
             self.args.append(rest)
         elif tag == "PF":
-            self.phase = _format(rest, self.args)
-            self._percent(self.phase)
+            self._percent(_format(rest, self.args))
         elif tag == "IF":
             self.progress.update(detail=_format(rest, self.args))
         elif tag == "WF":
@@ -428,11 +442,11 @@ class Protocol:
         elif tag == "EF":
             self.error = _format(rest, self.args)
 
-    def _percent(self, phase: str | None = None) -> None:
-        start, span = PHASES.get(self.name, (self.progress.percent, 0))
+    def _percent(self, title: str | None) -> None:
+        start, span = PHASES.get(self.phase, (self.progress.percent, 0))
         now, end = self.numbers
         frac = now / end if end > 0 else 0.0
-        self.progress.update(start + span * min(1.0, max(0.0, frac)), phase)
+        self.progress.update(start + span * min(1.0, max(0.0, frac)), title)
 
 
 # --- running debootstrap ---------------------------------------------------------

@@ -1,7 +1,6 @@
 """jail(8), DragonFly syntax (SPEC §2)."""
 from __future__ import annotations
 
-import getopt
 import os
 import sys
 
@@ -19,9 +18,10 @@ def main(argv: list[str] | None = None) -> int:
 def parse(args: list[str]) -> "object":
     """argv -> JailSpec; every check that needs no jail, in DragonFly's order."""
     from ..model import JailSpec, parse_ip_list
+    from .getopt import GetoptError, getopt
     try:
-        opts, rest = getopt.getopt(args, "ilu:U:")
-    except getopt.GetoptError:
+        opts, rest = getopt(args, "ilu:U:")
+    except GetoptError:
         raise UsageError(USAGE) from None
     print_jid = login = False
     user = juser = None
@@ -68,9 +68,8 @@ def _jail(args: list[str]) -> int:
     if len(spec.hostname.encode()) > HOSTNAME_MAX:
         raise JailError("jail: jail: File name too long", bare=True)
     _warn_reachable(spec.path)
-    from dataclasses import replace
     from ..state.knobs import get_defaults
-    spec = replace(spec, knobs=get_defaults())
+    spec = spec.replace(knobs=get_defaults())
     from ..lifecycle import relay
     return relay.run_interactive(spec)
 

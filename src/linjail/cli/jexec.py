@@ -1,9 +1,7 @@
 """jexec(8) (SPEC §4)."""
 from __future__ import annotations
 
-import getopt
 import os
-import re
 
 from ..errors import JailError, UsageError
 
@@ -19,8 +17,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def parse_jid(text: str) -> int | str:
     """strtol(3) semantics; a non-numeric word may be a jail's rc.conf name."""
-    if re.fullmatch(r"[ \t\n\v\f\r]*[+-]?[0-9]+", text) is None:
-        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+    digits = text.lstrip(" \t\n\v\f\r")
+    if digits[:1] in ("+", "-"):
+        digits = digits[1:]
+    if not (digits.isascii() and digits.isdigit()):
+        if text[:1].isascii() and (text[:1].isalpha() or text[:1] == "_") and \
+                text.replace("_", "a").isascii() and text.replace("_", "a").isalnum():
             return text
         raise JailError(f"jexec: cannot parse jail id: {text}.", bare=True)
     value = int(text)
@@ -30,9 +32,10 @@ def parse_jid(text: str) -> int | str:
 
 
 def _jexec(args: list[str]) -> int:
+    from .getopt import GetoptError, getopt
     try:
-        opts, rest = getopt.getopt(args, "u:U:")
-    except getopt.GetoptError:
+        opts, rest = getopt(args, "u:U:")
+    except GetoptError:
         raise UsageError(USAGE) from None
     user = juser = None
     for opt, val in opts:

@@ -7,7 +7,7 @@ assumed.  Killing a jail is writing 1 to its cgroup.kill (Linux 5.14).
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal   # the C module: no enum import
 import time
 
 _ROOT: str | None = None

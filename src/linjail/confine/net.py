@@ -18,12 +18,16 @@ macvlan instead (no veth, no host routes).
 """
 from __future__ import annotations
 
+import _socket as socket   # the C module: `socket` would import enum (startup cost)
 import ipaddress
 import os
-import socket
-from dataclasses import dataclass
 
-from ..kernel.netlink import Address, Netlink, families, ignore_missing
+from ..kernel.netlink import Netlink, families, ignore_missing
+from ..record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..kernel.netlink import Address
 
 JAIL_TABLE = 4242
 RULE_PRIORITY = 4242
@@ -60,7 +64,7 @@ def prepare_jail_namespace() -> None:
                 pass   # kernel without IPv6
 
 
-@dataclass(frozen=True)
+@record()
 class HostNet:
     jid: int
     ifname: str          # host-side veth, "" for macvlan

@@ -12,12 +12,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass
-from typing import Iterator
 
 from ..errors import JailError
 from ..kernel import libc
 from ..model import Mount
+from ..record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterator
 
 _RESOLVE = libc.RESOLVE_IN_ROOT | libc.RESOLVE_NO_SYMLINKS | libc.RESOLVE_NO_MAGICLINKS
 _DEV_NODES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
@@ -38,7 +41,7 @@ def fdpath(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-@dataclass
+@record(frozen=False)
 class Root:
     """The jail's root, attached in this mount namespace; fd is its top."""
     path: str

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import struct
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -69,7 +68,7 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 TIOCSPTLCK = 0x40045431
 TIOCGPTPEER = 0x5441
 
-_ARCH = platform.machine()
+_ARCH = os.uname().machine
 # syscall numbers that differ between architectures; the ones added since
 # Linux 5.0 share one number everywhere
 _NR = {

@@ -8,12 +8,15 @@ read the kernel's state with.
 """
 from __future__ import annotations
 
+import _socket as socket   # the C module: `socket` would import enum (startup cost)
 import errno as _errno
-import ipaddress
 import os
-import socket
 import struct
-from typing import Iterable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ipaddress
+    from typing import Iterable
 
 NETLINK_ROUTE = 0
 NLMSG_ERROR = 2
@@ -49,7 +52,8 @@ NUD_PERMANENT = 0x80
 FRA_IIFNAME, FRA_PRIORITY, FRA_TABLE = 3, 6, 15
 FR_ACT_TO_TBL = 1
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+if TYPE_CHECKING:
+    Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def _attr(kind: int, payload: bytes) -> bytes:

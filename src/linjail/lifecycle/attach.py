@@ -17,20 +17,23 @@ namespace.
 """
 from __future__ import annotations
 
+import _signal as signal   # the C module: `signal` would import enum (startup cost)
 import fcntl
 import os
-import signal
-import socket
 import stat
 import struct
 import termios
-from typing import Mapping, Sequence
 
 from ..errors import JailError
 from ..kernel import libc
 from ..model import Knobs, User
 from ..state import registry
+from ..kernel import unixsock
 from . import confinement
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping, Sequence
 
 # order: cgroup first (its view is computed from the cgroup we just joined),
 # the mount namespace last (it changes our root and cwd)
@@ -78,8 +81,7 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     from . import relay
     pty = relay.maybe_pty() if interactive else None
     stdio = pty.stdio() if pty else (stdin, stdout, stderr)
-    pid_r, pid_w = (sk.detach() for sk in socket.socketpair(
-        socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC))
+    pid_r, pid_w = unixsock.pair()
     from .. import users  # noqa: F401  (the joiner needs it after entering the jail)
     joiner = os.fork()
     if joiner == 0:
@@ -91,8 +93,8 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
         os.close(fd)
     if pty is not None:
         os.close(pty.slave)
-    with socket.socket(fileno=pid_r) as sock:
-        data, fds, _, _ = socket.recv_fds(sock, 4, 1)
+    data, fds = unixsock.recv(pid_r, 4, 1)
+    os.close(pid_r)
     if fds and pty is not None:
         pty.adopt(fds[0])      # a pty of the jail's own devpts
     target = struct.unpack("i", data)[0] if len(data) == 4 else joiner
@@ -144,8 +146,8 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
         child = os.fork()
         if child == 0:
             _command(argv, env, stdio, confine, who)
-        with socket.socket(fileno=pid_w) as sock:
-            socket.send_fds(sock, [struct.pack("i", child)], [master] if master else [])
+        unixsock.send(pid_w, struct.pack("i", child), [master] if master else [])
+        os.close(pid_w)
         if master is not None:
             os.close(master)
         for fd in set(stdio):

@@ -10,12 +10,11 @@ execve root's capabilities become the bounding set.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..model import Knobs
+from ..record import record
 
 
-@dataclass(frozen=True)
+@record()
 class Confinement:
     keep: frozenset[int]
     bpf: bytes

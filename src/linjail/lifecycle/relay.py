@@ -9,14 +9,17 @@ launcher are passed to the command (through the jail's PID 1).
 """
 from __future__ import annotations
 
+import _signal as signal   # the C module: `signal` would import enum (startup cost)
 import errno
 import fcntl
 import os
 import select
-import signal
 import sys
 import termios
-from typing import Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
              signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)

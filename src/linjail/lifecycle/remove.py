@@ -1,7 +1,7 @@
 """Stopping a jail from the host: SIGTERM, a grace period, SIGKILL (SPEC §8 stop)."""
 from __future__ import annotations
 
-import signal
+import _signal as signal   # the C module: no enum import
 import time
 
 from ..errors import JailError

@@ -25,26 +25,29 @@ reaper keeps the jail alive while any process lives in it.
 """
 from __future__ import annotations
 
+import _signal as signal   # the C module: `signal` would import enum (startup cost)
 import fcntl
 import os
-import signal
-import socket
 import struct
 import time
-from dataclasses import dataclass, field
-from typing import Callable
 
 from ..errors import JailError
 from ..kernel import libc
 from ..model import JailSpec, Knobs, User
+from ..kernel import unixsock
+from ..record import record
 from ..state import registry
 from . import confinement
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
 
 REAPER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "reaper", "linjail-reaper")
 _NS_FLAGS = libc.CLONE_NEWNS | libc.CLONE_NEWIPC | libc.CLONE_NEWNET | libc.CLONE_NEWCGROUP
 
 
-@dataclass
+@record(frozen=False)
 class Started:
     """A jail whose command runs; `status_fd` delivers the command's wait status."""
     jid: int
@@ -56,9 +59,9 @@ class Started:
     pty_master: int | None = None
 
 
-@dataclass
 class _Undo:
-    steps: list[Callable[[], None]] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.steps: list[Callable[[], None]] = []
 
     def push(self, step: Callable[[], None]) -> None:
         self.steps.append(step)
@@ -123,8 +126,7 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
     registry.write(rec)
 
     # first process -> launcher: its progress, its error, the jail's pty master
-    report_r, report_w = (sk.detach() for sk in socket.socketpair(
-        socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC))
+    report_r, report_w = unixsock.pair()
     cmd_r, cmd_w = os.pipe2(os.O_CLOEXEC)           # launcher -> first process
     status_r, status_w = os.pipe2(os.O_CLOEXEC)     # reaper -> launcher
     go_r, go_w = os.pipe2(os.O_CLOEXEC)             # launcher -> reaper
@@ -206,25 +208,21 @@ def _kill_and_reap(pid: int) -> None:
 
 def _read_report(fd: int, with_fd: bool = False) -> tuple[bytes, int | None]:
     """Everything the first process says until it execs (EOF), and a pty master."""
-    sock = socket.socket(fileno=os.dup(fd))
     chunks = []
     master = None
-    try:
-        while True:
-            try:
-                data, fds, _, _ = socket.recv_fds(sock, 4096, 1)
-            except InterruptedError:
-                continue
-            for extra in fds:
-                if with_fd and master is None:
-                    master = extra
-                else:
-                    os.close(extra)
-            if not data:
-                break
-            chunks.append(data)
-    finally:
-        sock.close()
+    while True:
+        try:
+            data, fds = unixsock.recv(fd, 4096, 1)
+        except InterruptedError:
+            continue
+        for extra in fds:
+            if with_fd and master is None:
+                master = extra
+            else:
+                os.close(extra)
+        if not data:
+            break
+        chunks.append(data)
     return b"".join(chunks), master
 
 
@@ -308,7 +306,7 @@ def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, i
             # a pty of the jail's own devpts replaces the launcher's host pty
             master, slave = rootfs.open_pty(root)
             stdio = tuple(slave if fd == pty_slave else fd for fd in stdio)  # type: ignore
-            socket.send_fds(socket.socket(fileno=os.dup(report_w)), [b"P"], [master])
+            unixsock.send(report_w, b"P", [master])
             os.close(master)
     if spec.procfs and root.exists_dir("proc"):
         rootfs.mount_proc(root)

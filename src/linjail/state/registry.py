@@ -3,7 +3,7 @@
 Layout under the state directory (LINJAIL_STATE_DIR, default /run/linjail):
   lock          flock(2) taken for JID allocation and for cleanup
   jid           "BOOTID NEXT": the counter, reset when the boot id changes
-  jails/N.json  one record per jail, written atomically
+  jails/N       one record per jail, "key<TAB>value" lines, written atomically
 
 `/run` is not a tmpfs on these machines, so a record carries the boot id, and
 the PIDs it names carry their start time (field 22 of /proc/PID/stat): a
@@ -13,10 +13,13 @@ command that lists jails removes what is no longer live (see cleanup.py).
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+
+from ..record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator
 
 JID_MAX = 999999
 
@@ -58,7 +61,7 @@ def pid_alive(pid: int, start: int) -> bool:
     return pid > 0 and starttime(pid) == start
 
 
-@dataclass
+@record(frozen=False)
 class JailRecord:
     jid: int
     hostname: str
@@ -74,7 +77,7 @@ class JailRecord:
     cgroup: str = ""               # cgroup v2 directory
     hostif: str = ""               # host-side interface (veth) name
     created: float = 0.0
-    knobs: dict[str, int] = field(default_factory=dict)
+    knobs: dict[str, int] = {}
 
     def live(self) -> bool:
         if self.bootid != boot_id():
@@ -83,10 +86,41 @@ class JailRecord:
             return pid_alive(self.pid, self.starttime)
         return pid_alive(self.owner_pid, self.owner_start)
 
+    def encode(self) -> bytes:
+        """One "key<TAB>value" line per field (no json: it imports re)."""
+        lines = []
+        for key, value in self.as_dict().items():  # type: ignore[attr-defined]
+            if key == "ips":
+                text = ",".join(value)
+            elif key == "knobs":
+                text = ",".join(f"{k}={v}" for k, v in value.items())
+            elif isinstance(value, (int, float)):
+                text = repr(value)
+            else:
+                text = value.encode("unicode_escape").decode("ascii")
+            lines.append(f"{key}\t{text}\n")
+        return "".join(lines).encode("ascii")
+
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "JailRecord":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+    def decode(cls, data: bytes) -> "JailRecord":
+        values: dict[str, Any] = {}
+        for line in data.decode("ascii").splitlines():
+            key, _, text = line.partition("\t")
+            if key == "ips":
+                values[key] = text.split(",") if text else []
+            elif key == "knobs":
+                values[key] = {k: int(v) for k, _, v in
+                               (item.partition("=") for item in text.split(",") if item)}
+            elif key in _INTS:
+                values[key] = int(text)
+            elif key == "created":
+                values[key] = float(text)
+            elif key in cls._fields:  # type: ignore[attr-defined]
+                values[key] = text.encode("ascii").decode("unicode_escape")
+        return cls(**values)
+
+
+_INTS = frozenset({"jid", "owner_pid", "owner_start", "pid", "starttime"})
 
 
 def _ensure_dirs() -> None:
@@ -121,12 +155,12 @@ class Lock:
 
 
 def _record_path(jid: int) -> str:
-    return os.path.join(_jails_dir(), f"{jid}.json")
+    return os.path.join(_jails_dir(), str(jid))
 
 
 def write(rec: JailRecord) -> None:
     _ensure_dirs()
-    atomic_write(_record_path(rec.jid), json.dumps(asdict(rec)).encode())
+    atomic_write(_record_path(rec.jid), rec.encode())
 
 
 def delete(jid: int) -> None:
@@ -139,7 +173,7 @@ def delete(jid: int) -> None:
 def read(jid: int) -> JailRecord | None:
     try:
         with open(_record_path(jid), "rb") as f:
-            return JailRecord.from_json(json.loads(f.read()))
+            return JailRecord.decode(f.read())
     except (OSError, ValueError, TypeError):
         return None
 
@@ -150,8 +184,8 @@ def all_records() -> Iterator[JailRecord]:
     except FileNotFoundError:
         return
     for name in names:
-        if name.endswith(".json") and name[:-5].isdigit():
-            rec = read(int(name[:-5]))
+        if name.isdigit():
+            rec = read(int(name))
             if rec is not None:
                 yield rec
 

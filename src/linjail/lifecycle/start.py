@@ -100,11 +100,13 @@ def start(spec: JailSpec, *, stdin: int = 0, stdout: int = 1, stderr: int = 2,
             reaper = f.read()
     except OSError:
         raise JailError(f"jail: {REAPER}: missing: run `make install`") from None
+    from ..confine import cgroup
     owner_start = registry.starttime(os.getpid()) or 0
     rec = registry.allocate(lambda jid: registry.JailRecord(
         jid=jid, hostname=spec.hostname, path=spec.path, ips=[str(a) for a in spec.ips],
         bootid=registry.boot_id(), owner_pid=os.getpid(), owner_start=owner_start,
-        name=spec.name, created=time.time(), knobs=spec.knobs.as_dict()))
+        name=spec.name, created=time.time(), knobs=spec.knobs.as_dict(),
+        cgroup=cgroup.jail_cgroup(jid)))
     undo = _Undo()
     undo.push(lambda: registry.delete(rec.jid))
     if extra_undo is not None:
@@ -121,9 +123,7 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
     from ..confine import cgroup
     confine = confinement.prepare(spec.knobs)
     cg = cgroup.create(rec.jid)
-    rec.cgroup = cg
     undo.push(lambda: cgroup.remove(cg))
-    registry.write(rec)
 
     # first process -> launcher: its progress, its error, the jail's pty master
     report_r, report_w = unixsock.pair()

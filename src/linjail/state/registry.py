@@ -127,14 +127,20 @@ def _ensure_dirs() -> None:
     os.makedirs(_jails_dir(), mode=0o755, exist_ok=True)
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
-    """tmp + fsync + rename: a reader sees the old or the new file, never half."""
+def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = False) -> None:
+    """tmp + rename: a reader sees the old or the new file, never half.
+
+    No fsync for the registry: it only has to survive a crash of a process,
+    which rename() alone guarantees; after a power loss every record is stale
+    anyway (the boot id changes).  `durable` is for files that outlive a boot.
+    """
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
                  mode)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.rename(tmp, path)

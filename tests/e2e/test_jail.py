@@ -263,7 +263,7 @@ def test_addresses_reachable_and_not_forwarded(service_root: str, jails: Jails) 
     a4, a6, b4 = "198.51.100.21", "2001:db8::21", "198.51.100.22"
     ja = jails.start(service_root, "a.example.org", f"{a4},{a6}", "/bin/sh", "-c",
                      f"{BB} httpd -p 80 -h /var/www")
-    jb = jails.start(service_root, "b.example.org", b4, "/bin/sh", "-c",
+    jb = jails.start(service_root, "b.example.org", f"{b4},2001:db8::22", "/bin/sh", "-c",
                      f"{BB} sleep 60 >/dev/null 2>&1 &")
     assert route_is_ours(a4) and route_is_ours(a6) and route_is_ours(b4)
     import urllib.request
@@ -274,6 +274,10 @@ def test_addresses_reachable_and_not_forwarded(service_root: str, jails: Jails) 
     r = run("jexec", str(jb), "/bin/sh", "-c",
             f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | {BB} nc -w 5 {a4} 80")
     assert r.rc == 0 and r.out.endswith("\n\nhello from the jail\n"), (r.out, r.err)
+    if os.path.exists("/proc/sys/net/ipv6/conf/all/force_forwarding"):   # Linux 6.17
+        r = run("jexec", str(jb), "/bin/sh", "-c",
+                f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | {BB} nc -w 5 {a6} 80")
+        assert r.rc == 0 and r.out.endswith("\n\nhello from the jail\n"), (r.out, r.err)
     # the jail's own addresses and loopback, nothing else
     r = run("jexec", str(ja), BB, "ip", "-o", "addr")
     addrs = sorted(line.split()[3] for line in r.out.splitlines())

@@ -222,3 +222,12 @@ def test_daemon_left_behind_loses_the_terminal(service_root: str, jails: Jails) 
         assert b"LATE" not in later
     finally:
         os.close(master)
+
+
+def test_jexec_process_keeps_the_jail_alive(service_root: str, jails: Jails) -> None:
+    """The jail lives while any process lives in it, also one joined with jexec."""
+    jid = jails.start(service_root, "x", "", "/bin/sh", "-c",
+                      f"{BB} sleep 1 >/dev/null 2>&1 &")
+    r = run("jexec", str(jid), "/bin/sh", "-c", f"{BB} sleep 2.5; echo survived")
+    assert (r.rc, r.out) == (0, "survived\n")
+    assert wait_until(lambda: f"\n{jid} " not in "\n" + run("jls").out, timeout=5)

@@ -283,29 +283,34 @@ def _apt_proxy_env() -> dict[str, str]:
     return env
 
 
-def preflight(mirror: Mirror, suite: str, timeout: float = PREFLIGHT_TIMEOUT) -> None:
+def preflight(mirror: Mirror, suite: str, timeout: float = PREFLIGHT_TIMEOUT,
+              proxies: dict[str, str] | None = None) -> None:
     """Ask the mirror for dists/SUITE/Release: one clear line for the two
     common mistakes (a mirror that cannot be reached, a suite it does not have)
-    before minutes of debootstrap."""
-    url = f"{mirror.url}/dists/{suite}/Release"
-    if url.startswith("file:"):
-        local = url[len("file://"):] if url.startswith("file://") else url[len("file:"):]
-        if not os.path.isdir(os.path.dirname(os.path.dirname(local.rstrip("/")))):
+    before minutes of debootstrap.  PROXIES: scheme_proxy -> URL, as for wget."""
+    release = f"dists/{suite}/Release"
+    if mirror.url.startswith("file:"):
+        top = re.sub(r"^file:(//)?", "", mirror.url) or "/"
+        if not os.path.isdir(top):
             raise JailError(f"build: mirror {mirror.url} cannot be reached: "
                             "No such directory")
-        if not os.path.isfile(local):
-            raise JailError(f"build: {suite}: unknown suite on {mirror.url} "
-                            f"(no dists/{suite}/Release)")
+        if not os.path.isfile(os.path.join(top, release)):
+            raise JailError(f"build: {suite}: unknown suite on {mirror.url} (no {release})")
         return
-    request = urllib.request.Request(url, headers={"User-Agent": "linjail-build"})
+    handler = urllib.request.ProxyHandler(
+        {k[:-len("_proxy")].lower(): v for k, v in (proxies or {}).items()
+         if k.lower().endswith("_proxy") and k.lower() != "no_proxy"})
+    opener = urllib.request.build_opener(handler)
+    request = urllib.request.Request(f"{mirror.url}/{release}",
+                                     headers={"User-Agent": "linjail-build"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
+        with opener.open(request, timeout=timeout) as answer:
             answer.read(1)
     except urllib.error.HTTPError as e:
         if e.code == 404:
             raise JailError(f"build: {suite}: unknown suite on {mirror.url} "
-                            f"(dists/{suite}/Release: HTTP 404)") from None
-        raise JailError(f"build: mirror {mirror.url}: dists/{suite}/Release: "
+                            f"({release}: HTTP 404)") from None
+        raise JailError(f"build: mirror {mirror.url}: {release}: "
                         f"HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
         reason = e.reason.strerror if isinstance(e.reason, OSError) and \
@@ -313,7 +318,7 @@ def preflight(mirror: Mirror, suite: str, timeout: float = PREFLIGHT_TIMEOUT) ->
         raise JailError(f"build: mirror {mirror.url} cannot be reached: {reason}") from None
     except (OSError, TimeoutError) as e:
         raise JailError(f"build: mirror {mirror.url} cannot be reached: "
-                        f"{e.strerror or e or 'timed out'}") from None
+                        f"{getattr(e, 'strerror', None) or e or 'timed out'}") from None
 
 
 # --- progress display -----------------------------------------------------------
@@ -672,7 +677,7 @@ def build_complete(path: str, *, suite: str | None = None, include: Sequence[str
     turns SIGTERM/SIGHUP into KeyboardInterrupt) leaves no PATH behind.
     """
     plan = plan_complete(path, suite, include, mirror, hostname)
-    preflight(plan.mirror, plan.suite)
+    preflight(plan.mirror, plan.suite, proxies=plan.proxy_env)
     progress = Progress(stream if stream is not None else _null_stream())
     progress.message(f"build: {plan.root}: Debian {plan.suite} from {plan.mirror.url}" +
                      (f" with {','.join(plan.include)}" if plan.include else ""))

@@ -107,10 +107,9 @@ class Target:
     parents it created; then the exception goes on.
     """
 
-    def __init__(self, path: str, log: Log | None = None, *, make_root: bool = True) -> None:
+    def __init__(self, path: str, log: Log | None = None) -> None:
         self.root, self.existed = check_target(path)
         self.log = log
-        self.make_root = make_root
         self.parents: list[str] = []
         self.extra: list[str] = []
         self._old_mode: int | None = None
@@ -123,10 +122,9 @@ class Target:
         try:
             if self.existed:
                 self._old_mode = stat.S_IMODE(os.lstat(self.root).st_mode)
-            elif self.make_root:
+            else:
                 os.mkdir(self.root, 0o755)
-            if self.make_root or self.existed:
-                os.chmod(self.root, 0o755)   # not the umask's choice: jail users traverse /
+            os.chmod(self.root, 0o755)   # not the umask's choice: jail users traverse /
         except OSError as e:
             self._remove_parents()
             raise JailError(f"build: {self.root}: {e.strerror}") from None
@@ -221,6 +219,11 @@ def unmount_below(path: str, log: Log | None) -> None:
     for point in mounts_at_or_below(path):
         if point == path:
             continue
+        if os.path.realpath(point) != point:
+            # a directory on the way was swapped for a symlink since the mount
+            # was made: umount by that name could hit a mount outside PATH
+            raise JailError(f"destroy: {point}: a symbolic link on the way to this mount "
+                            "point; refusing to unmount it")
         try:
             libc.umount2(point, libc.MNT_DETACH | _UMOUNT_NOFOLLOW)
         except OSError as e:

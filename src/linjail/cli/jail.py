@@ -53,9 +53,16 @@ def parse(args: list[str]) -> "object":
         ips = parse_ip_list(iplist)
     except ValueError as err:
         raise JailError(f"Invalid value {err.args[0]}", stdout=True, bare=True) from None
+    overlay = None
+    if os.path.lexists(resolved + ".linjail-thin"):    # a thin jail (build/thin.py)
+        from ..build.thin import overlay_for
+        try:
+            overlay = overlay_for(resolved)
+        except JailError as err:
+            raise JailError(f"jail: {err.message}", bare=True) from None
     return JailSpec(path=resolved, hostname=hostname, ips=ips, command=tuple(command),
                     login=login, host_user=host_user, jail_user=juser,
-                    print_jid=print_jid)
+                    print_jid=print_jid, overlay=overlay)
 
 
 def _jail(args: list[str]) -> int:

@@ -8,6 +8,7 @@ from ..errors import JailError, UsageError
 
 USAGE = """usage: jailctl build PATH --service PROG [PROG ...]
        jailctl build PATH --complete [--suite SUITE] [--include PKG,...]
+                     [--mirror URL] [--hostname NAME]
        jailctl build PATH --thin BASE
        jailctl build PATH --from-tar FILE
        jailctl destroy PATH

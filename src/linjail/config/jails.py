@@ -329,6 +329,11 @@ def build_spec(cfg: JailConfig, *, root: str, knobs: Knobs,
         raise StartFailure(f"Invalid value {e.args[0]}") from None
     flags = parse_flags(cfg.flags, cfg.var("flags"))
     command = split_command(cfg.exec_start, cfg.var("exec_start"))
+    from linjail.build.thin import overlay_for
+    try:
+        overlay = overlay_for(root)
+    except JailError as e:
+        raise StartFailure(e.message) from None
     values = knobs.as_dict()
     for knob, value in cfg.knobs:
         if value in KNOB_VALUES[knob]:
@@ -348,5 +353,6 @@ def build_spec(cfg: JailConfig, *, root: str, knobs: Knobs,
         procfs=cfg.procfs,
         mounts=mounts,
         interface=cfg.interface or None,
+        overlay=overlay,
         console_log=cfg.consolelog,
     )

@@ -505,11 +505,15 @@ class RcService:
         if cfg.exec_stop:
             self._exec_stop(cfg, rec.jid)
         try:
-            self.backend.remove_jail(rec.jid, STOP_GRACE)
+            # exec_stop may already have ended the jail (its last daemon gone):
+            # that is a stopped jail, not a failure
+            if self.backend.lookup(rec.jid) is not None:
+                self.backend.remove_jail(rec.jid, STOP_GRACE)
         except (JailError, OSError) as e:
-            text = reason(e) if isinstance(e, JailError) else describe(e)
-            self.say(f" cannot stop jail {name}: {text}\n")
-            return False
+            if self.backend.lookup(rec.jid) is not None:
+                text = reason(e) if isinstance(e, JailError) else describe(e)
+                self.say(f" cannot stop jail {name}: {text}\n")
+                return False
         unlink_quiet(self.id_path(name))
         self.say(f" {cfg.hostname}")
         return True

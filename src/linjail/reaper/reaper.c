@@ -19,8 +19,9 @@
  * When the command ends, its wait status goes to STATUS_FD as 4 bytes
  * (native int) and the descriptor is closed.  Signals that reach PID 1 from
  * the host (INT TERM HUP QUIT USR1 USR2 WINCH CONT TSTP) are passed to the
- * command while it lives.  When the last process is gone, it exits, which
- * ends the jail: the kernel tears the namespaces down.
+ * command while it lives.  When the last process of the jail is gone (its
+ * own children, and processes joined with jexec), it exits, which ends the
+ * jail: the kernel tears the namespaces down.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,6 +32,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int parse_int(const char *s, long *out)
@@ -88,7 +90,7 @@ int main(int argc, char **argv)
 	int ngroups;
 	sigset_t all, old;
 	pid_t cmd;
-	int have_cmd = 1, exit_code = 0;
+	int have_cmd = 1, exit_code = 0, idle = 0;
 	char go = 0;
 
 	if (argc < 8 || strcmp(argv[6], "--") != 0 ||
@@ -155,7 +157,20 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		siginfo_t si;
-		int sig = sigwaitinfo(&all, &si);
+		int sig;
+		if (idle) {
+			/* No child of ours is left, but processes joined with jexec
+			 * (whose parent is outside the jail) may be: they end the jail
+			 * when they end, and nothing tells PID 1, so look twice a
+			 * second.  kill(-1, 0) from PID 1 reaches every other process
+			 * of the PID namespace; ESRCH means there is none. */
+			struct timespec half = { 0, 500000000L };
+			if (kill(-1, 0) < 0 && errno == ESRCH)
+				return exit_code;
+			sig = sigtimedwait(&all, &si, &half);
+		} else {
+			sig = sigwaitinfo(&all, &si);
+		}
 		if (sig < 0)
 			continue;
 		if (sig != SIGCHLD) {
@@ -171,9 +186,11 @@ int main(int argc, char **argv)
 			if (p < 0) {
 				if (errno == EINTR)
 					continue;
-				/* ECHILD: the last process of the jail is gone */
-				return exit_code;
+				/* ECHILD: none of our children is left */
+				idle = 1;
+				break;
 			}
+			idle = 0;
 			if (p == cmd && have_cmd) {
 				have_cmd = 0;
 				exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);

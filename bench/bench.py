@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -127,6 +128,8 @@ class Bench:
             "n": self.args.n, "quick": self.args.quick, "versions": versions,
             "other_jails_at_start": len(tools.jls_json(self.jls)),
             "missing_peers": dict(self.peers.missing),
+            "commands": {"jail": self.jail, "jls": self.jls, "jexec": self.jexec,
+                         "jailctl": self.jailctl},
         }
 
     # --- the commands that are timed ------------------------------------------------
@@ -200,8 +203,7 @@ class Bench:
         log(f"jexec latency, {self.args.runs} interleaved rounds")
         jid, _ = tools.start_daemon_jail(self.jail, self.root, "bench-exec", "", DAEMON,
                                         self.cleanup, self.work)
-        pid = next(int(r["pid"]) for r in tools.jls_json(self.jls)   # type: ignore[arg-type]
-                   if r.get("jid") == jid)
+        pid = next(int(str(r["pid"])) for r in tools.jls_json(self.jls) if r.get("jid") == jid)
         cmds: dict[str, Callable[[], float]] = {
             "python": lambda: timed([sys.executable, "-I", "-S", "-c", "pass"]),
             "jexec": lambda: timed([self.jexec, str(jid), "/bin/true"]),
@@ -227,29 +229,34 @@ class Bench:
         finally:
             self.cleanup.remove_jail(jid)
             if cid:
-                tools.subprocess.run([self.peers.runc or "runc", "--root", self.runc_state,
+                subprocess.run([self.peers.runc or "runc", "--root", self.runc_state,
                                       "delete", "-f", cid], capture_output=True)
                 self.cleanup.runc.remove((self.runc_state, cid))
         self.data["jexec"] = {"ms": times}
 
     def density_levels(self, start_one: Callable[[int], float],
                        kept: Callable[[], measure.Pss], count: Callable[[], int],
-                       with_jls: bool) -> list[dict[str, Any]]:
-        """Start sandboxes one after another up to each N; at each N measure."""
-        base = measure.settled_mem_available_kib()
-        levels, total_ms, started = [], 0.0, 0
+                       with_jls: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Start sandboxes one after another up to each N; at each N measure.
+        Returns the rows and the raw numbers (each start, the baseline)."""
+        base = measure.settled_meminfo_kib()
+        levels: list[dict[str, Any]] = []
+        each: list[float] = []
         for n in self.args.n:
-            level_ms = 0.0
-            while started < n:
-                level_ms += start_one(started)
-                started += 1
-            total_ms += level_ms
-            avail = measure.settled_mem_available_kib()
+            while len(each) < n:
+                each.append(start_one(len(each)))
+            total_ms = sum(each)
+            mem = measure.settled_meminfo_kib()
+            drop = {k: base[k] - mem[k] if k.startswith("Mem") else mem[k] - base[k]
+                    for k in base}
             pss = kept()
             row: dict[str, Any] = {
                 "n": n, "start_total_s": total_ms / 1000.0,
-                "mem_drop_mib": (base - avail) / 1024.0,
-                "mem_per_jail_mib": (base - avail) / 1024.0 / n,
+                "mem_drop_mib": drop["MemAvailable"] / 1024.0,
+                "mem_per_jail_mib": drop["MemAvailable"] / 1024.0 / n,
+                "meminfo_delta_kib_per_jail": {k: round(v / n, 1) for k, v in drop.items()},
+                "unreclaimable_mib_per_jail":
+                    sum(drop[k] for k in measure.UNRECLAIMABLE) / 1024.0 / n,
                 "pss_kept_kib_per_jail": pss.kept_kib / n,
                 "pss_daemon_kib_per_jail": pss.daemon_kib / n,
                 "kept_procs_per_jail": pss.kept_procs / n,
@@ -263,7 +270,15 @@ class Bench:
             log(f"  N={n}: {row['mem_per_jail_mib']:.2f} MiB/jail (MemAvailable), "
                 f"PSS kept {row['pss_kept_kib_per_jail']:.0f} KiB/jail, "
                 f"started in {row['start_total_s']:.1f} s")
-        return levels
+        return levels, {"start_ms": each, "meminfo_base_kib": base}
+
+    def mem_back(self, raw: dict[str, Any], n: int) -> None:
+        """After removing all N: how much MemAvailable came back, per sandbox
+        (a second estimate, with the opposite drift of the first)."""
+        mem = measure.settled_meminfo_kib()
+        base = raw["meminfo_base_kib"]
+        raw["mem_back_mib_per_jail"] = None if not n else \
+            (mem["MemAvailable"] - (base["MemAvailable"] - raw["top_drop_kib"])) / 1024.0 / n
 
     def test_density(self) -> None:
         assert self.pool is not None
@@ -291,40 +306,45 @@ class Bench:
         def kept() -> measure.Pss:
             pids = []
             for jid in mine:
-                pids.extend(measure.cgroup_pids(tools.jail_cgroup(jid)))
+                pids.extend(measure.cgroup_pids(self.cleanup.jails[jid]))
             return measure.split_pss(pids)
 
         def alive() -> int:
-            return sum(1 for jid in mine if len(measure.cgroup_pids(tools.jail_cgroup(jid))) >= 2)
+            return sum(1 for jid in mine
+                       if len(measure.cgroup_pids(self.cleanup.jails[jid])) >= 2)
 
         jls0 = [timed([self.jls]) for _ in range(5)]
         try:
-            levels = self.density_levels(start_jail, kept, alive, with_jls=True)
+            levels, raw = self.density_levels(start_jail, kept, alive, with_jls=True)
         finally:
             t0 = time.perf_counter()
             with ThreadPoolExecutor(max_workers=2) as ex:
                 list(ex.map(lambda j: self.cleanup.remove_jail(j), list(mine)))
             remove_s = time.perf_counter() - t0
+        raw["top_drop_kib"] = levels[-1]["mem_drop_mib"] * 1024
+        self.mem_back(raw, levels[-1]["n"])
         v6 = sum(1 for a in addrs if ":" in a)
-        self.data["density"] = {"linjail": levels, "jls_ms_before": jls0,
+        self.data["density"] = {"linjail": levels, "linjail_raw": raw, "jls_ms_before": jls0,
                                 "remove_all_s": remove_s, "ipv6_only_jails": v6,
                                 "command": f"jail -i ROOT NAME ADDR /bin/sh -c '{DAEMON}'"}
         if self.peers.bwrap:
-            self.data["density"]["bwrap"] = self.bwrap_density()
+            rows, braw = self.bwrap_density()
+            self.data["density"]["bwrap"] = rows
+            self.data["density"]["bwrap_raw"] = braw
 
-    def bwrap_density(self) -> list[dict[str, Any]]:
+    def bwrap_density(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         log(f"density: bubblewrap anchor, N = {self.args.n}")
         assert self.peers.bwrap
-        procs: list[tools.subprocess.Popen[bytes]] = []
+        procs: list[subprocess.Popen[bytes]] = []
 
         def start(i: int) -> float:
             t0 = time.perf_counter()
-            proc = tools.subprocess.Popen(
+            proc = subprocess.Popen(
                 [self.peers.bwrap or "bwrap", "--unshare-all", "--die-with-parent",
                  "--bind", self.root, "/", "--dev", "/dev", "--proc", "/proc",
                  "/bin/sleep", "100000"],
-                stdin=tools.subprocess.DEVNULL, stdout=tools.subprocess.DEVNULL,
-                stderr=tools.subprocess.DEVNULL)
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
             self.cleanup.procs.append(proc)
             procs.append(proc)
             # started = its sleep runs
@@ -342,12 +362,15 @@ class Bench:
             return measure.split_pss(pids)
 
         try:
-            return self.density_levels(start, kept,
-                                       lambda: sum(1 for p in procs if p.poll() is None),
-                                       with_jls=False)
+            rows, raw = self.density_levels(start, kept,
+                                            lambda: sum(1 for p in procs if p.poll() is None),
+                                            with_jls=False)
         finally:
             for proc in procs:
                 self.cleanup.kill_proc(proc)
+        raw["top_drop_kib"] = rows[-1]["mem_drop_mib"] * 1024
+        self.mem_back(raw, rows[-1]["n"])
+        return rows, raw
 
     def test_stop(self) -> None:
         runs = max(1, min(self.args.runs, 5))
@@ -356,7 +379,7 @@ class Bench:
         for _ in range(runs):
             jid, _ = tools.start_daemon_jail(self.jail, self.root, "bench-stop", "", HUNDRED,
                                             self.cleanup, self.work)
-            n = tools.wait_pids(tools.jail_cgroup(jid), STOP_PROCS + 1)
+            n = tools.wait_pids(self.cleanup.jails[jid], STOP_PROCS + 1)
             procs.append(n)
             ms.append(self.cleanup.remove_jail(jid))
         self.data["stop"] = {"ms": ms, "processes": procs}
@@ -377,7 +400,9 @@ class Bench:
             return 1
         finally:
             self.cleanup.run()
-            if self.cleanup.root_path or not self.args.root:
+            if self.cleanup.problems:
+                self.notes.append(f"{self.work} kept: cleanup had problems")
+            else:
                 note = tools.remove_tree(self.work)
                 if note:
                     self.notes.append(note)
@@ -410,10 +435,18 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         sys.stderr.write("bench: must run as root (jails, runc and nspawn need it)\n")
         return 1
+    # the tools run as an administrator runs them: no PYTHONPATH (matplotlib
+    # may come from one, for this process only) and no PYTHONDONTWRITEBYTECODE,
+    # which would make every `jail` compile the modules whose .pyc is stale
+    dropped = sorted(k for k in os.environ if k.startswith("PYTHON"))
+    for key in dropped:
+        del os.environ[key]
+    if dropped:
+        log(f"dropped from the tools' environment: {', '.join(dropped)}")
     try:
         return Bench(args).run()
-    except KeyboardInterrupt:
-        log("interrupted; everything started was removed")
+    except KeyboardInterrupt as why:
+        log(f"interrupted ({why or 'SIGINT'}); everything started was removed")
         return 130
 
 

@@ -10,6 +10,7 @@ import json
 import os
 import statistics
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -30,15 +31,19 @@ class ToolFailed(RuntimeError):
 def timed(argv: Sequence[str], env: dict[str, str] | None = None) -> float:
     """Run ARGV to its end with no terminal; its wall time in ms.
 
-    stdout goes to /dev/null, stderr is kept for the failure message.  The
-    fork/exec of subprocess costs every tool the same ~1 ms.
+    stdout goes to /dev/null, stderr to a file kept for the failure message:
+    never a pipe, which a daemon the command leaves behind (`runc run -d`,
+    `jail -i … 'sleep &'`) would hold open, so reading it would never end.
+    The fork/exec of subprocess costs every tool the same ~1 ms.
     """
-    t0 = time.perf_counter()
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, env=env)
-    ms = (time.perf_counter() - t0) * 1000.0
-    if proc.returncode != 0:
-        raise ToolFailed(argv, proc.returncode, proc.stderr)
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=err, env=env)
+        ms = (time.perf_counter() - t0) * 1000.0
+        if proc.returncode != 0:
+            err.seek(0)
+            raise ToolFailed(argv, proc.returncode, err.read())
     return ms
 
 
@@ -62,15 +67,37 @@ def mem_available_kib() -> int:
     raise OSError("no MemAvailable in /proc/meminfo")
 
 
-def settled_mem_available_kib(samples: int = 5, pause: float = 0.2) -> int:
-    """MemAvailable after a short settle, the median of a few reads (other
-    sessions on the machine move it by a few MiB either way)."""
+# where the memory of an idle jail goes: kernel objects (namespaces, veth,
+# cgroup, mounts) show in Slab/Percpu/KernelStack/PageTables, user pages in
+# AnonPages/Shmem/Mapped
+MEMINFO_KEYS = ("MemAvailable", "MemFree", "AnonPages", "Shmem", "Mapped", "Slab",
+                "SUnreclaim", "KernelStack", "PageTables", "Percpu")
+
+
+# memory the kernel cannot reclaim: a steadier per-jail figure than MemAvailable,
+# which page cache churn by anything else on the host moves by tens of MiB
+UNRECLAIMABLE = ("AnonPages", "Shmem", "SUnreclaim", "KernelStack", "PageTables", "Percpu")
+
+
+def meminfo_kib() -> dict[str, int]:
+    out = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in MEMINFO_KEYS:
+                out[key] = int(rest.split()[0])
+    return out
+
+
+def settled_meminfo_kib(samples: int = 5, pause: float = 0.2) -> dict[str, int]:
+    """/proc/meminfo after a short settle, each field the median of a few
+    reads (other sessions on the machine move it by a few MiB either way)."""
     time.sleep(0.5)
-    values = []
+    reads = []
     for _ in range(samples):
-        values.append(mem_available_kib())
+        reads.append(meminfo_kib())
         time.sleep(pause)
-    return int(statistics.median(values))
+    return {k: int(statistics.median(r[k] for r in reads)) for k in reads[0]}
 
 
 def pss_kib(pid: int) -> int:

@@ -80,14 +80,23 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
                        "" if ns else "nsenter not run"))
     l200 = _level(data, 200)
     na = "" if l200 else "N=200 not run"
-    out.append(_target("≤ 1.5 MiB per idle jail at N=200 (MemAvailable drop / N)",
-                       l200["mem_per_jail_mib"] if l200 else None, 1.5, "MiB", na))
+    # judged on the larger of the two estimates: MemAvailable as the issue
+    # defines it, and the unreclaimable sum, which other work on the host
+    # disturbs less
+    worst = max(l200["mem_per_jail_mib"], l200["unreclaimable_mib_per_jail"]) if l200 else None
+    out.append(_target("≤ 1.5 MiB per idle jail at N=200", worst, 1.5, "MiB",
+                       f"MemAvailable drop/N {l200['mem_per_jail_mib']:.2f}, unreclaimable "
+                       f"sum/N {l200['unreclaimable_mib_per_jail']:.2f}" if l200 else na))
     levels = data.get("density", {}).get("linjail", [])
-    if len(levels) >= 2 and levels[0]["mem_per_jail_mib"] > 0:
-        growth = levels[-1]["mem_per_jail_mib"] / levels[0]["mem_per_jail_mib"]
-        detail = (f"per-jail cost at N={levels[-1]['n']} ÷ at N={levels[0]['n']}; "
+    key = "unreclaimable_mib_per_jail"
+    if len(levels) >= 2 and levels[0][key] > 0:
+        growth = levels[-1][key] / levels[0][key]
+        detail = (f"unreclaimable per jail at N={levels[-1]['n']} ÷ at N={levels[0]['n']}; "
                   "linear if ≤ 1.25")
         out.append(_target("linear memory growth", growth, 1.25, "×", detail))
+    elif len(levels) >= 2:
+        out.append(_target("linear memory growth", None, 1.25, "×",
+                           "no memory growth measured at the smallest N"))
     else:
         out.append(_target("linear memory growth", None, 1.25, "×", "needs two N"))
     out.append(_target("jls ≤ 100 ms with 200 jails",
@@ -149,6 +158,11 @@ def markdown(data: dict[str, Any]) -> str:
                      f"{_f(row['mem_per_jail_mib'], 2)} | "
                      f"{_join([('bwrap', b['mem_per_jail_mib'] if b else None, 2)])} | "
                      f"{_join([('bwrap', ratio, 1)])} |")
+        lines.append(f"| N={n} idle: MiB per jail, unreclaimable (Anon+Shmem+SUnreclaim+"
+                     f"KernelStack+PageTables+Percpu) ÷ N | "
+                     f"{_f(row['unreclaimable_mib_per_jail'], 2)} | "
+                     f"{_join([('bwrap', b['unreclaimable_mib_per_jail'] if b else None, 2)])} |"
+                     " – |")
         lines.append(f"| N={n} idle: PSS kept alive per jail, without the daemon (KiB) | "
                      f"{_f(row['pss_kept_kib_per_jail'], 0)} "
                      f"({_f(row['kept_procs_per_jail'], 0)} proc) | "
@@ -158,10 +172,16 @@ def markdown(data: dict[str, Any]) -> str:
                      f"{_join([('bwrap', b['start_total_s'] if b else None, 2)])} | – |")
         lines.append(f"| N={n}: `jls` (ms; {row['jls_rows']} jails listed) | "
                      f"{_f(row['jls_median_ms'])} | – | – |")
+    back = dens.get("linjail_raw", {}).get("mem_back_mib_per_jail")
+    if back is not None:
+        bback = dens.get("bwrap_raw", {}).get("mem_back_mib_per_jail")
+        lines.append(f"| all {dens['linjail'][-1]['n']} removed: MemAvailable back, MiB per jail"
+                     f" | {_f(back, 2)} | {_join([('bwrap', bback, 2)])} | – |")
     stop = s.get("stop")
     if stop:
-        lines.append(f"| `jailctl remove`, jail of {stop['processes']} processes (ms) | "
-                     f"{_f(stop['median_ms'], 0)} (max {_f(stop['max_ms'], 0)}) | – | – |")
+        lines.append(f"| `jailctl remove`, jail of {stop['processes'] - 1} processes "
+                     f"+ reaper (ms) | {_f(stop['median_ms'], 0)} "
+                     f"(max {_f(stop['max_ms'], 0)}) | – | – |")
     lines += ["", "| Target | Measured | Result |", "|---|---|---|"]
     for t in data.get("targets", []):
         result = {True: "met", False: "**missed**", None: "n/a"}[t["met"]]
@@ -208,25 +228,31 @@ def chart(data: dict[str, Any], path: str) -> str | None:
         return "no chart: no density numbers"
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 4.2))
     ns = [r["n"] for r in lj]
-    ax1.plot(ns, [r["mem_drop_mib"] for r in lj], "o-", label="linjail: MemAvailable drop")
-    ax1.plot(ns, [r["pss_kept_kib_per_jail"] * r["n"] / 1024 for r in lj], "s--",
-             label="linjail: PSS kept alive")
+    ax1.plot(ns, [r["mem_drop_mib"] for r in lj], "o-", color="C0",
+             label="linjail: MemAvailable drop")
+    ax1.plot(ns, [r["pss_kept_kib_per_jail"] * r["n"] / 1024 for r in lj], "s--", color="C0",
+             label="linjail: PSS kept alive (reapers)")
+    ax1.plot(ns, [r["unreclaimable_mib_per_jail"] * r["n"] for r in lj], "^:", color="C0",
+             label="linjail: unreclaimable")
     if bw:
         bns = [r["n"] for r in bw]
-        ax1.plot(bns, [r["mem_drop_mib"] for r in bw], "o-", label="bwrap: MemAvailable drop")
+        ax1.plot(bns, [r["unreclaimable_mib_per_jail"] * r["n"] for r in bw], "^:",
+                 color="C1", label="bwrap: unreclaimable")
+        ax1.plot(bns, [r["mem_drop_mib"] for r in bw], "o-", color="C1",
+                 label="bwrap: MemAvailable drop")
         ax1.plot(bns, [r["pss_kept_kib_per_jail"] * r["n"] / 1024 for r in bw], "s--",
-                 label="bwrap: PSS kept alive")
+                 color="C1", label="bwrap: PSS kept alive (monitors)")
     ax1.set(title="memory of N idle sandboxes", xlabel="N", ylabel="MiB")
     ax1.legend(fontsize=8)
-    ax2.plot(ns, [r["start_total_s"] for r in lj], "o-", label="linjail")
+    ax2.plot(ns, [r["start_total_s"] for r in lj], "o-", color="C0", label="linjail")
     if bw:
-        ax2.plot([r["n"] for r in bw], [r["start_total_s"] for r in bw], "o-", label="bwrap")
+        ax2.plot([r["n"] for r in bw], [r["start_total_s"] for r in bw], "o-", color="C1",
+                 label="bwrap")
     ax2.set(title="start N one after another", xlabel="N", ylabel="s")
     ax2.legend(fontsize=8)
-    ax3.plot(ns, [r["jls_median_ms"] for r in lj], "o-", label="jls")
+    ax3.plot(ns, [r["jls_median_ms"] for r in lj], "o-", color="C0", label="jls")
     ax3.set(title="jls with N jails", xlabel="N", ylabel="ms")
-    ax3.set_ylim(bottom=0)
-    for ax in (ax1, ax2):
+    for ax in (ax1, ax2, ax3):
         ax.set_xlim(left=0)
         ax.set_ylim(bottom=0)
     meta = data["meta"]

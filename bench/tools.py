@@ -24,10 +24,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def linjail_bin(name: str) -> str:
-    """The command next to the running interpreter (.venv/bin), else PATH."""
-    here = os.path.join(os.path.dirname(sys.executable), name)
-    if os.access(here, os.X_OK):
-        return here
+    """The command as `make install` links it into /usr/local/sbin: the
+    launcher in .venv/sbin, else the console script in .venv/bin, else PATH."""
+    venv = os.path.dirname(os.path.dirname(sys.executable))
+    for here in (os.path.join(venv, "sbin", name), os.path.join(venv, "bin", name)):
+        if os.access(here, os.X_OK):
+            return here
     found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/local/sbin")
     if found is None:
         raise SystemExit(f"bench: {name}: not found (run `make install`)")
@@ -77,22 +79,39 @@ class Cleanup:
     def __init__(self, jailctl: str, jls: str) -> None:
         self.jailctl = jailctl
         self.jls = jls
-        self.jails: list[int] = []
+        self.jails: dict[int, str] = {}               # JID -> its cgroup ("" unknown)
         self.runc: list[tuple[str, str]] = []        # (runc state root, container id)
         self.procs: list[subprocess.Popen[bytes]] = []
         self.root_path: str | None = None             # jails on it are ours alone
         self.problems: list[str] = []
 
+    def add_jail(self, jid: int) -> None:
+        try:
+            self.jails[jid] = jail_cgroup(jid)
+        except Exception:     # still ours to remove; only the check after is lost
+            self.jails[jid] = ""
+
     def remove_jail(self, jid: int, grace: float = 1.0) -> float:
-        """`jailctl remove`; its wall time in ms.  Forgotten once gone."""
+        """`jailctl remove`; its wall time in ms.  Then check that the jail's
+        cgroup is empty: if jailctl missed it, its processes (ours) are killed
+        by PID and the miss is reported."""
         t0 = time.perf_counter()
         proc = subprocess.run([self.jailctl, "remove", "-t", str(grace), str(jid)],
-                              stdin=subprocess.DEVNULL, capture_output=True)
+                              stdin=subprocess.DEVNULL, capture_output=True,
+                              start_new_session=True)
         ms = (time.perf_counter() - t0) * 1000.0
         if proc.returncode != 0 and b"no such jail" not in proc.stderr:
             raise ToolFailed(["jailctl", "remove", str(jid)], proc.returncode, proc.stderr)
-        if jid in self.jails:
-            self.jails.remove(jid)
+        cg = self.jails.pop(jid, "")
+        if cg and wait_pids_below(cg, 1, timeout=2.0):
+            left = cgroup_pids(cg)
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.problems.append(f"jailctl remove {jid} left {len(left)} processes in {cg} "
+                                 f"({proc.stderr.decode(errors='replace').strip()}): killed")
         return ms
 
     def kill_proc(self, proc: subprocess.Popen[bytes]) -> None:
@@ -106,25 +125,59 @@ class Cleanup:
             self.procs.remove(proc)
 
     def run(self) -> None:
+        """Remove everything; never raises.  Signals are ignored meanwhile and
+        the removal commands run in their own session, so a second ^C or a
+        `timeout` signalling our process group cannot cut a removal in half
+        (a `runc delete -f` cut short leaves a frozen container behind)."""
+        old = {sig: signal.signal(sig, signal.SIG_IGN)
+               for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            for step in (self._procs, self._runc, self._jails, self._strays):
+                try:
+                    step()
+                except Exception as err:      # go on: the next step owns other things
+                    self.problems.append(f"cleanup {step.__name__}: {err!r}")
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+
+    def _procs(self) -> None:
         for proc in list(self.procs):
             self.kill_proc(proc)
+
+    def _runc(self) -> None:
         for state, cid in list(self.runc):
-            subprocess.run(["runc", "--root", state, "delete", "-f", cid],
-                           stdin=subprocess.DEVNULL, capture_output=True)
+            for argv in (["delete", "-f", cid], ["kill", cid, "KILL"], ["delete", "-f", cid]):
+                subprocess.run(["runc", "--root", state, *argv], stdin=subprocess.DEVNULL,
+                               capture_output=True, start_new_session=True)
+                gone = subprocess.run(["runc", "--root", state, "state", cid],
+                                      stdin=subprocess.DEVNULL, capture_output=True,
+                                      start_new_session=True).returncode != 0
+                if gone:
+                    break
+            else:
+                self.problems.append(f"runc container {cid} (state {state}) not removed")
             self.runc.remove((state, cid))
+
+    def _jails(self) -> None:
         for jid in list(self.jails):
             try:
                 self.remove_jail(jid, grace=0.2)
             except (OSError, ToolFailed) as err:
                 self.problems.append(f"jail {jid}: {err}")
-        # a jail whose JID we never learnt (killed between start and -i output)
-        # still runs on our private root: find it there
-        if self.root_path:
-            for rec in our_jails(self.jls, self.root_path):
-                try:
-                    self.remove_jail(int(rec["jid"]), grace=0.2)   # type: ignore[arg-type]
-                except (OSError, ToolFailed) as err:
-                    self.problems.append(f"jail {rec['jid']}: {err}")
+
+    def _strays(self) -> None:
+        """A jail whose JID we never learnt (stopped between its start and the
+        -i output) still runs on our private root: find it there."""
+        if not self.root_path:
+            return
+        for rec in our_jails(self.jls, self.root_path):
+            jid = int(str(rec["jid"]))
+            self.add_jail(jid)
+            try:
+                self.remove_jail(jid, grace=0.2)
+            except (OSError, ToolFailed) as err:
+                self.problems.append(f"jail {jid}: {err}")
 
 
 def our_jails(jls: str, root: str) -> list[dict[str, object]]:
@@ -152,14 +205,19 @@ def install_signal_handlers() -> None:
 
 # --- linjail --------------------------------------------------------------------------
 
-def state_dir() -> str:
-    return os.environ.get("LINJAIL_STATE_DIR", "/run/linjail")
-
-
 def jail_cgroup(jid: int) -> str:
-    """The jail's cgroup, from its registry record (SPEC §7 "State")."""
-    with open(os.path.join(state_dir(), "jails", f"{jid}.json")) as f:
-        return str(json.load(f)["cgroup"])
+    """The jail's cgroup, from its registry record (SPEC §7 "State"), read
+    with linjail's own registry module so that a change of the record format
+    does not break the bench."""
+    try:
+        from linjail.state import registry
+    except ImportError:     # run by another interpreter than the project's venv
+        sys.path.append(os.path.join(REPO, "src"))
+        from linjail.state import registry
+    rec = registry.read(jid)
+    if rec is None or not rec.cgroup:
+        raise KeyError(f"jail {jid}: no registry record with a cgroup")
+    return str(rec.cgroup)
 
 
 def start_daemon_jail(jail: str, root: str, name: str, ips: str, script: str,
@@ -167,20 +225,22 @@ def start_daemon_jail(jail: str, root: str, name: str, ips: str, script: str,
     """`jail -i ROOT NAME IPS /bin/sh -c SCRIPT` as rc.conf's /etc/rc does: the
     command starts daemons and returns, the jail lives on.  (JID, wall ms).
 
-    stdout is a file, not a pipe: the daemon inherits it and would hold a pipe
-    open forever."""
+    stdout and stderr are files, not pipes: the daemon inherits them and would
+    hold a pipe open forever."""
     out_path = os.path.join(workdir, "jail-i.out")
-    with open(out_path, "wb") as out:
+    err_path = os.path.join(workdir, "jail-i.err")
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
         t0 = time.perf_counter()
         proc = subprocess.run([jail, "-i", root, name, ips, "/bin/sh", "-c", script],
-                              stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE)
+                              stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         ms = (time.perf_counter() - t0) * 1000.0
     with open(out_path, "rb") as f:
         first = f.readline().strip()
     if first.isdigit():
-        cleanup.jails.append(int(first))
+        cleanup.add_jail(int(first))
     if proc.returncode != 0 or not first.isdigit():
-        raise ToolFailed(["jail", "-i", root, name, ips], proc.returncode, proc.stderr)
+        with open(err_path, "rb") as f:
+            raise ToolFailed(["jail", "-i", root, name, ips], proc.returncode, f.read())
     return int(first), ms
 
 
@@ -189,6 +249,16 @@ def wait_pids(cgroup_dir: str, count: int, timeout: float = 20.0) -> int:
     while True:
         n = len(cgroup_pids(cgroup_dir))
         if n >= count or time.monotonic() > deadline:
+            return n
+        time.sleep(0.01)
+
+
+def wait_pids_below(cgroup_dir: str, count: int, timeout: float) -> int:
+    """Wait until fewer than COUNT processes remain; how many are left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        n = len(cgroup_pids(cgroup_dir))
+        if n < count or time.monotonic() > deadline:
             return n
         time.sleep(0.01)
 

@@ -151,3 +151,35 @@ def leftovers(jid: int) -> list[str]:
     if f"iif ljh{jid} " in rules:
         found.append("rule")
     return found
+
+
+PROBE_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe", "probe.c")
+
+
+@pytest.fixture(scope="session")
+def probe_binary(jail_base: str) -> str:
+    """tests/probe/probe.c built statically (a jail has no libc of its own):
+    the attacker of the escape battery and the knob tests."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("the probe uses x86_64 syscall numbers and int 0x80")
+    out = os.path.join(jail_base, "probe")
+    errors = []
+    for cc in ("musl-gcc", "gcc"):
+        if shutil.which(cc, path=HOST_PATH) is None:
+            continue
+        r = run(cc, "-static", "-O2", "-Wall", "-Werror", "-o", out, PROBE_SOURCE,
+                timeout=120)
+        if r.rc == 0:
+            return out
+        errors.append(f"{cc}: {r.err.strip()}")
+    pytest.skip("cannot build tests/probe/probe.c statically (make install installs "
+                f"musl-tools): {'; '.join(errors) or 'no compiler'}")
+
+
+def install_probe(probe: str, root: str, name: str = "probe", mode: int = 0o755) -> str:
+    """Copy the probe into a jail root as /NAME (root-owned, MODE); its jail path."""
+    dest = os.path.join(root, name)
+    shutil.copyfile(probe, dest)
+    os.chown(dest, 0, 0)
+    os.chmod(dest, mode)
+    return "/" + name

@@ -377,7 +377,7 @@ def test_allowed(mode: str, knob_set: str, tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- the knobs
 
-def probe_knobs(tmp: str, raw: bool) -> dict[str, int]:
+def probe_knobs(tmp: str, raw: bool, unix: bool) -> dict[str, int]:
     out: dict[str, int] = {}
     out["sethostname"] = sc("sethostname", b"linjail-probe", 13)
     out["setdomainname"] = sc("setdomainname", b"linjail-probe", 13)
@@ -421,7 +421,9 @@ def probe_knobs(tmp: str, raw: bool) -> dict[str, int]:
     out["AF_INET6 SOCK_RAW"] = closing(sc("socket", 10, 3, 58))
     out["AF_INET ping"] = closing(sc("socket", 2, 2 | nb_cloexec, 1))
     out["AF_INET6 ping"] = closing(sc("socket", 10, 2, 58))
-    if not raw:   # let by, it would only log "uses obsolete (PF_INET,SOCK_PACKET)"
+    # where the filter lets it by, the kernel would only log "uses obsolete
+    # (PF_INET,SOCK_PACKET)": tried where the filter answers
+    if not raw or unix:
         out["AF_INET SOCK_PACKET"] = closing(sc("socket", 2, 10, 0x300))
     return out
 
@@ -464,7 +466,9 @@ def expected_knobs(k: Knobs, mode: str) -> dict[str, object]:
     for n in ("AF_INET ping", "AF_INET6 ping"):
         # net.ipv4.ping_group_range decides once the filter lets it by
         want[n] = -EPERM if not k.allow_raw_sockets else not_(EPERM)
-    if not k.allow_raw_sockets:
+    if unix:      # a packet socket in disguise: a family the knob forbids
+        want["AF_INET SOCK_PACKET"] = nope
+    elif not k.allow_raw_sockets:
         want["AF_INET SOCK_PACKET"] = -EPERM
     return want
 
@@ -475,7 +479,8 @@ def test_knobs(mode: str, knob_set: str, tmp_path: Path) -> None:
     knobs = KNOB_SETS[knob_set]
     try:
         got, status = in_child(knobs, mode, "probe_knobs", str(tmp_path),
-                               bool(knobs.allow_raw_sockets))
+                               bool(knobs.allow_raw_sockets),
+                               bool(knobs.socket_unixiproute_only))
     finally:
         _clear_immutable(tmp_path / "flags")
     assert status == 0

@@ -197,7 +197,8 @@ def test_rules_are_deterministic_and_knob_dependent() -> None:
 
 
 #: FILTER_VERSION -> digest of rules() over every knob combination
-RULES_DIGEST = {1: "8053626aa90e5bc42478345147131e59f0b6b5b77c87d450678bec99e987409b"}
+RULES_DIGEST = {1: "8053626aa90e5bc42478345147131e59f0b6b5b77c87d450678bec99e987409b",
+                2: "c26e934c88906afff90f77cefe3faa0efb8dd84a3cdf9eba7ac34dd9c6e48a2f"}
 
 
 def test_filter_version_follows_the_rules() -> None:
@@ -357,7 +358,10 @@ def test_knobs(knobs: Knobs) -> None:
     assert f("socket", 2, 2 | nonblock_cloexec, 1) == raw
     assert f("socket", 10, 2, 58) == raw                    # ICMPv6 datagram
     assert f("socket", 10, 2, 1) == "allow"
-    assert f("socket", 2, 10, 0) == raw                     # (PF_INET, SOCK_PACKET)
+    # (PF_INET, SOCK_PACKET) is a packet socket: a family the knob forbids
+    assert f("socket", 2, 10, 0) == (enoproto if knobs.socket_unixiproute_only else raw)
+    assert f("socket", 2, 10 | nonblock_cloexec, 0x300) == (
+        enoproto if knobs.socket_unixiproute_only else raw)
     assert f("socket", 17, 3, 0x300) == (enoproto if knobs.socket_unixiproute_only else raw)
     assert f("socketpair", 2, 3, 0) == "allow"              # the kernel says EOPNOTSUPP
     # unchanged by knobs

@@ -24,7 +24,9 @@ def _parse_name(name: str) -> tuple[str, int | None, str]:
     if len(parts) == 3 and parts[0] == "jail" and parts[2] in KNOB_DEFAULTS:
         if parts[1] == "defaults":
             return "defaults", None, parts[2]
-        if parts[1].isdigit():
+        # a JID as jls prints it: ASCII digits, no sign, no leading zero
+        # (str.isdigit() alone took "١" and "007"; tests/unit/test_sysctl.py)
+        if parts[1].isascii() and parts[1].isdigit() and parts[1] == str(int(parts[1])):
             return "jail", int(parts[1]), parts[2]
     raise JailError(f"sysctl: unknown oid '{name}'")
 
@@ -59,10 +61,9 @@ def all_names() -> list[str]:
 
 
 def _parse_value(name: str, knob: str, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
+    # exactly one of the allowed numbers: int() alone also took " 1", "+1",
+    # "0_1" and non-ASCII digits (tests/unit/test_sysctl.py)
+    value = int(text) if text.isascii() and text.isdigit() and text == str(int(text)) else -1
     if value not in KNOB_VALUES[knob]:
         allowed = ", ".join(map(str, KNOB_VALUES[knob]))
         raise JailError(f"sysctl: {name}: invalid value '{text}' (allowed: {allowed})")

@@ -15,7 +15,7 @@ import stat
 
 from ..errors import JailError
 from ..kernel import libc
-from ..model import Mount
+from ..model import Mount, User
 from ..record import record
 
 TYPE_CHECKING = False
@@ -33,8 +33,13 @@ PROC_READONLY = ("bus", "fs", "irq", "sys", "sysrq-trigger")
 PROC_MASKED_FILES = ("kcore", "keys", "key-users", "timer_list", "timer_stats",
                      "sched_debug", "latency_stats", "kallsyms", "kmsg", "kpagecount",
                      "kpageflags", "kpagecgroup", "config.gz", "vmallocinfo", "mem",
-                     "kmem", "pagetypeinfo", "buddyinfo", "modules")
+                     "kmem", "pagetypeinfo", "buddyinfo", "modules",
+                     "interrupts")    # Docker, GHSA-6fw5-f8r9-fgfm
 PROC_MASKED_DIRS = ("acpi", "scsi", "asound", "driver", "tty/driver")
+# the OCI runtimes' /sys masks (runc spec, Docker): firmware tables (ACPI,
+# memmap) and RAPL energy counters (GHSA-jq35-85cj-fj4p); SPEC §6 denies
+# reading "the other paths the OCI runtimes mask" (found by the escape tests)
+SYS_MASKED_DIRS = ("firmware", "devices/virtual/powercap")
 
 
 def fdpath(fd: int) -> str:
@@ -155,9 +160,18 @@ def mount_proc(root: Root) -> None:
             for sub in _existing(proc, rel):
                 bind_onto(sub, sub, libc.MOUNT_ATTR_RDONLY | libc.MOUNT_ATTR_NOSUID |
                           libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOEXEC)
-        for rel in PROC_MASKED_FILES:
-            for sub in _existing(proc, rel):
-                libc.mount("/dev/null", fdpath(sub), None, libc.MS_BIND)
+        # Read-only binds: the mask is the host's /dev/null inode, and through
+        # a writable bind jailed root (CAP_CHOWN, CAP_FOWNER) could chmod,
+        # chown or touch the host's /dev/null as /proc/keys (found by the
+        # escape tests).  Reads stay empty; the node still opens.
+        null = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC)
+        try:
+            for rel in PROC_MASKED_FILES:
+                for sub in _existing(proc, rel):
+                    bind_onto(null, sub, libc.MOUNT_ATTR_RDONLY | libc.MOUNT_ATTR_NOSUID |
+                              libc.MOUNT_ATTR_NOEXEC)
+        finally:
+            os.close(null)
         for rel in PROC_MASKED_DIRS:
             for sub in _existing(proc, rel):
                 libc.mount("tmpfs", fdpath(sub), "tmpfs", libc.MS_RDONLY | libc.MS_NOSUID |
@@ -196,6 +210,14 @@ def mount_sys(root: Root) -> None:
                    libc.MS_NODEV | libc.MS_NOEXEC)
     finally:
         os.close(fd)
+    sysfs = root.open("sys", os.O_PATH | os.O_DIRECTORY)
+    try:
+        for rel in SYS_MASKED_DIRS:
+            for sub in _existing(sysfs, rel):
+                libc.mount("tmpfs", fdpath(sub), "tmpfs", libc.MS_RDONLY | libc.MS_NOSUID |
+                           libc.MS_NODEV | libc.MS_NOEXEC, "size=0,nr_inodes=1")
+    finally:
+        os.close(sysfs)
 
 
 def mount_extra(root: Root, m: Mount) -> None:
@@ -229,3 +251,43 @@ def enter(root: Root) -> None:
     libc.umount2(".", libc.MNT_DETACH)
     os.chdir("/")
     os.close(root.fd)
+
+
+def read_user_db(rel: str, shown_root: str, prog: str = "jail") -> str:
+    """The text of the jail's REL (etc/passwd, etc/group), for `-U`.
+
+    Called after pivot_root (jail) or after joining the jail's mount
+    namespace (jexec's joiner, a host process with every capability), so "/"
+    is the jail's root and the file belongs to jailed root.  No symlink is
+    followed, not even one inside the root (etc/passwd -> /proc/self/fd/0
+    would read the caller's input), and only a regular file is read (a fifo
+    planted there blocked jail and jexec for ever; found by the escape tests).
+    A missing file reads as empty: the user is then "no such user", as before.
+    """
+    shown = os.path.join(shown_root, rel)
+    try:
+        fd = libc.openat2(-100, "/" + rel, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY, _RESOLVE)
+    except OSError as err:
+        if err.errno == errno.ENOENT:
+            return ""
+        if err.errno == errno.ELOOP:
+            raise JailError(f"{prog}: {shown}: is a symbolic link, refusing to read it") \
+                from None
+        raise JailError(f"{prog}: {shown}: {os.strerror(err.errno)}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise JailError(f"{prog}: {shown}: not a regular file, refusing to read it")
+        return os.read(fd, 1 << 20).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
+def jail_user(name: str, shown_root: str, prog: str = "jail") -> User:
+    """users.jail_user, reading the jail's files through read_user_db."""
+    from ..users import parse_groups, parse_passwd
+    entry = parse_passwd(read_user_db("etc/passwd", shown_root, prog), name)
+    if entry is None:
+        raise JailError(f"{prog}: {name}: no such user")
+    uid, gid, home, shell = entry
+    groups = parse_groups(read_user_db("etc/group", shown_root, prog), name, gid)
+    return User(name, uid, gid, groups, home, shell)

@@ -42,7 +42,7 @@ from linjail.kernel import libc
 from linjail.model import Knobs
 
 #: bump whenever rules() changes what it returns for some knobs
-FILTER_VERSION = 1
+FILTER_VERSION = 2
 
 STATE_DIR_ENV = "LINJAIL_STATE_DIR"
 DEFAULT_STATE_DIR = "/run/linjail"
@@ -202,6 +202,11 @@ def _socket_rules(knobs: Knobs) -> list[Rule]:
         if knobs.socket_unixiproute_only:
             out += _unless_in(call, 0, (AF_UNIX, AF_INET, AF_INET6, AF_NETLINK), nope)
             out += _unless_in(call, 2, (NETLINK_ROUTE,), nope, also=(eq32(0, AF_NETLINK),))
+            # (AF_INET, SOCK_PACKET) is a packet socket (net/socket.c turns it
+            # into PF_PACKET): with allow_raw_sockets=1 it got through as
+            # AF_INET (found by tests/e2e/test_knobs.py)
+            out.append(Rule(call, nope, (eq32(0, AF_INET),
+                                         masked(1, SOCK_TYPE_MASK, SOCK_PACKET))))
         else:
             out += [Rule(call, nope, (eq32(0, af),)) for af in (AF_ALG, AF_VSOCK)]
     if not knobs.allow_raw_sockets:
@@ -217,12 +222,13 @@ def _raw_socket_rules(knobs: Knobs) -> list[Rule]:
         return Rule("socket", errno.EPERM, args)
 
     out = [sock(AF_INET, SOCK_RAW), sock(AF_INET6, SOCK_RAW),
-           sock(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), sock(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6),
-           # (PF_INET, SOCK_PACKET) is still turned into PF_PACKET (net/socket.c)
-           sock(AF_INET, SOCK_PACKET)]
+           sock(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), sock(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6)]
     if not knobs.socket_unixiproute_only:
-        # otherwise AF_PACKET already fails with EPROTONOSUPPORT; two rules
-        # matching one call would leave the errno to libseccomp's order
+        # otherwise AF_PACKET and (AF_INET, SOCK_PACKET) already fail with
+        # EPROTONOSUPPORT; two rules matching one call would leave the errno
+        # to libseccomp's order.  (PF_INET, SOCK_PACKET) is still turned into
+        # PF_PACKET (net/socket.c)
+        out.append(sock(AF_INET, SOCK_PACKET))
         out.append(Rule("socket", errno.EPERM, (eq32(0, AF_PACKET),)))
     return out
 

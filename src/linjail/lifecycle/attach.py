@@ -83,6 +83,8 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     stdio = pty.stdio() if pty else (stdin, stdout, stderr)
     pid_r, pid_w = unixsock.pair()
     from .. import users  # noqa: F401  (the joiner needs it after entering the jail)
+    if user is not None:
+        from ..confine import rootfs  # noqa: F401  (-U reads the jail's files with it)
     joiner = os.fork()
     if joiner == 0:
         os.close(pid_r)
@@ -141,8 +143,9 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
                 stdio = tuple(slave if fd == pty_slave else fd for fd in stdio)  # type: ignore
         who = host_user
         if user is not None:
-            from ..users import jail_user
-            who = jail_user(user, "jexec")
+            # the joiner holds every capability: no symlink, no fifo (SPEC §7)
+            from ..confine.rootfs import jail_user
+            who = jail_user(user, rec.path, "jexec")
         child = os.fork()
         if child == 0:
             _command(argv, env, stdio, confine, who)

@@ -291,6 +291,7 @@ def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, i
     from ..confine import cgroup, rootfs
     cgroup.join(cg)
     libc.unshare(_NS_FLAGS)
+    _allow_ping_sockets()
     enter_owned_uts()
     libc.sethostname(spec.hostname.encode())
     networked = bool(spec.ips or spec.interface)
@@ -352,6 +353,27 @@ def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, i
     os.execve(5, argv, env)
 
 
+def _allow_ping_sockets() -> None:
+    """Let jailed root use ICMP datagram sockets once the filter allows them.
+
+    socket(AF_INET[6], SOCK_DGRAM, IPPROTO_ICMP[V6]) also checks the
+    per-network-namespace net.ipv4.ping_group_range, which a new namespace
+    sets to "1 0" (nobody): with allow_raw_sockets=1 they failed with EACCES
+    (found by tests/e2e/test_knobs.py).  Group 0 only: jailed root, as for
+    raw sockets.  Whether they may be opened at all stays the seccomp
+    filter's decision (EPERM while the knob is 0), so a later per-jail change
+    of the knob needs nothing here.  /proc/sys/net is the writer's namespace.
+    """
+    try:
+        fd = os.open("/proc/sys/net/ipv4/ping_group_range", os.O_WRONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return      # a kernel without IPv4 ping sockets
+    try:
+        os.write(fd, b"0 0")
+    finally:
+        os.close(fd)
+
+
 def enter_owned_uts() -> None:
     """Join a new UTS namespace owned by a new, empty user namespace.
 
@@ -399,8 +421,9 @@ def _reaper_memfd(reaper: bytes) -> int:
 
 def _resolve_user(spec: JailSpec) -> User | None:
     if spec.jail_user is not None:
-        from ..users import jail_user
-        return jail_user(spec.jail_user)
+        # through the root's own resolver: no symlink, no fifo (SPEC §7)
+        from ..confine.rootfs import jail_user
+        return jail_user(spec.jail_user, spec.path)
     return spec.host_user
 
 

@@ -40,6 +40,20 @@ def run(prog: str, body: Callable[[list[str]], int], argv: list[str] | None = No
         return 1
 
 
+def finish(code: int) -> None:
+    """Flush and leave without interpreter shutdown (the launchers' exit).
+
+    Shutdown costs ~17 ms on these machines and linjail registers no atexit
+    handler; a flush that fails (closed pipe) does not change the status.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code if isinstance(code, int) else 1)
+
+
 def jailed() -> bool:
     """True inside a jail: its PID 1 is a linjail reaper (SPEC §5 jail.jailed)."""
     try:

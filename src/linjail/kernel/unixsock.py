@@ -6,7 +6,7 @@ a jail start needs only a socketpair and SCM_RIGHTS (unix(7)).
 from __future__ import annotations
 
 import _socket
-import array
+import struct
 
 AF_UNIX = _socket.AF_UNIX
 SOCK_STREAM = _socket.SOCK_STREAM
@@ -22,7 +22,8 @@ def pair() -> tuple[int, int]:
 def send(fd: int, data: bytes, fds: list[int] | tuple[int, ...] = ()) -> None:
     sock = _socket.socket(fileno=_dup(fd))
     try:
-        anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+        anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
+                struct.pack(f"{len(fds)}i", *fds))] if fds else []
         sock.sendmsg([data], anc)
     finally:
         sock.close()
@@ -32,16 +33,15 @@ def recv(fd: int, size: int, maxfds: int = 1) -> tuple[bytes, list[int]]:
     """One message and the descriptors it carried (close-on-exec)."""
     sock = _socket.socket(fileno=_dup(fd))
     try:
-        space = _socket.CMSG_SPACE(maxfds * array.array("i").itemsize)
+        space = _socket.CMSG_SPACE(maxfds * 4)
         data, anc, _, _ = sock.recvmsg(size, space, _socket.MSG_CMSG_CLOEXEC)
     finally:
         sock.close()
     fds: list[int] = []
     for level, kind, payload in anc:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            got = array.array("i")
-            got.frombytes(payload[:len(payload) - len(payload) % got.itemsize])
-            fds.extend(got)
+            count = len(payload) // 4
+            fds.extend(struct.unpack(f"{count}i", payload[:count * 4]))
     return data, fds
 
 

@@ -23,6 +23,7 @@ import os
 import stat
 import struct
 import termios
+import warnings  # noqa: F401  os.execvpe imports it, after we have entered the jail
 
 from ..errors import JailError
 from ..kernel import libc

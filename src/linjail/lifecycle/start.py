@@ -6,11 +6,12 @@ Two processes take part before the jail's own PID 1 runs:
   ---------------                         ----------------------------------------
   allocate JID, write "starting" record
   create the cgroup
-  unshare(PID); fork; setns back  ------> join cgroup; unshare(NS UTS IPC NET CGROUP)
-                                          sethostname; IPv6 defaults; say "N"
+  unshare(PID); fork; setns back  ------> unshare(NS IPC NET); UTS owned by an
+  move it into the cgroup                 empty user ns; sethostname; IPv6
+                                          defaults; say "N"
   create veth into the new netns  <------
   host routes, rule; say "n"      ------> bind root (nodev), /dev, /proc, /sys, fstab
-                                          addresses and routes inside
+                                          unshare(CGROUP); addresses and routes
                                           pivot_root; -U lookup; -l environment
                                           close fds; caps; seccomp
                                           exec the reaper from a sealed memfd
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from typing import Callable
 
 REAPER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "reaper", "linjail-reaper")
-_NS_FLAGS = libc.CLONE_NEWNS | libc.CLONE_NEWIPC | libc.CLONE_NEWNET | libc.CLONE_NEWCGROUP
+_NS_FLAGS = libc.CLONE_NEWNS | libc.CLONE_NEWIPC | libc.CLONE_NEWNET
 
 
 @record(frozen=False)
@@ -122,6 +123,8 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
            stdio: tuple[int, int, int], pty_slave: int | None, undo: _Undo) -> Started:
     from ..confine import cgroup
     confine = confinement.prepare(spec.knobs)
+    if spec.ips or spec.interface:
+        from ..confine import net  # noqa: F401  (once, before the fork: both sides use it)
     cg = cgroup.create(rec.jid)
     undo.push(lambda: cgroup.remove(cg))
 
@@ -147,6 +150,15 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
                        confine)   # never returns
     libc.setns(own_pidns, libc.CLONE_NEWPID)
     os.close(own_pidns)
+    # The launcher moves the first process into the jail's cgroup while that
+    # one unshares and mounts: a migration waits for an RCU grace period
+    # (~8 ms), which this overlaps.  The first process unshares its cgroup
+    # namespace only after "n", which comes after this.
+    try:
+        cgroup.join(cg, pid)
+    except OSError:
+        _kill_and_reap(pid)
+        raise
     for fd in theirs:
         os.close(fd)
     undo.push(lambda: _kill_and_reap(pid))
@@ -288,8 +300,7 @@ def _report(data: bytes) -> None:
 def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, int, int],
            pty_slave: int | None, report_w: int, cmd_r: int, status_w: int, go_r: int,
            confine: confinement.Confinement) -> None:
-    from ..confine import cgroup, rootfs
-    cgroup.join(cg)
+    from ..confine import rootfs
     libc.unshare(_NS_FLAGS)
     _allow_ping_sockets()
     enter_owned_uts()
@@ -319,6 +330,9 @@ def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, i
     if os.read(cmd_r, 1) != b"n":
         os._exit(1)      # the launcher gave up; it undoes the host side
     os.close(cmd_r)
+    # in the jail's cgroup by now (the launcher moved us before "n"): the
+    # cgroup namespace's root is the jail's own cgroup
+    libc.unshare(libc.CLONE_NEWCGROUP)
     if networked:
         net.setup_jail(jid, spec.ips, spec.interface)
     else:

@@ -62,4 +62,5 @@ demo: install
 bench: install
 	@missing=$$(for p in $(BENCH_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PIP) install -e '.[bench]' 2>&1 | grep -v '^WARNING: Location' || true
 	$(PY) bench/bench.py $(BENCH_ARGS)

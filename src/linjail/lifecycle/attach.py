@@ -84,6 +84,7 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     stdio = pty.stdio() if pty else (stdin, stdout, stderr)
     pid_r, pid_w = unixsock.pair()
     from .. import users  # noqa: F401  (the joiner needs it after entering the jail)
+    from ..confine import cgroup  # noqa: F401  (imported once, not in the joiner)
     if user is not None:
         from ..confine import rootfs  # noqa: F401  (-U reads the jail's files with it)
     joiner = os.fork()

@@ -125,6 +125,7 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
     confine = confinement.prepare(spec.knobs)
     if spec.ips or spec.interface:
         from ..confine import net  # noqa: F401  (once, before the fork: both sides use it)
+    from ..kernel import netlink  # noqa: F401  (the first process brings lo up)
     cg = cgroup.create(rec.jid)
     undo.push(lambda: cgroup.remove(cg))
 
@@ -150,15 +151,13 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
                        confine)   # never returns
     libc.setns(own_pidns, libc.CLONE_NEWPID)
     os.close(own_pidns)
-    # The launcher moves the first process into the jail's cgroup while that
-    # one unshares and mounts: a migration waits for an RCU grace period
-    # (~8 ms), which this overlaps.  The first process unshares its cgroup
-    # namespace only after "n", which comes after this.
-    try:
-        cgroup.join(cg, pid)
-    except OSError:
-        _kill_and_reap(pid)
-        raise
+    # Moving a process into a cgroup waits for an RCU grace period (7-15 ms
+    # here, cgroup_threadgroup_rwsem), so a thread of the launcher does it
+    # while the first process unshares and mounts and the launcher makes the
+    # veth.  The first process unshares its cgroup namespace only after "n",
+    # which is sent once the move is done.
+    joined = _in_thread(lambda: cgroup.join(cg, pid))
+    undo.push(joined)
     for fd in theirs:
         os.close(fd)
     undo.push(lambda: _kill_and_reap(pid))
@@ -182,6 +181,7 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
             raise
         rec.hostif = hostnet.ifname
         undo.push(lambda: net.teardown_host(hostnet))
+    joined()
     try:
         os.write(cmd_w, b"n")
     except BrokenPipeError:
@@ -198,6 +198,31 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
     registry.write(rec)
     undo.steps.clear()    # from here on the jail exists; removing it is remove_jail's job
     return Started(rec.jid, pid, status_r, go_w, rec, master)
+
+
+def _in_thread(work: Callable[[], None]) -> Callable[[], None]:
+    """Run WORK in a thread now; the returned function waits for it and
+    raises what it raised.  (_thread: `threading` costs an import.)"""
+    import _thread
+    done = _thread.allocate_lock()
+    done.acquire()
+    failure: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            work()
+        except BaseException as err:  # handed to the waiter
+            failure.append(err)
+        finally:
+            done.release()
+    _thread.start_new_thread(body, ())
+
+    def wait() -> None:
+        done.acquire()
+        done.release()
+        if failure:
+            raise failure[0]
+    return wait
 
 
 def _close(fd: int) -> None:
@@ -341,10 +366,11 @@ def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, i
             nl.set_up(1)
 
     memfd = _reaper_memfd(reaper)
+    caller = caller_environment()     # the host's /proc: the jail may have none
     rootfs.enter(root)
 
     user = _resolve_user(spec)
-    env = _environment(spec, user)
+    env = _environment(spec, user, caller)
     if spec.login:
         assert user is not None
         try:
@@ -441,9 +467,9 @@ def _resolve_user(spec: JailSpec) -> User | None:
     return spec.host_user
 
 
-def _environment(spec: JailSpec, user: User | None) -> dict[str, str]:
+def _environment(spec: JailSpec, user: User | None,
+                 caller: dict[str, str]) -> dict[str, str]:
     from ..users import login_env
-    caller = caller_environment()
     if spec.login and user is not None:
         env = login_env(user, caller.get("TERM"))
     else:

@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from linjail.build.destroy import Target, check_target
 from linjail.build.elf import ElfError, Resolver, is_elf
 from linjail.errors import JailError
 
@@ -64,83 +65,16 @@ def build_service(path: str, programs: Sequence[str], *, files: Sequence[str] = 
     Raises JailError with one line naming the object on any failure, after
     removing everything this call created.
     """
-    root = os.path.abspath(path)
-    existed = _check_target(root)
-    plan = plan_service(root, programs, files)
-    parent = os.path.dirname(root)
-    created = _make_parents(parent)
-    if log is not None and _reachable_by_others(parent):
-        log(f"build: warning: {parent} is reachable by other users; "
-            "keep jails under a 0700 directory")
-    old_mode = os.stat(root).st_mode if existed else None
-    made_root = False
-    try:
-        if not existed:
-            os.mkdir(root, 0o755)
-            made_root = True
-        os.chmod(root, 0o755)  # not the umask's choice: jail users need to traverse /
-        _execute(plan)
-    except BaseException as e:
-        _undo(root if made_root or existed else None, old_mode, created)
-        if isinstance(e, OSError):
-            raise JailError(f"build: {e.filename or root}: {e.strerror}") from e
-        raise
+    root, _ = check_target(path)
+    plan = plan_service(root, programs, files)    # reads the host only: nothing made yet
+    with Target(path, log) as target:             # parents 0700, root 0755; undone on error
+        try:
+            _execute(plan)
+        except OSError as e:
+            raise JailError(f"build: {e.filename or target.root}: {e.strerror}") from e
 
 
 # --- validate ----------------------------------------------------------------
-
-
-def _check_target(root: str) -> bool:
-    """PATH must be absent or an empty directory; returns whether it exists."""
-    try:
-        st = os.lstat(root)
-    except FileNotFoundError:
-        return False
-    except OSError as e:
-        raise JailError(f"build: {root}: {e.strerror}") from e
-    if stat.S_ISLNK(st.st_mode):
-        raise JailError(f"build: {root}: is a symbolic link")
-    if not stat.S_ISDIR(st.st_mode):
-        raise JailError(f"build: {root}: exists and is not a directory")
-    if os.listdir(root):
-        raise JailError(f"build: {root}: directory exists and is not empty")
-    return True
-
-
-def _make_parents(parent: str) -> list[str]:
-    """Create the missing parents of PATH with mode 0700; returns them, top first."""
-    missing: list[str] = []
-    d = parent
-    while not os.path.lexists(d):
-        missing.append(d)
-        d = os.path.dirname(d)
-    created: list[str] = []
-    try:
-        for d in reversed(missing):
-            os.mkdir(d, 0o700)
-            created.append(d)
-            os.chmod(d, 0o700)  # mkdir's mode is masked by the umask
-    except OSError as e:
-        _undo(None, None, created)
-        raise JailError(f"build: {d}: {e.strerror}") from e
-    return created
-
-
-def _reachable_by_others(directory: str) -> bool:
-    """True if a host user other than root can reach directory.
-
-    A user can reach it when every directory from / down lets them search it:
-    a non-root owner always can (it may chmod), others need a group or other
-    x bit.  One 0700 root-owned directory on the way is enough protection.
-    """
-    d = os.path.realpath(directory)
-    while True:
-        st = os.stat(d)
-        if st.st_uid == 0 and not st.st_mode & 0o011:
-            return False
-        if d == "/":
-            return True
-        d = os.path.dirname(d)
 
 
 # --- plan --------------------------------------------------------------------
@@ -460,31 +394,3 @@ def _listxattr(fd: int) -> list[str]:
         if e.errno in (errno.ENOTSUP, errno.ENODATA, errno.EINVAL):
             return []
         raise
-
-
-# --- undo --------------------------------------------------------------------
-
-
-def _undo(root: str | None, old_mode: int | None, parents: list[str]) -> None:
-    """Remove what a failed build made: the root (or its contents), then parents."""
-    try:
-        if root is not None and old_mode is None:
-            shutil.rmtree(root)
-        elif root is not None and old_mode is not None:
-            for entry in os.listdir(root):
-                _remove(os.path.join(root, entry))
-            os.chmod(root, stat.S_IMODE(old_mode))
-    except FileNotFoundError:
-        pass
-    for d in reversed(parents):
-        try:
-            os.rmdir(d)
-        except OSError:
-            pass  # someone else put something there: not ours to remove
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)

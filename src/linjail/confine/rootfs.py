@@ -172,12 +172,17 @@ def mount_proc(root: Root) -> None:
                               libc.MOUNT_ATTR_NOEXEC)
         finally:
             os.close(null)
-        for rel in PROC_MASKED_DIRS:
-            for sub in _existing(proc, rel):
-                libc.mount("tmpfs", fdpath(sub), "tmpfs", libc.MS_RDONLY | libc.MS_NOSUID |
-                           libc.MS_NODEV | libc.MS_NOEXEC, "size=0,nr_inodes=1")
+        _mask_dirs(proc, PROC_MASKED_DIRS)
     finally:
         os.close(proc)
+
+
+def _mask_dirs(dirfd: int, names: tuple[str, ...]) -> None:
+    """Cover each existing directory with an empty read-only tmpfs."""
+    for rel in names:
+        for sub in _existing(dirfd, rel):
+            libc.mount("tmpfs", fdpath(sub), "tmpfs", libc.MS_RDONLY | libc.MS_NOSUID |
+                       libc.MS_NODEV | libc.MS_NOEXEC, "size=0,nr_inodes=1")
 
 
 def bind_onto(src: int, target: int, attrs: int) -> None:
@@ -212,10 +217,7 @@ def mount_sys(root: Root) -> None:
         os.close(fd)
     sysfs = root.open("sys", os.O_PATH | os.O_DIRECTORY)
     try:
-        for rel in SYS_MASKED_DIRS:
-            for sub in _existing(sysfs, rel):
-                libc.mount("tmpfs", fdpath(sub), "tmpfs", libc.MS_RDONLY | libc.MS_NOSUID |
-                           libc.MS_NODEV | libc.MS_NOEXEC, "size=0,nr_inodes=1")
+        _mask_dirs(sysfs, SYS_MASKED_DIRS)
     finally:
         os.close(sysfs)
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 NETLINK_ROUTE = 0
 NLMSG_ERROR = 2
+NLMSG_DONE = 3
+NLM_F_DUMP = 0x300
 NLM_F_REQUEST = 0x1
 NLM_F_ACK = 0x4
 NLM_F_REPLACE = 0x100
@@ -30,7 +32,7 @@ RTM_NEWLINK, RTM_DELLINK, RTM_SETLINK = 16, 17, 19
 RTM_NEWADDR = 20
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
 RTM_NEWNEIGH = 28
-RTM_NEWRULE, RTM_DELRULE = 32, 33
+RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
 
 IFF_UP = 0x1
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_LINK = 1, 3, 5
@@ -209,6 +211,27 @@ class Netlink:
                 + _u32(FRA_TABLE, table))
         self.request(kind, flags, body, what)
 
+    def rules(self) -> list[tuple[int, str, int, int]]:
+        """ip rule show, both families: (family, iifname, table, priority)."""
+        out = []
+        for family in (socket.AF_INET, socket.AF_INET6):
+            self.seq += 1
+            body = struct.pack("BBBBBBBBI", family, 0, 0, 0, 0, 0, 0, 0, 0)
+            self.sock.send(struct.pack("IHHII", 16 + len(body), RTM_GETRULE,
+                                       NLM_F_REQUEST | NLM_F_DUMP, self.seq, 0) + body)
+            done = False
+            while not done:
+                data = self.sock.recv(65536)
+                offset = 0
+                while offset + 16 <= len(data):
+                    length, mtype, _, seq, _ = struct.unpack_from("IHHII", data, offset)
+                    if mtype in (NLMSG_DONE, NLMSG_ERROR):
+                        done = True
+                    elif mtype == RTM_NEWRULE and seq == self.seq:
+                        out.append(_parse_rule(data[offset + 16:offset + length]))
+                    offset += (length + 3) & ~3
+        return out
+
     def add_rule(self, family: int, iifname: str, table: int, priority: int) -> None:
         """ip rule add iif IIFNAME lookup TABLE priority PRIORITY"""
         self._rule(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, family, iifname, table, priority,
@@ -217,6 +240,25 @@ class Netlink:
     def delete_rule(self, family: int, iifname: str, table: int, priority: int) -> None:
         self._rule(RTM_DELRULE, 0, family, iifname, table, priority,
                    f"delete rule for {iifname}")
+
+
+def _parse_rule(msg: bytes) -> tuple[int, str, int, int]:
+    family, _, _, _, table, _, _, _, _ = struct.unpack_from("BBBBBBBBI", msg)
+    iifname, priority = "", 0
+    offset = 12
+    while offset + 4 <= len(msg):
+        length, kind = struct.unpack_from("HH", msg, offset)
+        if length < 4:
+            break
+        payload = msg[offset + 4:offset + length]
+        if kind == FRA_IIFNAME:
+            iifname = payload.split(b"\0", 1)[0].decode("ascii", "replace")
+        elif kind == FRA_PRIORITY:
+            (priority,) = struct.unpack_from("I", payload)
+        elif kind == FRA_TABLE:
+            (table,) = struct.unpack_from("I", payload)
+        offset += (length + 3) & ~3
+    return family, iifname, table, priority
 
 
 def ignore_missing(err: OSError) -> bool:

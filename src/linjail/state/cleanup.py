@@ -24,6 +24,58 @@ def reap_dead(records: list[registry.JailRecord]) -> None:
             release(again)
 
 
+def sweep_orphans(strays: list[str]) -> None:
+    """Remove what no record names any more (a launcher killed with -9 while
+    writing a record leaves its tmp file and maybe host-side objects):
+    unreadable files in the records directory whose writer is gone, policy
+    rules of jail veths that have no live record, and empty jail cgroups."""
+    if os.geteuid() != 0:
+        return
+    with registry.Lock():
+        live = {r.jid for r in registry.all_records() if r.live()}
+        for name in strays:
+            writer = name.rsplit(".", 2)[-2] if name.endswith(".tmp") else ""
+            if writer.isdigit() and registry.starttime(int(writer)) is not None:
+                continue          # still being written
+            try:
+                os.unlink(os.path.join(registry.state_dir(), "jails", name))
+            except OSError:
+                pass
+        _sweep_rules(live)
+        _sweep_cgroups(live)
+
+
+def _sweep_rules(live: set[int]) -> None:
+    from ..confine import net
+    from ..kernel.netlink import Netlink
+    try:
+        with Netlink() as nl:
+            for family, iifname, table, priority in nl.rules():
+                jid = iifname[3:]
+                if (table, priority) == (net.JAIL_TABLE, net.RULE_PRIORITY) and \
+                        iifname.startswith("ljh") and jid.isdigit() and int(jid) not in live:
+                    nl.delete_rule(family, iifname, table, priority)
+    except OSError:
+        pass
+
+
+def _sweep_cgroups(live: set[int]) -> None:
+    from ..confine import cgroup
+    try:
+        top = os.path.dirname(cgroup.jail_cgroup(0))
+        names = os.listdir(top)
+    except OSError:
+        return
+    for name in names:
+        if name.isdigit() and int(name) not in live:
+            path = os.path.join(top, name)
+            if not cgroup.pids(path):
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass
+
+
 def release(rec: registry.JailRecord) -> None:
     """Undo the host side of a jail whose processes are gone (idempotent)."""
     if rec.hostif:

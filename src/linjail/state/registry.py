@@ -184,16 +184,18 @@ def read(jid: int) -> JailRecord | None:
         return None
 
 
-def all_records() -> Iterator[JailRecord]:
+def all_records(strays: list[str] | None = None) -> Iterator[JailRecord]:
+    """Every readable record; names that are not records go to STRAYS."""
     try:
         names = os.listdir(_jails_dir())
     except FileNotFoundError:
         return
     for name in names:
-        if name.isdigit():
-            rec = read(int(name))
-            if rec is not None:
-                yield rec
+        rec = read(int(name)) if name.isdigit() else None
+        if rec is not None:
+            yield rec
+        elif strays is not None:
+            strays.append(name)
 
 
 def allocate(make: "Any") -> JailRecord:
@@ -228,13 +230,17 @@ def allocate(make: "Any") -> JailRecord:
 
 def live_jails() -> list[JailRecord]:
     """Every live jail, newest first; dead records are cleaned up on the way."""
-    from .cleanup import reap_dead
     out = []
     dead = []
-    for rec in all_records():
+    strays: list[str] = []
+    for rec in all_records(strays):
         (out if rec.live() else dead).append(rec)
-    if dead:
+    if dead or strays:
+        # a jail that ended, or a writer killed between its tmp file and the
+        # rename: release what is no longer anybody's
+        from .cleanup import reap_dead, sweep_orphans
         reap_dead(dead)
+        sweep_orphans(strays)
     out.sort(key=lambda r: (r.created, r.jid), reverse=True)
     return out
 

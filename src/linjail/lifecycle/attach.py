@@ -31,6 +31,7 @@ from ..model import Knobs, User
 from ..state import registry
 from ..kernel import unixsock
 from . import confinement
+from .start import caller_environment, check_stdio, shell_status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -70,14 +71,12 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
                  user: str | None = None, host_user: User | None = None,
                  interactive: bool = False) -> int:
     """Run ARGV in jail JID like jexec; returns its exit status (128+N for a signal)."""
-    from .start import check_stdio
     rec = registry.lookup(jid)
     if rec is None or rec.state != "running":
         raise _attach_failed(jid)
     check_stdio((stdin, stdout, stderr), "jexec")
     confine = confinement.prepare(Knobs.from_dict(rec.knobs))
     nsfds = open_namespaces(rec)
-    from .start import caller_environment
     environment = caller_environment() if env is None else dict(env)
     from . import relay
     pty = relay.maybe_pty() if interactive else None
@@ -121,7 +120,7 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
             break
         except InterruptedError:
             continue
-    return os.waitstatus_to_exitcode(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)
+    return shell_status(st)
 
 
 def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
@@ -164,7 +163,7 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
                 break
             except InterruptedError:
                 continue
-        code = os.waitstatus_to_exitcode(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)
+        code = shell_status(st)
     except JailError as err:
         os.write(2, (err.message + "\n").encode())
     except OSError as err:

@@ -73,13 +73,14 @@ def relay(pty: Pty, done_fd: int) -> None:
     if saved is not None:
         import tty
         tty.setraw(0, termios.TCSANOW)
-    stdin_open = True
+    stdin_open = master_open = True
     try:
         while True:
-            rlist = [pty.master, done_fd] + ([0] if stdin_open else [])
+            rlist = [done_fd] + ([pty.master] if master_open else []) + \
+                ([0] if stdin_open else [])
             ready, _, _ = select.select(rlist, [], [])
             if pty.master in ready and not _pump(pty.master, out):
-                pass
+                master_open = False     # no slave left open: EIO until one is reopened
             if 0 in ready:
                 data = os.read(0, 4096)
                 if data:
@@ -88,8 +89,12 @@ def relay(pty: Pty, done_fd: int) -> None:
                     stdin_open = False
             if done_fd in ready:
                 break
-        # what the command wrote just before it ended
-        while select.select([pty.master], [], [], 0.05)[0] and _pump(pty.master, out):
+        # what the command wrote just before it ended (bounded: a daemon left
+        # behind may keep writing; it loses the terminal when we close it)
+        import time
+        deadline = time.monotonic() + 0.5
+        while master_open and time.monotonic() < deadline and \
+                select.select([pty.master], [], [], 0.05)[0] and _pump(pty.master, out):
             pass
     finally:
         if saved is not None:

@@ -34,7 +34,7 @@ import time
 
 from ..errors import JailError
 from ..kernel import libc
-from ..model import JailSpec, Knobs, User
+from ..model import JailSpec, User
 from ..kernel import unixsock
 from ..record import record
 from ..state import registry
@@ -89,11 +89,10 @@ def check_stdio(fds: tuple[int, int, int], prog: str) -> None:
 
 
 def start(spec: JailSpec, *, stdin: int = 0, stdout: int = 1, stderr: int = 2,
-          pty_slave: int | None = None,
-          extra_undo: Callable[[], None] | None = None) -> Started:
+          pty_slave: int | None = None) -> Started:
     """Create the jail and wait until its PID 1 is ready; the command has not run.
 
-    Call release(started) to let the command run.
+    Call go(started) to let the command run.
     """
     check_stdio((stdin, stdout, stderr), "jail")
     try:
@@ -110,8 +109,6 @@ def start(spec: JailSpec, *, stdin: int = 0, stdout: int = 1, stderr: int = 2,
         cgroup=cgroup.jail_cgroup(jid)))
     undo = _Undo()
     undo.push(lambda: registry.delete(rec.jid))
-    if extra_undo is not None:
-        undo.push(extra_undo)
     try:
         return _start(spec, rec, reaper, (stdin, stdout, stderr), pty_slave, undo)
     except BaseException:
@@ -510,6 +507,11 @@ def _reaper_argv(spec: JailSpec, user: User | None) -> list[str]:
 
 # --- waiting for the command -----------------------------------------------------------
 
+def shell_status(st: int) -> int:
+    """A wait status as a shell reports it: the exit code, or 128+N for signal N."""
+    return os.WEXITSTATUS(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)
+
+
 def wait_status(status_fd: int, pid: int) -> int:
     """The command's exit status as a shell reports it (128+N for signal N)."""
     data = b""
@@ -524,11 +526,11 @@ def wait_status(status_fd: int, pid: int) -> int:
     os.close(status_fd)
     if len(data) == 4:
         (st,) = struct.unpack("i", data)
-        return os.waitstatus_to_exitcode(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)
+        return shell_status(st)
     # the reaper died before reporting (killed by jailctl remove): its own status
     try:
         _, st = os.waitpid(pid, 0)
-        return os.waitstatus_to_exitcode(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)
+        return shell_status(st)
     except ChildProcessError:
         return 128 + signal.SIGKILL
 

@@ -27,7 +27,7 @@ boot:
 	  cmp -s $$m $$d/$${m#man/} || install -m644 $$m $$d/; \
 	done
 
-$(DEBS_STAMP):
+$(DEBS_STAMP): Makefile
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "apt-get install $$missing"; \

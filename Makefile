@@ -49,11 +49,12 @@ links: $(PY_STAMP)
 	  [ "$$(readlink $(SBIN)/$$t)" = "$(CURDIR)/$(VENV)/sbin/$$t" ] || ln -sf $(CURDIR)/$(VENV)/sbin/$$t $(SBIN)/$$t; \
 	done
 
-$(TEST_STAMP): $(PY_STAMP)
+$(TEST_STAMP): $(PY_STAMP) pyproject.toml
 	@$(PIP) install -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
 	@touch $@
 
 test: install $(TEST_STAMP)
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 demo: install

@@ -1,7 +1,7 @@
 """What a jail is, independent of how it is made: frozen, typed specs."""
 from __future__ import annotations
 
-from .record import record
+from .record import Record, record
 
 #: the seed's knobs, in the seed's order, with the seed's defaults
 KNOB_DEFAULTS: dict[str, int] = {
@@ -19,7 +19,7 @@ KNOB_VALUES: dict[str, tuple[int, ...]] = {
 
 
 @record()
-class Knobs:
+class Knobs(Record):
     set_hostname_allowed: int = 1
     socket_unixiproute_only: int = 1
     sysvipc_allowed: int = 0
@@ -39,7 +39,7 @@ if TYPE_CHECKING:       # ipaddress itself is imported when an ip-list is parsed
 
 
 @record()
-class User:
+class User(Record):
     """A resolved user: who the command runs as."""
     name: str
     uid: int
@@ -50,7 +50,7 @@ class User:
 
 
 @record()
-class Mount:
+class Mount(Record):
     """An extra mount inside the jail (rc.conf fstab, thin-jail layers).
 
     kind is "bind" or "tmpfs"; source is a host path for binds; target is a
@@ -64,7 +64,7 @@ class Mount:
 
 
 @record()
-class JailSpec:
+class JailSpec(Record):
     """Everything `jail` needs to create a jail, validated."""
     path: str                       # realpath of the root
     hostname: str

@@ -4,15 +4,36 @@
 of the ~100 ms a `jail` start has before the first syscall on these machines
 (measured with `python -X importtime`).  The specs only need what this
 decorator gives: an __init__ from the annotated fields and their defaults,
-equality, a repr, immutability for frozen records, replace() and as_dict().
+equality, a repr, immutability for frozen records; every record class also
+derives from Record, which gives replace() and as_dict().
 Field annotations stay for mypy (they are strings here, never evaluated).
 """
 from __future__ import annotations
 
-_MISSING = object()
+TYPE_CHECKING = False   # mypy reads this as typing.TYPE_CHECKING; no `import typing`
+if TYPE_CHECKING:
+    from typing import Any, Callable, Self, TypeVar, dataclass_transform
+    T = TypeVar("T")
+else:
+    def dataclass_transform(**_: object):  # PEP 681: mypy sees a dataclass-like decorator
+        return lambda decorator: decorator
 
 
-def record(frozen: bool = True):  # type: ignore[no-untyped-def]
+class Record:
+    """The base of every record: what mypy cannot infer from the decorator."""
+    _fields: tuple[str, ...] = ()
+
+    def replace(self, **changes: Any) -> Self:
+        values = {n: getattr(self, n) for n in self._fields}
+        values.update(changes)
+        return type(self)(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {n: getattr(self, n) for n in self._fields}
+
+
+@dataclass_transform(frozen_default=True)
+def record(frozen: bool = True) -> Callable[[type[T]], type[T]]:
     def wrap(cls):  # type: ignore[no-untyped-def]
         names = [n for n in cls.__dict__.get("__annotations__", {})
                  if not n.startswith("_")]
@@ -50,26 +71,14 @@ def record(frozen: bool = True):  # type: ignore[no-untyped-def]
         def __hash__(self):  # type: ignore[no-untyped-def]
             return hash(tuple(getattr(self, n) for n in names))
 
-        def replace(self, **changes):  # type: ignore[no-untyped-def]
-            values = {n: getattr(self, n) for n in names}
-            values.update(changes)
-            return cls(**values)
-
-        def as_dict(self):  # type: ignore[no-untyped-def]
-            return {n: getattr(self, n) for n in names}
-
         for name in names:
             if name in cls.__dict__:
                 delattr(cls, name)
         cls.__init__ = __init__
         cls.__repr__ = __repr__
         cls.__eq__ = __eq__
-        cls.__match_args__ = tuple(names)
+        cls.__match_args__ = tuple(names)  # type: ignore[misc]
         cls._fields = tuple(names)
-        if "replace" not in cls.__dict__:
-            cls.replace = replace
-        if "as_dict" not in cls.__dict__:
-            cls.as_dict = as_dict
         if frozen:
             cls.__setattr__ = __setattr__
             cls.__hash__ = __hash__

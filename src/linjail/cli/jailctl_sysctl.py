@@ -43,7 +43,7 @@ def _value(name: str) -> int:
     if kind == "jailed":
         return _jailed()
     if kind == "defaults":
-        return knob_state.get_defaults().as_dict()[knob]
+        return int(knob_state.get_defaults().as_dict()[knob])
     rec = registry.lookup(jid) if jid is not None else None
     if rec is None or rec.state != "running":
         raise JailError(f"sysctl: unknown oid '{name}'")

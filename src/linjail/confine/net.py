@@ -23,7 +23,7 @@ import ipaddress
 import os
 
 from ..kernel.netlink import Netlink, families, ignore_missing
-from ..record import record
+from ..record import Record, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def prepare_jail_namespace() -> None:
 
 
 @record()
-class HostNet:
+class HostNet(Record):
     jid: int
     ifname: str          # host-side veth, "" for macvlan
     ips: tuple[Address, ...]

@@ -16,7 +16,7 @@ import stat
 from ..errors import JailError
 from ..kernel import libc
 from ..model import Mount, User
-from ..record import record
+from ..record import Record, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def fdpath(fd: int) -> str:
 
 
 @record(frozen=False)
-class Root:
+class Root(Record):
     """The jail's root, attached in this mount namespace; fd is its top."""
     path: str
     fd: int
@@ -63,7 +63,7 @@ class Root:
             if err.errno == errno.ELOOP:
                 raise JailError(f"jail: {shown}: is a symbolic link, refusing to "
                                 f"{what or 'use it'}") from None
-            raise JailError(f"jail: {shown}: {os.strerror(err.errno)}") from None
+            raise JailError(f"jail: {shown}: {os.strerror(err.errno or 0)}") from None
 
     def exists_dir(self, rel: str) -> bool:
         """True if REL is a real directory in the root (a symlink is an error)."""
@@ -92,7 +92,7 @@ def attach_root(path: str, overlay: tuple[str, str] | None = None) -> Root:
     try:
         fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as err:
-        raise JailError(f"jail: {path}: {os.strerror(err.errno)}") from None
+        raise JailError(f"jail: {path}: {os.strerror(err.errno or 0)}") from None
     if overlay is not None:
         lower, top = overlay
         opts = f"lowerdir={lower},upperdir={top}/upper,workdir={top}/work"
@@ -234,7 +234,7 @@ def mount_extra(root: Root, m: Mount) -> None:
         try:
             src = os.open(m.source, os.O_PATH | os.O_CLOEXEC)
         except OSError as err:
-            raise JailError(f"jail: {m.source}: {os.strerror(err.errno)}") from None
+            raise JailError(f"jail: {m.source}: {os.strerror(err.errno or 0)}") from None
         try:
             attrs = libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOSUID
             if m.readonly:
@@ -275,7 +275,7 @@ def read_user_db(rel: str, shown_root: str, prog: str = "jail") -> str:
         if err.errno == errno.ELOOP:
             raise JailError(f"{prog}: {shown}: is a symbolic link, refusing to read it") \
                 from None
-        raise JailError(f"{prog}: {shown}: {os.strerror(err.errno)}") from None
+        raise JailError(f"{prog}: {shown}: {os.strerror(err.errno or 0)}") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise JailError(f"{prog}: {shown}: not a regular file, refusing to read it")

@@ -37,7 +37,7 @@ import sys
 
 from linjail.kernel import libc
 from linjail.model import Knobs
-from linjail.record import record
+from linjail.record import Record, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ NEW_SYSCALLS = {"open_tree_attr": 467, "file_setattr": 469}
 # ---------------------------------------------------------------- the plan
 
 @record()
-class Arg:
+class Arg(Record):
     """One scmp_arg_cmp: (args[index] & datum_a) == datum_b for MASKED_EQ,
     args[index] <op> datum_a otherwise."""
     index: int
@@ -99,7 +99,7 @@ class Arg:
 
 
 @record()
-class Rule:
+class Rule(Record):
     """Return -errno from `syscall` when every comparison in `args` holds."""
     syscall: str
     errno: int

@@ -11,11 +11,11 @@ execve root's capabilities become the bounding set.
 from __future__ import annotations
 
 from ..model import Knobs
-from ..record import record
+from ..record import Record, record
 
 
 @record()
-class Confinement:
+class Confinement(Record):
     keep: frozenset[int]
     bpf: bytes
 

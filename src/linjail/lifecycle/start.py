@@ -36,7 +36,7 @@ from ..errors import JailError
 from ..kernel import libc
 from ..model import JailSpec, User
 from ..kernel import unixsock
-from ..record import record
+from ..record import Record, record
 from ..state import registry
 from . import confinement
 
@@ -49,7 +49,7 @@ _NS_FLAGS = libc.CLONE_NEWNS | libc.CLONE_NEWIPC | libc.CLONE_NEWNET
 
 
 @record(frozen=False)
-class Started:
+class Started(Record):
     """A jail whose command runs; `status_fd` delivers the command's wait status."""
     jid: int
     pid: int
@@ -153,14 +153,15 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
     # while the first process unshares and mounts and the launcher makes the
     # veth.  The first process unshares its cgroup namespace only after "n",
     # which is sent once the move is done.
-    joined = _in_thread(lambda: cgroup.join(cg, pid))
+    def move() -> None:
+        cgroup.join(cg, pid)
+    joined = _in_thread(move)
     undo.push(joined)
     for fd in theirs:
         os.close(fd)
     undo.push(lambda: _kill_and_reap(pid))
-    for fd in (report_r, cmd_w, go_w):
-        undo.push(lambda fd=fd: _close(fd))
-    undo.push(lambda: _close(status_r))
+    for fd in (report_r, cmd_w, go_w, status_r):
+        undo.push(_closer(fd))
 
     msg = os.read(report_r, 1)
     if msg != b"N":
@@ -220,6 +221,10 @@ def _in_thread(work: Callable[[], None]) -> Callable[[], None]:
         if failure:
             raise failure[0]
     return wait
+
+
+def _closer(fd: int) -> Callable[[], None]:
+    return lambda: _close(fd)
 
 
 def _close(fd: int) -> None:
@@ -532,7 +537,7 @@ def wait_status(status_fd: int, pid: int) -> int:
         _, st = os.waitpid(pid, 0)
         return shell_status(st)
     except ChildProcessError:
-        return 128 + signal.SIGKILL
+        return 128 + int(signal.SIGKILL)
 
 
 def run_jail(spec: JailSpec, *, stdin: int, stdout: int, stderr: int,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from ..record import record
+from ..record import Record, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def pid_alive(pid: int, start: int) -> bool:
 
 
 @record(frozen=False)
-class JailRecord:
+class JailRecord(Record):
     jid: int
     hostname: str
     path: str
@@ -89,7 +89,7 @@ class JailRecord:
     def encode(self) -> bytes:
         """One "key<TAB>value" line per field (no json: it imports re)."""
         lines = []
-        for key, value in self.as_dict().items():  # type: ignore[attr-defined]
+        for key, value in self.as_dict().items():
             if key == "ips":
                 text = ",".join(value)
             elif key == "knobs":
@@ -115,7 +115,7 @@ class JailRecord:
                 values[key] = int(text)
             elif key == "created":
                 values[key] = float(text)
-            elif key in cls._fields:  # type: ignore[attr-defined]
+            elif key in cls._fields:
                 values[key] = text.encode("ascii").decode("unicode_escape")
         return cls(**values)
 
@@ -230,8 +230,8 @@ def allocate(make: "Any") -> JailRecord:
 
 def live_jails() -> list[JailRecord]:
     """Every live jail, newest first; dead records are cleaned up on the way."""
-    out = []
-    dead = []
+    out: list[JailRecord] = []
+    dead: list[JailRecord] = []
     strays: list[str] = []
     for rec in all_records(strays):
         (out if rec.live() else dead).append(rec)

@@ -38,7 +38,7 @@ $(DEBS_STAMP): Makefile
 $(PY_STAMP): pyproject.toml
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	@$(PIP) install -e . 2>&1 | grep -v '^WARNING: Location' || true
-	@$(PY) -c 'import linjail, pyroute2' && touch $@
+	@$(PY) -c 'import linjail' && touch $@
 
 $(REAPER): src/linjail/reaper/reaper.c
 	@musl-gcc -static -Os -s -Wall -Werror -o $@ $<

@@ -9,17 +9,23 @@ from .errors import JailError
 from .model import User
 
 
-def host_user(name: str, prog: str = "jail") -> User:
-    import grp
+def lookup_host_user(name: str) -> User | None:
+    """NAME in the host's passwd and group (`-u`), or None."""
     import os
     import pwd
     try:
         pw = pwd.getpwnam(name)
     except KeyError:
-        raise JailError(f"{prog}: {name}: no such user") from None
+        return None
     groups = tuple(os.getgrouplist(pw.pw_name, pw.pw_gid))
-    del grp
     return User(pw.pw_name, pw.pw_uid, pw.pw_gid, groups, pw.pw_dir, pw.pw_shell)
+
+
+def host_user(name: str, prog: str = "jail") -> User:
+    user = lookup_host_user(name)
+    if user is None:
+        raise JailError(f"{prog}: {name}: no such user")
+    return user
 
 
 def parse_passwd(text: str, name: str) -> tuple[int, int, str, str] | None:

@@ -306,11 +306,7 @@ class _Extractor:
                         view = memoryview(chunk)
                         while view:
                             view = view[os.write(fd, view):]
-            # chown clears set-id bits and security.capability: it goes first
-            os.fchown(fd, m.uid, m.gid)
-            os.fchmod(fd, m.mode & 0o7777)
-            _set_xattrs(fd, m)
-            os.utime(fd, (m.mtime, m.mtime))
+            _set_metadata(fd, m)
         finally:
             os.close(fd)
 
@@ -321,12 +317,17 @@ class _Extractor:
         finally:
             os.close(parent)
         try:
-            os.fchown(fd, m.uid, m.gid)
-            os.fchmod(fd, m.mode & 0o7777)
-            _set_xattrs(fd, m)
-            os.utime(fd, (m.mtime, m.mtime))
+            _set_metadata(fd, m)
         finally:
             os.close(fd)
+
+
+def _set_metadata(fd: int, m: tarfile.TarInfo) -> None:
+    # chown clears set-id bits and security.capability: it goes first
+    os.fchown(fd, m.uid, m.gid)
+    os.fchmod(fd, m.mode & 0o7777)
+    _set_xattrs(fd, m)
+    os.utime(fd, (m.mtime, m.mtime))
 
 
 def _set_xattrs(fd: int, m: tarfile.TarInfo) -> None:

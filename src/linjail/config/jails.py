@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getopt
 import os
-import pwd
 import shlex
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -18,6 +17,7 @@ from typing import Callable, Mapping
 from linjail.config.rcconf import CONFIG_EXIT, is_name
 from linjail.errors import JailError
 from linjail.model import KNOB_DEFAULTS, KNOB_VALUES, JailSpec, Knobs, Mount, User, parse_ip_list
+from linjail.users import lookup_host_user
 
 Warn = Callable[[str], None]
 
@@ -301,12 +301,10 @@ def parse_flags(value: str, var: str) -> JailFlags:
 
 def host_user(name: str) -> User:
     """`-u`: the host's passwd/group, looked up before the jail exists (jail(8))."""
-    try:
-        pw = pwd.getpwnam(name)
-    except KeyError:
-        raise StartFailure(f"{name}: no such user") from None
-    groups = tuple(os.getgrouplist(pw.pw_name, pw.pw_gid))
-    return User(pw.pw_name, pw.pw_uid, pw.pw_gid, groups, pw.pw_dir, pw.pw_shell)
+    user = lookup_host_user(name)
+    if user is None:
+        raise StartFailure(f"{name}: no such user")
+    return user
 
 
 def real_root(rootdir: str) -> str:

@@ -25,8 +25,9 @@ class JailError(Exception):
 class UsageError(JailError):
     """Bad command line: the usage text, exit 1."""
 
-    def __init__(self, usage: str) -> None:
-        super().__init__(usage, 1, bare=True)
+    def __init__(self, usage: str, diagnostic: str = "") -> None:
+        # libc's getopt prints its own line first: `jail: illegal option -- x`
+        super().__init__(f"{diagnostic}\n{usage}" if diagnostic else usage, 1, bare=True)
 
 
 def strerror(errno_: int) -> str:

@@ -15,14 +15,16 @@ USAGE = "Usage: jail [-i] [-l -u username | -U username] path hostname ip-list c
 BB = "/usr/bin/busybox"
 
 
-@pytest.mark.parametrize("args", [
-    [], ["-x", "/", "h", "", "/bin/true"], ["-u"], ["/", "h", ""],
-    ["-u", "root", "-U", "root", "/", "h", "", "/bin/true"],
-    ["-l", "/", "h", "", "/bin/true"],
+@pytest.mark.parametrize("args,diagnostic", [
+    ([], ""), (["-x", "/", "h", "", "/bin/true"], "jail: illegal option -- x\n"),
+    (["-u"], "jail: option requires an argument -- u\n"), (["/", "h", ""], ""),
+    (["-u", "root", "-U", "root", "/", "h", "", "/bin/true"], ""),
+    (["-l", "/", "h", "", "/bin/true"], ""),
 ])
-def test_usage_errors(args: list[str]) -> None:
+def test_usage_errors(args: list[str], diagnostic: str) -> None:
+    """DragonFly's libc getopt names the bad option on its own line first (SPEC §2)."""
     r = run("jail", *args)
-    assert (r.rc, r.out, r.err) == (1, "", USAGE)
+    assert (r.rc, r.out, r.err) == (1, "", diagnostic + USAGE)
 
 
 @pytest.mark.parametrize("bad", ["bogus", "1.2.3", "1.2.3.4/32", "01.2.3.4", "::1%lo",
@@ -331,3 +333,15 @@ def test_orphans_of_a_killed_writer_are_swept() -> None:
         if os.path.exists(stray):
             os.unlink(stray)
         run("ip", "rule", "del", "iif", "ljh999998", "lookup", "4242", "priority", "4242")
+
+
+@needs_root
+def test_dev_nodes_are_0666_whatever_the_umask(service_root: str) -> None:
+    """A umask of 077 must not make /dev/null unwritable for the jail's other users
+    (found: `jexec -U nobody` got `cannot create /dev/null: Permission denied`)."""
+    names = ("null", "zero", "full", "random", "urandom", "tty")
+    r = run("jail", "-U", "nobody", service_root, "h", "",
+            "/bin/sh", "-c", f"{BB} stat -c '%n %a' " + " ".join(f"/dev/{n}" for n in names) +
+            "; echo x > /dev/null && echo written", umask=0o077)
+    assert (r.rc, r.err) == (0, "")
+    assert r.out == "".join(f"/dev/{n} 666\n" for n in names) + "written\n"

@@ -71,6 +71,8 @@ def test_jls_inside_a_jail_prints_nothing(service_root: str, jails: Jails) -> No
 @pytest.mark.parametrize("args,err", [
     ([], JEXEC_USAGE), (["1"], JEXEC_USAGE),
     (["-u", "root", "-U", "root", "1", "true"], JEXEC_USAGE),
+    (["-x", "1", "true"], "jexec: illegal option -- x\n" + JEXEC_USAGE),
+    (["-U"], "jexec: option requires an argument -- U\n" + JEXEC_USAGE),
     (["12abc", "/bin/true"], "jexec: cannot parse jail id: 12abc.\n"),
     (["", "/bin/true"], "jexec: cannot parse jail id: .\n"),
     (["99999999999", "/bin/true"], "jexec: invalid jail id: 99999999999: Result too large\n"),

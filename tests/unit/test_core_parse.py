@@ -39,7 +39,14 @@ def test_ipv6_any_text_form() -> None:
 def test_usage(argv: list[str]) -> None:
     with pytest.raises(UsageError) as info:
         jail_cli.parse(argv)
-    assert info.value.message == jail_cli.USAGE
+    assert info.value.message.splitlines()[-1] == jail_cli.USAGE
+    first = info.value.message.splitlines()[0]
+    if argv[:1] == ["-q"]:
+        assert first == "jail: illegal option -- q"
+    elif argv in (["-u"], ["-U"]):
+        assert first == f"jail: option requires an argument -- {argv[0][1]}"
+    else:
+        assert info.value.message == jail_cli.USAGE
 
 
 def test_options_stop_at_first_operand(tmp_path: object) -> None:

@@ -21,8 +21,8 @@ def parse(args: list[str]) -> "object":
     from .getopt import GetoptError, getopt
     try:
         opts, rest = getopt(args, "ilu:U:")
-    except GetoptError:
-        raise UsageError(USAGE) from None
+    except GetoptError as err:
+        raise UsageError(USAGE, f"jail: {err}") from None
     print_jid = login = False
     user = juser = None
     for opt, val in opts:

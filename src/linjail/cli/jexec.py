@@ -35,8 +35,8 @@ def _jexec(args: list[str]) -> int:
     from .getopt import GetoptError, getopt
     try:
         opts, rest = getopt(args, "u:U:")
-    except GetoptError:
-        raise UsageError(USAGE) from None
+    except GetoptError as err:
+        raise UsageError(USAGE, f"jexec: {err}") from None
     user = juser = None
     for opt, val in opts:
         if opt == "-u":

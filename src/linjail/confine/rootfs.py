@@ -120,6 +120,9 @@ def mount_dev(root: Root) -> None:
     try:
         for name, major, minor in _DEV_NODES:
             os.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
+            # 0666 whatever the caller's umask (mknod applies it): every user
+            # of the jail writes /dev/null
+            os.chmod(name, 0o666, dir_fd=dev)   # our fresh tmpfs: no symlink there
         for name, target in _DEV_LINKS:
             os.symlink(target, name, dir_fd=dev)
         for sub in ("pts", "shm"):

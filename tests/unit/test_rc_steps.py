@@ -580,7 +580,98 @@ def test_split_action() -> None:
     assert split_action("onestart") == ("start", True)
     assert split_action("forcestop") == ("stop", True)
     assert split_action("status") == ("status", False)
+    assert split_action("faststart") == ("start", False)
+    assert split_action("quietrestart") == ("restart", False)
     assert split_action("onejump") is None
+    assert split_action("oneforcestart") is None
+
+
+@pytest.fixture
+def cli(env: Env, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """`jailctl ARGS...` in-process, its rc service driven by the fake backend."""
+    from linjail.cli import jailctl, jailctl_rc
+
+    def with_fake(action: str, argv: list[str], out: object, err: object,
+                  backend: object = None) -> int:
+        return main_rc(action, argv, out, err, backend=env.backend)  # type: ignore[arg-type]
+    monkeypatch.setattr(jailctl_rc, "main_rc", with_fake)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = jailctl.main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
+@pytest.mark.parametrize("verb", ["start", "stop", "restart", "status"])
+@pytest.mark.parametrize("prefix", ["", "one", "force", "fast", "quiet"])
+def test_rc_subr_prefixes_on_every_verb(env: Env, cli: Callable[..., tuple[int, str, str]],
+                                        prefix: str, verb: str) -> None:
+    # jail_enable is NO: one* and force* run all the same (rc.subr sets the rcvar to YES)
+    env.write(env.jail("www", "www.example.org") + 'jail_list="www"\n')
+    if verb in ("stop", "status"):
+        env.run("start", "www")
+    code, out, err = cli(prefix + verb, "-f", str(env.conf))
+    runs = prefix in ("one", "force")
+    want = {"start": "Default global settings for jails:.\nStarting jails: www.example.org.\n",
+            "stop": "Stopping jails: www.example.org.\n",
+            "restart": "Stopping jails: cannot stop jail www. No jail id in "
+                       f"{env.varrun}\n.\nDefault global settings for jails:.\n"
+                       "Starting jails: www.example.org.\n",
+            "status": "www: running, jid 1, addresses 198.51.100.10\n"}[verb]
+    if verb == "status":       # status is not switched off by jail_enable
+        assert (code, out, err) == (0, want, "")
+    else:
+        assert (code, out, err) == ((0, want, "") if runs else (0, "", ""))
+
+
+@pytest.mark.parametrize("argv", [
+    ["start", "-f{conf}"],
+    ["start", "www", "-f", "{conf}"],
+    ["start", "-f", "{conf}", "--", "www"],
+    ["start", "--file={conf}", "--", "www"],
+    ["onestart", "--force", "-f{conf}", "www", "--"],
+])
+def test_getopt_command_lines(env: Env, cli: Callable[..., tuple[int, str, str]],
+                              argv: list[str]) -> None:
+    env.write(env.jail("www", "www.example.org") + 'jail_list="www"\njail_enable=YES\n')
+    code, out, err = cli(*[a.format(conf=env.conf) for a in argv])
+    assert (code, out, err) == (
+        0, "Default global settings for jails:.\nStarting jails: www.example.org.\n", "")
+
+
+def test_operand_after_double_dash_is_a_name(env: Env,
+                                             cli: Callable[..., tuple[int, str, str]]) -> None:
+    env.write(env.jail("www", "www.example.org"))
+    assert cli("status", "-f", str(env.conf), "--", "-f") == (
+        3, "", "jailctl: ERROR: jail: Invalid jail name '-f'\n")
+
+
+@pytest.mark.parametrize("argv", [["remove", "7", "-t", "2.5"], ["remove", "-t2.5", "--", "7"],
+                                  ["remove", "--", "7", "-t", "2.5"]])
+def test_remove_command_lines(monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    from linjail.cli import jailctl
+    from linjail.lifecycle import remove
+    calls: list[tuple[int, float]] = []
+    monkeypatch.setattr(remove, "remove_jail", lambda jid, grace: calls.append((jid, grace)))
+    monkeypatch.setattr(jailctl.os, "geteuid", lambda: 0)
+    if argv[1] == "--" and argv[3:]:
+        # after `--` everything is an operand: two JIDs are a usage error
+        assert jailctl.main(argv) == 1 and calls == []
+        assert capsys.readouterr().err.startswith("usage: jailctl build")
+        return
+    assert jailctl.main(argv) == 0
+    assert calls == [(7, 2.5)] and capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e400", "1_0", "-1", "", ".", "1.2.3", "٣"])
+def test_remove_grace_must_be_seconds(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    from linjail.cli import jailctl
+    assert jailctl.main(["remove", "-t", value, "7"]) == 1
+    assert capsys.readouterr() == ("", f"jailctl: remove: -t {value}: not a number of "
+                                       "seconds\n")
 
 
 # -- boot integration -----------------------------------------------------------------
@@ -607,3 +698,15 @@ def test_systemd_unit() -> None:
     assert "ExecStart=/usr/local/sbin/jailctl start\n" in unit
     assert "ExecStop=/usr/local/sbin/jailctl stop\n" in unit
     assert "Type=oneshot" in unit and "RemainAfterExit=yes" in unit
+
+
+def test_sysctl_and_destroy_take_double_dash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from linjail.cli import jailctl, jailctl_sysctl
+    monkeypatch.setattr(jailctl_sysctl, "_jailed", lambda: 0)
+    assert jailctl.main(["sysctl", "--", "jail.jailed"]) == 0
+    assert capsys.readouterr() == ("jail.jailed: 0\n", "")
+    monkeypatch.setattr(jailctl.os, "geteuid", lambda: 0)
+    gone = tmp_path / "-gone"
+    assert jailctl.main(["destroy", "--", str(gone)]) == 1
+    assert capsys.readouterr() == ("", f"jailctl: destroy: {gone}: No such file or directory\n")

@@ -384,3 +384,18 @@ def test_man_page_lists_every_variable() -> None:
         assert f"_{var.name}" in page, var.name
     for alias in jails.KNOB_ALIASES:
         assert f"_{alias}" in page, alias
+
+
+def test_man_page_renders_the_messages_whole() -> None:
+    """mdoc takes a word `No` on a macro line for its macro and drops it."""
+    import shutil
+    import subprocess
+    if shutil.which("groff") is None:
+        pytest.skip("groff is not installed (man -l needs it)")
+    page = Path(__file__).resolve().parents[2] / "man" / "rc.conf.linjail.5"
+    r = subprocess.run(["groff", "-mandoc", "-Tascii", "-P-cbou", str(page)],
+                       capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 0, r.stderr
+    assert "jailctl: ERROR: jail: No hostname has been defined for NAME" in text
+    assert '(likewise "No root directory", "No IP address")' in text

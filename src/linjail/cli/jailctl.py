@@ -44,26 +44,24 @@ def _jailctl(args: list[str]) -> int:
     if verb == "destroy":
         from .jailctl_build import main_destroy
         return main_destroy(rest, sys.stdout, sys.stderr)
-    if verb in ("start", "stop", "restart", "status"):
-        from .jailctl_rc import main_rc
-        return main_rc(verb, rest, sys.stdout, sys.stderr)
+    if verb.endswith(("start", "stop", "restart", "status")):
+        # with rc.subr's prefixes: onestart, forcestop, faststatus ...
+        from .jailctl_rc import main_rc, split_action
+        if split_action(verb) is not None:
+            return main_rc(verb, rest, sys.stdout, sys.stderr)
     raise UsageError(USAGE)
 
 
 def _remove(args: list[str]) -> int:
     import getopt
     try:
-        opts, rest = getopt.getopt(args, "t:")
+        # glibc's getopt, which Linux users type to: options may follow the JID
+        opts, rest = getopt.gnu_getopt(args, "t:")
     except getopt.GetoptError:
         raise UsageError(USAGE) from None
     grace = 1.0
     for _, val in opts:
-        try:
-            grace = float(val)
-            if grace < 0:
-                raise ValueError
-        except ValueError:
-            raise JailError(f"remove: -t {val}: not a number of seconds") from None
+        grace = _seconds(val)
     if len(rest) != 1:
         raise UsageError(USAGE)
     _need_root("remove")
@@ -78,6 +76,15 @@ def _remove(args: list[str]) -> int:
     from ..lifecycle.remove import remove_jail
     remove_jail(jid, grace)
     return 0
+
+
+def _seconds(text: str) -> float:
+    """`-t`: a plain decimal number of seconds (float() also took inf, nan, 1_0)."""
+    whole, _, frac = text.partition(".")
+    if not (whole or frac) or not all(p == "" or (p.isascii() and p.isdigit())
+                                      for p in (whole, frac)) or len(text) > 20:
+        raise JailError(f"remove: -t {text}: not a number of seconds")
+    return float(text)
 
 
 def _build(args: list[str]) -> int:

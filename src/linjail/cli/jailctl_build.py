@@ -91,7 +91,11 @@ def main_build(args: list[str], out: TextIO, err: TextIO) -> int:
 
 
 def main_destroy(args: list[str], out: TextIO, err: TextIO) -> int:
-    if len(args) != 1 or args[0].startswith("-"):
+    try:
+        _, args = getopt.gnu_getopt(args, "")     # `--` before a path with a dash
+    except getopt.GetoptError:
+        raise _usage() from None
+    if len(args) != 1:
         raise _usage()
     if os.geteuid() != 0:
         raise JailError("destroy: Operation not permitted")

@@ -1,8 +1,8 @@
 """`jailctl start|stop|restart|status [-f FILE]... [--force] [name ...]` (SPEC §8).
 
 The counterpart of DragonFly's `/etc/rc.d/jail`.  cli/jailctl.py dispatches
-these actions here; DragonFly's `onestart`/`forcestart` (and the like) are
-accepted as the action with --force.  Errors print as `jailctl: message`.
+these actions here, also with rc.subr's prefixes (`onestart`, `forcestop`,
+`faststatus` ...).  Errors print as `jailctl: message`.
 """
 from __future__ import annotations
 
@@ -27,11 +27,20 @@ def builtin_defaults() -> dict[str, str]:
     return values
 
 
+#: rc.subr's prefixes and whether they run the action although jail_enable
+#: is NO: `one` (FreeBSD) and `force` (both) do.  `force` also goes on past a
+#: failed precmd or required_* check; rc.d/jail has none, so it is `one`
+#: here.  `fast` (skip the pid check: rc.d/jail has none) and `quiet`
+#: (FreeBSD) change nothing.
+PREFIXES: dict[str, bool] = {"": False, "one": True, "force": True, "fast": False,
+                             "quiet": False}
+
+
 def split_action(action: str) -> tuple[str, bool] | None:
-    """`start` -> (start, False); rc.subr's `onestart`/`forcestart` -> (start, True)."""
-    for prefix in ("", "one", "force"):
+    """`start` -> (start, False); `onestart`/`forcestart` -> (start, True)."""
+    for prefix, force in PREFIXES.items():
         if action.startswith(prefix) and action[len(prefix):] in ACTIONS:
-            return action[len(prefix):], bool(prefix)
+            return action[len(prefix):], force
     return None
 
 

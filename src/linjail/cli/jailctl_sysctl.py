@@ -71,6 +71,8 @@ def _parse_value(name: str, knob: str, text: str) -> int:
 
 
 def main_sysctl(args: list[str], out: TextIO, err: TextIO) -> int:
+    if args[:1] == ["--"]:       # getopt's end of options (sysctl(8) has no others here)
+        args = args[1:]
     if not args:
         for name in all_names():
             out.write(f"{name}: {_value(name)}\n")

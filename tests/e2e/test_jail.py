@@ -315,24 +315,21 @@ def test_many_addresses(service_root: str, jails: Jails) -> None:
     assert line.split()[3:] == list(reversed(ips))
 
 
-def test_orphans_of_a_killed_writer_are_swept() -> None:
-    """A launcher killed between its tmp file and the rename leaves a stray file
-    and maybe a policy rule that no record names: the next jls removes both."""
+def test_stray_files_of_a_killed_writer_are_swept() -> None:
+    """A launcher killed between its tmp file and the rename leaves a stray
+    file: the next jls removes it (host objects are released only through
+    records: tests/e2e/test_state_isolation.py)."""
     from linjail.state import registry
     stray = os.path.join(registry.state_dir(), "jails", "999998.4194303.tmp")
     with open(stray, "w") as f:
         f.write("jid\t999998\n")
     try:
-        r = run("ip", "rule", "add", "iif", "ljh999998", "lookup", "4242", "priority", "4242")
-        assert r.rc == 0, r.err
         r = run("jls")
         assert r.rc == 0 and r.err == ""
         assert not os.path.exists(stray)
-        assert "ljh999998" not in run("ip", "rule").out
     finally:
         if os.path.exists(stray):
             os.unlink(stray)
-        run("ip", "rule", "del", "iif", "ljh999998", "lookup", "4242", "priority", "4242")
 
 
 @needs_root

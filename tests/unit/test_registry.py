@@ -83,3 +83,21 @@ def test_garbage_record_is_ignored(state_dir: str) -> None:
         f.write("jid\tnot-a-number\n")
     assert registry.read(3) is None
     assert list(registry.all_records()) == []
+
+
+def test_a_jid_claimed_elsewhere_is_skipped() -> None:
+    """Another registry's jail holds JID 1's host objects: this one takes 2."""
+    claims = {1: None, 2: 77}
+    rec = registry.allocate(_rec, claim=claims.__getitem__)
+    assert (rec.jid, rec.cgroup_ino) == (2, 77)
+    assert registry.read(2) == rec
+
+
+def test_a_failed_write_gives_the_claim_back(state_dir: str) -> None:
+    given_back = []
+
+    def bad(jid: int) -> registry.JailRecord:
+        raise OSError(28, "No space left on device")
+    with pytest.raises(OSError):
+        registry.allocate(bad, claim=lambda jid: 5, unclaim=given_back.append)
+    assert given_back == [1] and registry.read(1) is None

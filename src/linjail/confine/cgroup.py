@@ -31,16 +31,30 @@ def jail_cgroup(jid: int) -> str:
     return os.path.join(cgroup2_root(), "linjail", str(jid))
 
 
-def create(jid: int) -> str:
+def claim(jid: int) -> int | None:
+    """Make the cgroup of jail JID, or None if it exists: the directory is
+    the host-wide claim on JID, whatever registry allocates it (veth `ljhN`,
+    rule `iif ljhN` and cgroup `linjail/N` are host objects, while a private
+    LINJAIL_STATE_DIR counts JIDs of its own).  Returns the directory's inode,
+    which the record keeps: a later release proves with it that the claim is
+    still its own (kernfs never reuses an inode number within a boot)."""
     path = jail_cgroup(jid)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
         os.mkdir(path)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return claim(jid)
     except FileExistsError:
-        # a leftover of a jail whose record was already cleaned: reuse only if empty
-        if pids(path):
-            raise
-    return path
+        return None
+    return os.stat(path).st_ino
+
+
+def claimed(jid: int, ino: int) -> bool:
+    """True while the claim made with inode INO still holds jail JID's cgroup."""
+    try:
+        return ino != 0 and os.stat(jail_cgroup(jid)).st_ino == ino
+    except OSError:
+        return False
 
 
 def join(path: str, pid: int = 0) -> None:

@@ -4,8 +4,8 @@ Two processes take part before the jail's own PID 1 runs:
 
   launcher (host)                         first process (becomes the jail's PID 1)
   ---------------                         ----------------------------------------
-  allocate JID, write "starting" record
-  create the cgroup
+  allocate JID (its cgroup is the claim),
+  write the "starting" record
   unshare(PID); fork; setns back  ------> unshare(NS IPC NET); UTS owned by an
   move it into the cgroup                 empty user ns; sethostname; IPv6
                                           defaults; say "N"
@@ -102,13 +102,21 @@ def start(spec: JailSpec, *, stdin: int = 0, stdout: int = 1, stderr: int = 2,
         raise JailError(f"jail: {REAPER}: missing: run `make install`") from None
     from ..confine import cgroup
     owner_start = registry.starttime(os.getpid()) or 0
+    name_veth: Callable[[int], str] = lambda jid: ""
+    if spec.ips and not spec.interface:
+        from ..confine.net import host_ifname as name_veth
+    # the record names every host object before it exists (the cgroup, the
+    # veth and its rules are named after the JID): a launcher killed at any
+    # point leaves a record through which the next command releases them
     rec = registry.allocate(lambda jid: registry.JailRecord(
         jid=jid, hostname=spec.hostname, path=spec.path, ips=[str(a) for a in spec.ips],
         bootid=registry.boot_id(), owner_pid=os.getpid(), owner_start=owner_start,
         name=spec.name, created=time.time(), knobs=spec.knobs.as_dict(),
-        cgroup=cgroup.jail_cgroup(jid)))
+        cgroup=cgroup.jail_cgroup(jid), hostif=name_veth(jid)),
+        claim=cgroup.claim, unclaim=lambda jid: cgroup.remove(cgroup.jail_cgroup(jid)))
     undo = _Undo()
     undo.push(lambda: registry.delete(rec.jid))
+    undo.push(lambda: cgroup.remove(rec.cgroup))
     try:
         return _start(spec, rec, reaper, (stdin, stdout, stderr), pty_slave, undo)
     except BaseException:
@@ -123,8 +131,7 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
     if spec.ips or spec.interface:
         from ..confine import net  # noqa: F401  (once, before the fork: both sides use it)
     from ..kernel import netlink  # noqa: F401  (the first process brings lo up)
-    cg = cgroup.create(rec.jid)
-    undo.push(lambda: cgroup.remove(cg))
+    cg = rec.cgroup
 
     # first process -> launcher: its progress, its error, the jail's pty master
     report_r, report_w = unixsock.pair()

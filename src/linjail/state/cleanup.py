@@ -25,14 +25,17 @@ def reap_dead(records: list[registry.JailRecord]) -> None:
 
 
 def sweep_orphans(strays: list[str]) -> None:
-    """Remove what no record names any more (a launcher killed with -9 while
-    writing a record leaves its tmp file and maybe host-side objects):
-    unreadable files in the records directory whose writer is gone, policy
-    rules of jail veths that have no live record, and empty jail cgroups."""
+    """Remove files in the records directory that are not records (a writer
+    killed between its tmp file and the rename), once their writer is gone.
+
+    Nothing else: host objects are released only through the record that
+    names them (a jail's record names its cgroup and veth before they
+    exist), never because this registry does not know them — another
+    registry (a private LINJAIL_STATE_DIR) may own them (issue 16, item 12).
+    """
     if os.geteuid() != 0:
         return
     with registry.Lock():
-        live = {r.jid for r in registry.all_records() if r.live()}
         for name in strays:
             writer = name.rsplit(".", 2)[-2] if name.endswith(".tmp") else ""
             if writer.isdigit() and registry.starttime(int(writer)) is not None:
@@ -41,54 +44,41 @@ def sweep_orphans(strays: list[str]) -> None:
                 os.unlink(os.path.join(registry.state_dir(), "jails", name))
             except OSError:
                 pass
-        _sweep_rules(live)
-        _sweep_cgroups(live)
 
 
-def _sweep_rules(live: set[int]) -> None:
-    from ..confine import net
-    from ..kernel.netlink import Netlink
-    try:
-        with Netlink() as nl:
-            for family, iifname, table, priority in nl.rules():
-                jid = iifname[3:]
-                if (table, priority) == (net.JAIL_TABLE, net.RULE_PRIORITY) and \
-                        iifname.startswith("ljh") and jid.isdigit() and int(jid) not in live:
-                    nl.delete_rule(family, iifname, table, priority)
-    except OSError:
-        pass
-
-
-def _sweep_cgroups(live: set[int]) -> None:
+def owns_host_side(rec: registry.JailRecord) -> bool:
+    """True if REC still holds the host-wide claim on its JID (its cgroup,
+    made by cgroup.claim), so the cgroup, veth and rules named after that
+    JID are its own.  A record of another registry with the same JID, or
+    one whose claim was released and taken again, owns nothing.  Records
+    written before claims existed carry no inode: they are believed only in
+    the default registry, where no other jail can have their JID."""
     from ..confine import cgroup
-    try:
-        top = os.path.dirname(cgroup.jail_cgroup(0))
-        names = os.listdir(top)
-    except OSError:
-        return
-    for name in names:
-        if name.isdigit() and int(name) not in live:
-            path = os.path.join(top, name)
-            if not cgroup.pids(path):
-                try:
-                    os.rmdir(path)
-                except OSError:
-                    pass
+    if rec.cgroup and rec.cgroup != cgroup.jail_cgroup(rec.jid):
+        return False
+    if rec.hostif and rec.hostif != f"ljh{rec.jid}":
+        return False
+    if rec.cgroup_ino == 0:
+        return "LINJAIL_STATE_DIR" not in os.environ
+    return cgroup.claimed(rec.jid, rec.cgroup_ino)
 
 
 def release(rec: registry.JailRecord) -> None:
-    """Undo the host side of a jail whose processes are gone (idempotent)."""
-    if rec.hostif:
-        from ..confine import net
-        ips = tuple(ipaddress.ip_address(a) for a in rec.ips)
+    """Undo the host side of a jail whose processes are gone (idempotent).
+
+    The cgroup goes last: while it exists, no other jail can take the JID,
+    so the veth and rules named after it are this jail's.  If anything of
+    it cannot be removed the record stays, and the next command retries.
+    """
+    if owns_host_side(rec):
         try:
-            net.teardown_host(net.HostNet(rec.jid, rec.hostif, ips))
-        except OSError:
-            pass
-    if rec.cgroup:
-        from ..confine import cgroup
-        try:
-            cgroup.remove(rec.cgroup)
-        except OSError:
-            pass
+            if rec.hostif:
+                from ..confine import net
+                ips = tuple(ipaddress.ip_address(a) for a in rec.ips)
+                net.teardown_host(net.HostNet(rec.jid, rec.hostif, ips))
+            if rec.cgroup:
+                from ..confine import cgroup
+                cgroup.remove(rec.cgroup)
+        except (OSError, ValueError):
+            return
     registry.delete(rec.jid)

@@ -75,6 +75,7 @@ class JailRecord(Record):
     state: str = "starting"        # "starting" | "running"
     name: str = ""                 # rc.conf name
     cgroup: str = ""               # cgroup v2 directory
+    cgroup_ino: int = 0            # its inode: the claim on the JID (cgroup.claim)
     hostif: str = ""               # host-side interface (veth) name
     created: float = 0.0
     knobs: dict[str, int] = {}
@@ -120,7 +121,7 @@ class JailRecord(Record):
         return cls(**values)
 
 
-_INTS = frozenset({"jid", "owner_pid", "owner_start", "pid", "starttime"})
+_INTS = frozenset({"jid", "owner_pid", "owner_start", "pid", "starttime", "cgroup_ino"})
 
 
 def _ensure_dirs() -> None:
@@ -198,11 +199,16 @@ def all_records(strays: list[str] | None = None) -> Iterator[JailRecord]:
             strays.append(name)
 
 
-def allocate(make: "Any") -> JailRecord:
+def allocate(make: Callable[[int], JailRecord],
+             claim: Callable[[int], int | None] | None = None,
+             unclaim: Callable[[int], None] | None = None) -> JailRecord:
     """Allocate the next JID under the lock and write make(jid) as its record.
 
     JIDs start at 1 after boot and only go up; after 999999 they wrap to 1,
-    skipping JIDs that still have a record (SPEC §1).
+    skipping JIDs that still have a record (SPEC §1).  CLAIM(jid) takes the
+    host-wide claim on a JID (the jail's cgroup, see cgroup.claim) and
+    returns its token, or None when another jail holds it, from this or any
+    other registry: that JID is skipped too.
     """
     with Lock():
         counter = os.path.join(state_dir(), "jid")
@@ -214,17 +220,31 @@ def allocate(make: "Any") -> JailRecord:
                 nxt = int(value)
         except (OSError, ValueError):
             pass
+        token = 0
         for _ in range(JID_MAX):
             if nxt > JID_MAX:
                 nxt = 1
             if not os.path.exists(_record_path(nxt)):
-                break
+                if claim is None:
+                    break
+                got = claim(nxt)
+                if got is not None:
+                    token = got
+                    break
             nxt += 1
         else:
             raise OSError(11, "no free jail id")
-        rec: JailRecord = make(nxt)
-        write(rec)
-        atomic_write(counter, f"{boot_id()} {nxt + 1}\n".encode())
+        try:
+            rec = make(nxt)
+            if claim is not None:
+                rec.cgroup_ino = token
+            write(rec)
+            atomic_write(counter, f"{boot_id()} {nxt + 1}\n".encode())
+        except BaseException:
+            delete(nxt)
+            if unclaim is not None:
+                unclaim(nxt)
+            raise
         return rec
 
 

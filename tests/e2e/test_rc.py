@@ -360,6 +360,24 @@ def test_one_failure_does_not_stop_the_others(site: Site) -> None:
     assert_nothing_left(site)
 
 
+def test_fstab_with_nul_fails_that_jail_and_the_next_starts(site: Site) -> None:
+    fstab = os.path.join(site.base, "fstab.bad")
+    with open(fstab, "w") as f:
+        f.write("tmpfs /tmp/\\000 tmpfs rw 0 0\n")
+    site.add('jail_list="bad www"\njail_bad_rootdir="$jail_www_rootdir"\n'
+             'jail_bad_hostname="bad.example.org"\njail_bad_ip="198.51.100.162"\n'
+             f'jail_bad_mount_enable="YES"\njail_bad_fstab="{fstab}"\n'
+             f'jail_bad_consolelog="{site.base}/bad.log"\n')
+    r = site.jailctl("start")
+    assert (r.rc, r.err) == (1, "")
+    assert r.out.splitlines()[1:] == [
+        f'Starting jails: cannot start jail "bad": {fstab}: line 1: /tmp/\\000: a path '
+        'cannot hold a NUL byte', " www.example.org."]
+    assert len(ours(site.base)) == 1
+    assert site.jailctl("stop", "www").rc == 0
+    assert_nothing_left(site)
+
+
 @pytest.mark.parametrize("text, line, what", [
     ('jail_www_flags="-l -U root\n', 2, "unterminated double quote"),
     ("\n\necho $(reboot)\n", 4, "not a variable assignment: echo"),

@@ -710,3 +710,34 @@ def test_sysctl_and_destroy_take_double_dash(tmp_path: Path, monkeypatch: pytest
     gone = tmp_path / "-gone"
     assert jailctl.main(["destroy", "--", str(gone)]) == 1
     assert capsys.readouterr() == ("", f"jailctl: destroy: {gone}: No such file or directory\n")
+
+
+# -- fstab that names impossible paths (issue 16: one line, that jail fails) --------------
+
+@pytest.mark.parametrize("line, reason", [
+    ("tmpfs /tmp/\\000 tmpfs rw 0 0", "line 2: /tmp/\\000: a path cannot hold a NUL byte"),
+    ("/srv/\\000x /data nullfs ro 0 0", "line 2: /srv/\\000x: a path cannot hold a NUL byte"),
+    ("tmpfs /tmp/\\777 tmpfs rw 0 0", "line 2: /tmp/\\777: \\777 is not a byte"),
+])
+def test_fstab_nul_fails_that_jail_only(env: Env, line: str, reason: str) -> None:
+    fst = env.tmp / "fstab.www"
+    fst.write_text("# www\n" + line + "\n")
+    env.write(enabled("www db") + env.jail("www", "www.example.org", mount_enable="YES",
+                                           fstab=str(fst))
+              + env.jail("db", "db.example.org", "198.51.100.11"))
+    assert env.run("start") == (
+        1, "Default global settings for jails:.\nStarting jails: cannot start jail \"www\": "
+           f"{fst}: {reason}\n db.example.org.\n", "")
+    assert env.backend.names("run_jail") == ["db"]
+    assert sorted(os.listdir(env.varrun)) == ["jail_db.id"]
+
+
+def test_fstab_escapes_are_bytes(env: Env) -> None:
+    """`\\ooo` is one byte (fstab(5), vis(3)): \\303\\251 is UTF-8 é, \\377 stays 0xff."""
+    fst = env.tmp / "fstab.www"
+    fst.write_text("/srv/caf\\303\\251 /data nullfs ro 0 0\n/srv/\\377 /raw nullfs ro 0 0\n")
+    env.write(enabled("www") + env.jail("www", "www.example.org", mount_enable="YES",
+                                        fstab=str(fst)))
+    assert env.run("start")[0] == 0
+    assert [os.fsencode(m.source) for m in env.backend.specs[0].mounts] == [
+        "/srv/café".encode(), b"/srv/\xff"]

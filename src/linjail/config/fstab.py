@@ -1,7 +1,9 @@
 """A jail's fstab (`jail_<name>_fstab`, SPEC §8): bind mounts and tmpfs.
 
 fstab(5) fields: ``source target type options [freq [passno]]``; ``\\040``
-style octal escapes; ``#`` comments; ``noauto`` entries skipped (`mount -a`).
+style octal escapes, each one byte (``\\000`` is refused: no system call
+takes a path holding it); ``#`` comments; ``noauto`` entries skipped
+(`mount -a`).
 Types: ``null``/``nullfs`` (DragonFly's bind mount), ``bind``, ``none`` with
 ``bind``/``rbind`` among the options, and ``tmpfs``.
 
@@ -40,8 +42,22 @@ class FstabEntry:
     line: int
 
 
-def _unescape(field: str) -> str:
-    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
+def _unescape(field: str, where: str) -> str:
+    """`\\ooo` is the byte ooo (vis(3)); paths are bytes, kept as os.fsdecode has them."""
+    if "\\" not in field:
+        return field
+    out = bytearray()
+    at = 0
+    for m in _OCTAL.finditer(field):
+        value = int(m.group(1), 8)
+        if value > 0o377:
+            raise FstabError(f"{where}: {field}: {m.group(0)} is not a byte")
+        if value == 0:
+            raise FstabError(f"{where}: {field}: a path cannot hold a NUL byte")
+        out += field[at:m.start()].encode() + bytes((value,))
+        at = m.end()
+    out += field[at:].encode()
+    return os.fsdecode(bytes(out))
 
 
 def parse(text: str, filename: str) -> list[FstabEntry]:
@@ -54,7 +70,7 @@ def parse(text: str, filename: str) -> list[FstabEntry]:
         where = f"{filename}: line {number}"
         if len(fields) < 4 or len(fields) > 6:
             raise FstabError(f"{where}: expected 4 to 6 fields, found {len(fields)}")
-        source, target, fstype = (_unescape(f) for f in fields[:3])
+        source, target, fstype = (_unescape(f, where) for f in fields[:3])
         options = tuple(o for o in fields[3].split(",") if o)
         for extra in fields[4:]:
             if not extra.isdigit():

@@ -21,8 +21,8 @@ import pytest
 
 pytest.importorskip("linjail.lifecycle.start", reason="the jail library has not landed")
 
-from conftest import (HOST_PATH, Result, build_service_root, leftovers, needs_root,  # noqa: E402
-                      run)
+from conftest import (HOST_PATH, Jails, Result, build_service_root, leftovers,  # noqa: E402
+                      needs_root, run)
 
 pytestmark = needs_root
 BB = "/usr/bin/busybox"
@@ -145,11 +145,13 @@ def test_start_serve_status_skip_stop(site: Site) -> None:
     assert (r.rc, r.out, r.err) == (
         0, "Default global settings for jails:.\nStarting jails: www.example.org.\n", "")
     jid = site.jid()
-    with open(site.idfile) as f:
-        lines = f.read().splitlines()
-    with open("/proc/sys/kernel/random/boot_id") as f:
-        assert lines[1] == f"boot_id={f.read().strip()}"
+    with open(site.idfile, "rb") as f:
+        assert f.read() == f"{jid}\n".encode()        # DragonFly's: the JID alone
     assert ours(site.base) == [jid]
+    # what DragonFly's scripts do with it
+    jexec = os.path.join(os.path.dirname(sys.executable), "..", "sbin", "jexec")
+    r = run("sh", "-c", f"{jexec} $(cat {site.idfile}) {BB} hostname")
+    assert (r.rc, r.out, r.err) == (0, "www.example.org\n", "")
     with open(site.log) as f:
         assert f.read() == "rc: starting httpd\nrc: done\n"
     # /etc/rc has exited; its server lives on and the host reaches it at the address
@@ -210,13 +212,34 @@ def test_stop_kills_what_ignores_sigterm_after_one_second(site: Site) -> None:
     assert_nothing_left(site, (jid,))
 
 
-def test_id_file_of_a_previous_boot_is_not_running(site: Site) -> None:
-    with open(site.idfile, "w") as f:
-        f.write("1\nboot_id=00000000-0000-0000-0000-000000000000\npid=1\nstarttime=1\n")
-    r = site.jailctl("start")
-    assert (r.rc, r.out) == (
-        0, "Default global settings for jails:.\nStarting jails: www.example.org.\n")
-    assert site.jailctl("stop").rc == 0
+def test_id_file_naming_another_jail_or_none_is_stale(site: Site, jails: Jails) -> None:
+    """After a reboot the JID in an id file is nobody's, or another jail's."""
+    other = jails.start(site.root, "other.example.org", "", "/bin/sh", "-c",
+                        f"{BB} sleep 60 >/dev/null 2>&1 &")
+    for content in (f"{other}\n", "999999\n", "garbage\n"):
+        with open(site.idfile, "w") as f:
+            f.write(content)
+        r = site.jailctl("status")
+        assert (r.rc, r.out, r.err) == (3, "www: stopped\n", "")
+        assert not os.path.exists(site.idfile)
+        with open(site.idfile, "w") as f:
+            f.write(content)
+        r = site.jailctl("start")
+        assert (r.rc, r.out, r.err) == (
+            0, "Default global settings for jails:.\nStarting jails: www.example.org.\n", "")
+        assert site.jid() != other
+        assert site.jailctl("stop").rc == 0
+    assert ours(site.base) == [other]           # never touched
+
+
+def test_fifo_as_id_file_is_refused_not_waited_on(site: Site) -> None:
+    os.mkfifo(site.idfile)
+    for action, out in (("start", "Default global settings for jails:.\nStarting jails:\n"),
+                        ("status", ""), ("stop", "Stopping jails:\n")):
+        r = site.jailctl(action)
+        assert (r.rc, r.out, r.err) == (1, out, f"jailctl: {site.idfile}: not a regular file\n")
+    os.unlink(site.idfile)
+    assert_nothing_left(site)
 
 
 def test_fstab_bind_mounts_inside_only(site: Site) -> None:

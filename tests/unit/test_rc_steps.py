@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import pytest
 
@@ -21,7 +23,6 @@ from linjail.lifecycle import rc
 from linjail.model import JailSpec, Knobs
 
 REPO = Path(__file__).resolve().parents[2]
-BOOT = "0f0e0d0c-aaaa-bbbb-cccc-000000000001"
 
 
 @dataclass
@@ -40,7 +41,6 @@ class FakeBackend:
     specs: list[JailSpec] = field(default_factory=list)
     knobs: Knobs = field(default_factory=Knobs)
     next_jid: int = 1
-    boot: str = BOOT
     #: by jail name: exit status of exec_start, whether it leaves daemons,
     #: a JailError to raise before / after the jail exists
     status: dict[str, int] = field(default_factory=dict)
@@ -93,12 +93,6 @@ class FakeBackend:
 
     def lookup(self, jid: int) -> FakeRecord | None:
         return self.jails.get(jid)
-
-    def boot_id(self) -> str:
-        return self.boot
-
-    def pid_alive(self, pid: int, starttime: int) -> bool:
-        return any((r.pid, r.starttime) == (pid, starttime) for r in self.jails.values())
 
     def get_defaults(self) -> Knobs:
         return self.knobs
@@ -163,10 +157,6 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     return Env(tmp_path, varrun, FakeBackend(), tmp_path / "rc.conf")
 
 
-def idfile_lines(path: Path) -> list[str]:
-    return path.read_text().splitlines()
-
-
 # -- start ----------------------------------------------------------------------
 
 def test_start_seed_jail(env: Env) -> None:
@@ -178,8 +168,7 @@ def test_start_seed_jail(env: Env) -> None:
     assert spec.command == ("/bin/sh", "/etc/rc") and spec.login and spec.jail_user == "root"
     assert (spec.devfs, spec.procfs, spec.mounts, spec.interface) == (True, True, (), None)
     assert [str(a) for a in spec.ips] == ["198.51.100.10"]
-    assert idfile_lines(env.idfile("www")) == ["1", f"boot_id={BOOT}", "pid=1001",
-                                               "starttime=5001"]
+    assert env.idfile("www").read_bytes() == b"1\n"        # DragonFly's: the JID alone
     assert env.log("www").read_text() == "www.example.org: starting\nsome warning\n"
     assert [c[0] for c in env.backend.calls] == ["run_jail"]
 
@@ -213,22 +202,36 @@ def test_already_running_skip(env: Env) -> None:
 
 
 @pytest.mark.parametrize("content", [
-    f"1\nboot_id=another-boot\npid=1001\nstarttime=5001\n",   # a previous boot
-    f"1\nboot_id={BOOT}\npid=1001\nstarttime=4999\n",         # PID reused
-    f"7\nboot_id={BOOT}\npid=1001\nstarttime=5001\n",         # no such jail
-    "1\n",                                                    # DragonFly's bare JID
+    "1\n",              # JID 1 is live but another jail's (after a reboot, or a wrap)
+    "1",
+    "7\n",              # no live record: a previous boot, or a jail that has ended
+    "2\n",              # the JID the new jail will get: not live yet
+    "1\nboot_id=0f0e0d0c-aaaa-bbbb-cccc-000000000001\npid=1001\nstarttime=5001\n",
+    "0\n", "-1\n", " 1\n", "1\n\n", "1" * 5000 + "\n", "\u0663\n",
     "garbage\x00\xff",
     "",
 ])
 def test_stale_id_file_is_removed_and_the_jail_started(env: Env, content: str) -> None:
     env.write(enabled("www") + env.jail("www", "www.example.org"))
-    # a live jail 1 of this boot exists, but the id file does not name it
+    # a live jail 1 exists, but it is not www
     env.backend.jails[1] = FakeRecord(1, 1001, 5001, (), "other")
     env.backend.next_jid = 2
-    env.idfile("www").write_bytes(content.encode("latin-1"))
+    env.idfile("www").write_bytes(content.encode())
     code, out, _ = env.run("start")
     assert (code, out.splitlines()[1]) == (0, "Starting jails: www.example.org.")
-    assert idfile_lines(env.idfile("www"))[0] == "2"
+    assert env.idfile("www").read_bytes() == b"2\n"
+
+
+def test_id_file_of_a_live_jail_of_that_name(env: Env) -> None:
+    """Believed whatever else: a hand-written `echo 5 > jail_www.id` of a running www."""
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    env.backend.jails[5] = FakeRecord(5, 1005, 5005, ("198.51.100.10",), "www")
+    env.idfile("www").write_text("5")
+    assert env.run("status") == (0, "www: running, jid 5, addresses 198.51.100.10\n", "")
+    assert env.run("start")[1].endswith(
+        f"Starting jails: [www.example.org already running ({env.idfile('www')} exists)].\n")
+    assert env.run("stop") == (0, "Stopping jails: www.example.org.\n", "")
+    assert env.backend.names("remove_jail") == [5] and os.listdir(env.varrun) == []
 
 
 def test_stale_id_file_symlink(env: Env) -> None:
@@ -369,7 +372,7 @@ def test_creation_failure_is_undone(env: Env, when: str, message: object, reason
 def test_id_file_failure_is_undone(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     env.write(enabled("www") + env.jail("www", "www.example.org"))
 
-    def full(path: str, idf: rc.IdFile) -> None:
+    def full(path: str, jid: int) -> None:
         raise OSError(28, os.strerror(28), path)
     monkeypatch.setattr(rc, "write_id", full)
     code, out, _ = env.run("start")
@@ -387,6 +390,46 @@ def test_id_path_not_a_file(env: Env) -> None:
         1, "Default global settings for jails:.\nStarting jails:\n",
         f"jailctl: {env.idfile('www')}: not a regular file\n")
     assert env.backend.calls == []
+
+
+class Hung(Exception):
+    pass
+
+
+@contextmanager
+def no_hang(seconds: int = 5) -> Iterator[None]:
+    """Fail, not hang, when the body blocks (a FIFO opened for reading, say)."""
+    def expired(signum: int, frame: object) -> None:
+        raise Hung(f"still blocked after {seconds} s")
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize("action, out", [
+    ("start", "Default global settings for jails:.\nStarting jails:\n"),
+    ("stop", "Stopping jails:\n"),
+    ("status", ""),
+])
+def test_id_file_fifo_is_refused_not_waited_on(env: Env, action: str, out: str) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    os.mkfifo(env.idfile("www"))
+    with no_hang():
+        assert env.run(action) == (1, out, f"jailctl: {env.idfile('www')}: not a regular file\n")
+    assert env.backend.calls == []
+
+
+def test_id_file_socket_is_refused(env: Env) -> None:
+    import socket
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(env.idfile("www")))
+        assert env.run("status") == (1, "", f"jailctl: {env.idfile('www')}: not a regular "
+                                            "file\n")
 
 
 def test_interrupted_start_is_undone(env: Env) -> None:
@@ -490,7 +533,7 @@ def test_stop_not_running(env: Env) -> None:
 
 def test_stop_stale_id_file(env: Env) -> None:
     env.write(enabled("www") + env.jail("www", "www.example.org"))
-    env.idfile("www").write_text("3\nboot_id=old\npid=1\nstarttime=1\n")
+    env.idfile("www").write_text("3\n")
     assert env.run("stop")[1] == (
         f"Stopping jails: cannot stop jail www. No jail id in {env.varrun}\n.\n")
     assert os.listdir(env.varrun) == [] and env.backend.calls == []
@@ -510,9 +553,9 @@ def test_restart(env: Env) -> None:
     assert env.run("restart") == (
         0, "Stopping jails: www.example.org.\nDefault global settings for jails:.\n"
            "Starting jails: www.example.org.\n", "")
-    assert idfile_lines(env.idfile("www"))[0] == "2"
+    assert env.idfile("www").read_bytes() == b"2\n"
     code, out, _ = env.run("restart", "www")
-    assert code == 0 and idfile_lines(env.idfile("www"))[0] == "3"
+    assert code == 0 and env.idfile("www").read_bytes() == b"3\n"
 
 
 def test_status(env: Env) -> None:

@@ -5,14 +5,17 @@ its undo, and a jail that fails to start has them run in reverse (STYLE 8).
 The jail itself is made by the same library as `jail` (run_jail), through a
 small Backend so the steps are unit-tested with a recording fake.
 
-/var/run/jail_NAME.id holds the JID on its first line, as on DragonFly, then
-the boot id, the host PID of the jail's PID 1 and its start time: /var/run is
-not a tmpfs on these machines (SPEC §7), so a file that does not name a live
-jail of this boot is stale and removed by whichever command looks at it.
-LINJAIL_VARRUN moves the directory (tests).
+/var/run/jail_NAME.id holds the JID and a newline, as on DragonFly (scripts
+run `jexec $(cat /var/run/jail_www.id) ...`).  /var/run is not a tmpfs on
+these machines (SPEC §7), so an id file is believed only while the registry
+record of its JID is live (that record carries the boot id and the PID and
+start time of the jail's PID 1) and names this jail; any other id file is
+stale and removed by whichever command looks at it.  LINJAIL_VARRUN moves the
+directory (tests).
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import stat
@@ -24,6 +27,7 @@ from linjail.config.jails import (FatalConfig, JailConfig, RcVars, StartFailure,
                                   real_root, resolve, split_command, valid_name)
 from linjail.errors import JailError
 from linjail.model import JailSpec, Knobs, Mount
+from linjail.state.registry import JID_MAX, atomic_write
 
 VARRUN_ENV = "LINJAIL_VARRUN"
 #: rc.d/jail: `killall -j JID -TERM; sleep 1; killall -j JID -KILL`
@@ -49,6 +53,9 @@ class Record(Protocol):
     @property
     def ips(self) -> Sequence[str]: ...
 
+    @property
+    def name(self) -> str: ...
+
 
 class Backend(Protocol):
     """The jail library as rc.d needs it; RealBackend or a test's fake."""
@@ -62,10 +69,6 @@ class Backend(Protocol):
     def remove_jail(self, jid: int, grace: float = 1.0) -> None: ...
 
     def lookup(self, jid: int) -> Record | None: ...
-
-    def boot_id(self) -> str: ...
-
-    def pid_alive(self, pid: int, starttime: int) -> bool: ...
 
     def get_defaults(self) -> Knobs: ...
 
@@ -94,14 +97,6 @@ class RealBackend:
         rec: Record | None = registry.lookup(jid)
         return rec
 
-    def boot_id(self) -> str:
-        from linjail.state import registry
-        return registry.boot_id()
-
-    def pid_alive(self, pid: int, starttime: int) -> bool:
-        from linjail.state import registry
-        return registry.pid_alive(pid, starttime)
-
     def get_defaults(self) -> Knobs:
         from linjail.state import knobs
         return knobs.get_defaults()
@@ -113,52 +108,23 @@ class RealBackend:
 
 # -- id files -----------------------------------------------------------------
 
-@dataclass(frozen=True)
-class IdFile:
-    jid: int
-    boot_id: str
-    pid: int = 0            # 0: written while the jail was still starting
-    starttime: int = 0
-
-    def render(self) -> bytes:
-        return (f"{self.jid}\nboot_id={self.boot_id}\npid={self.pid}\n"
-                f"starttime={self.starttime}\n").encode()
-
-    @classmethod
-    def parse(cls, data: bytes) -> "IdFile | None":
-        try:
-            lines = data.decode("ascii").splitlines()
-            fields = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
-            return cls(int(lines[0]), fields["boot_id"], int(fields.get("pid", "0")),
-                       int(fields.get("starttime", "0")))
-        except (UnicodeDecodeError, IndexError, KeyError, ValueError):
-            return None
-
-
 def id_path(name: str, directory: str | None = None) -> str:
     return os.path.join(directory if directory is not None else varrun(), f"jail_{name}.id")
 
 
-def write_id(path: str, idf: IdFile) -> None:
-    """tmp + fsync + rename (+ fsync of the directory): never half a file."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 0o644)
-    try:
-        os.write(fd, idf.render())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.rename(tmp, path)
-    except OSError:
-        os.unlink(tmp)
-        raise
-    dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+def parse_id(data: bytes) -> int | None:
+    """The JID of an id file (`echo JID > file`), or None if it holds anything else."""
+    text = data[:-1] if data.endswith(b"\n") else data
+    if not text or len(text) > len(str(JID_MAX)) or not text.isdigit():
+        return None
+    jid = int(text)
+    return jid if 1 <= jid <= JID_MAX else None
+
+
+def write_id(path: str, jid: int) -> None:
+    """tmp + rename: never half a file (no fsync: after a crash of the machine
+    the registry record it names is stale anyway)."""
+    atomic_write(path, f"{jid}\n".encode())
 
 
 def unlink_quiet(path: str) -> None:
@@ -168,23 +134,28 @@ def unlink_quiet(path: str) -> None:
         pass
 
 
-def read_id(path: str) -> tuple[bool, IdFile | None]:
-    """(exists, parsed); an unparsable file exists but parses to None."""
+def read_id(path: str) -> tuple[bool, int | None]:
+    """(exists, JID); a file that is not an id file exists with JID None.
+
+    O_NONBLOCK: a FIFO planted there must not hang start, stop or status.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return False, None
     except OSError as e:
         if os.path.islink(path):
             return True, None                # a symlink is never ours: stale
+        if e.errno == errno.ENXIO:           # a socket
+            raise JailError(f"{path}: not a regular file") from None
         raise JailError(f"{path}: {e.strerror}") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise JailError(f"{path}: not a regular file")
-        data = os.read(fd, 4096)
+        data = os.read(fd, 64)
     finally:
         os.close(fd)
-    return True, IdFile.parse(data)
+    return True, parse_id(data)
 
 
 class _DirLock:
@@ -323,9 +294,9 @@ def _step_create(svc: "RcService", job: StartJob) -> None:
         job.jid = jid
         job.undo.push(f"jail {jid}", lambda: svc.remove_quietly(jid, path))
         try:
-            svc.record(path, jid)
-        except (OSError, JailError) as e:
-            job.id_error = e.message if isinstance(e, JailError) else f"{path}: {e.strerror}"
+            write_id(path, jid)
+        except OSError as e:
+            job.id_error = f"{path}: {e.strerror}"
 
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -345,16 +316,9 @@ def _step_create(svc: "RcService", job: StartJob) -> None:
 
 
 def _step_record(svc: "RcService", job: StartJob) -> None:
-    """The id file names the jail's PID 1 now that it runs; none if it is gone."""
-    path = svc.id_path(job.cfg.name)
+    """No id file for a jail that has ended (exec_start left no process)."""
     if svc.backend.lookup(job.jid) is None:
-        unlink_quiet(path)        # exec_start left no process: the jail has ended
-        return
-    try:
-        svc.record(path, job.jid)
-    except (OSError, JailError) as e:
-        raise StartFailure(e.message if isinstance(e, JailError)
-                           else f"{path}: {e.strerror}") from None
+        unlink_quiet(svc.id_path(job.cfg.name))
 
 
 START_STEPS: tuple[Step, ...] = (
@@ -392,34 +356,25 @@ class RcService:
         return id_path(name, self.directory)
 
     # id files
-    def record(self, path: str, jid: int) -> None:
-        rec = self.backend.lookup(jid)
-        pid, start = (rec.pid, rec.starttime) if rec is not None else (0, 0)
-        write_id(path, IdFile(jid, self.backend.boot_id(), pid, start))
-
     def live(self, name: str) -> Record | None:
-        """The live jail NAME's id file names; a stale id file is removed."""
+        """The live jail NAME's id file names; a stale id file is removed.
+
+        Live: the registry record of that JID is (its boot id, and the PID and
+        start time of its PID 1, say so) and it is the record of jail NAME,
+        not of another jail that got the JID after a reboot or a wrap.
+        """
         path = self.id_path(name)
-        exists, idf = read_id(path)
+        exists, jid = read_id(path)
         if not exists:
             return None
-        rec = self._check(idf)
-        if rec is None:
-            unlink_quiet(path)
-        return rec
-
-    def _check(self, idf: IdFile | None) -> Record | None:
-        if idf is None or idf.boot_id != self.backend.boot_id():
-            return None
-        rec = self.backend.lookup(idf.jid)
-        if rec is None:
-            return None
-        if idf.pid:
-            if (rec.pid, rec.starttime) != (idf.pid, idf.starttime):
-                return None               # the JID now belongs to another jail
-            if not self.backend.pid_alive(idf.pid, idf.starttime):
-                return None
-        return rec
+        rec = self.backend.lookup(jid) if jid is not None else None
+        if rec is not None and rec.name == name:
+            return rec
+        try:
+            os.unlink(path)
+        except OSError:
+            pass              # gone already, or `status` run by a user: still stale
+        return None
 
     def remove_quietly(self, jid: int, path: str) -> None:
         if self.backend.lookup(jid) is not None:

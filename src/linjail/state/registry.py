@@ -139,12 +139,19 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = Fals
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
                  mode)
     try:
-        os.write(fd, data)
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        try:
+            os.write(fd, data)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)       # a full disk or a directory at PATH: no tmp file left
+        except OSError:
+            pass
+        raise
 
 
 class Lock:

@@ -17,7 +17,7 @@ from typing import Callable, Mapping
 from linjail.config.rcconf import CONFIG_EXIT, is_name
 from linjail.errors import JailError
 from linjail.model import KNOB_DEFAULTS, KNOB_VALUES, JailSpec, Knobs, Mount, User, parse_ip_list
-from linjail.users import lookup_host_user
+from linjail.users import invalid_ids, lookup_host_user
 
 Warn = Callable[[str], None]
 
@@ -304,6 +304,9 @@ def host_user(name: str) -> User:
     user = lookup_host_user(name)
     if user is None:
         raise StartFailure(f"{name}: no such user")
+    why = invalid_ids(user)
+    if why:
+        raise StartFailure(f"{name}: {why}")
     return user
 
 

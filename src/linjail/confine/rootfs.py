@@ -289,10 +289,6 @@ def read_user_db(rel: str, shown_root: str, prog: str = "jail") -> str:
 
 def jail_user(name: str, shown_root: str, prog: str = "jail") -> User:
     """users.jail_user, reading the jail's files through read_user_db."""
-    from ..users import parse_groups, parse_passwd
-    entry = parse_passwd(read_user_db("etc/passwd", shown_root, prog), name)
-    if entry is None:
-        raise JailError(f"{prog}: {name}: no such user")
-    uid, gid, home, shell = entry
-    groups = parse_groups(read_user_db("etc/group", shown_root, prog), name, gid)
-    return User(name, uid, gid, groups, home, shell)
+    from ..users import user_from_db
+    return user_from_db(name, read_user_db("etc/passwd", shown_root, prog),
+                        read_user_db("etc/group", shown_root, prog), prog)

@@ -511,8 +511,12 @@ def caller_environment() -> dict[str, str]:
 
 def _reaper_argv(spec: JailSpec, user: User | None) -> list[str]:
     if user is None:
-        ids = ["-1", "-1", "-"]
+        ids = ["-1", "-1", "-"]     # the reaper's "no user": no set*id call
     else:
+        from ..users import invalid_ids
+        why = invalid_ids(user)
+        if why:   # -1 would read as "no user" and run the command as root
+            raise JailError(f"jail: {user.name}: {why}")
         ids = [str(user.uid), str(user.gid), ",".join(map(str, user.groups)) or "-"]
     return ["linjail-reaper", "3", "4", *ids, "--", *spec.command]
 

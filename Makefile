@@ -1,38 +1,57 @@
 # linjail — see README.md.  Every target is idempotent and quiet when there is
 # nothing to do.
+#   make demo | make test      run from the checkout (.venv), nothing installed outside it
+#   make install [PREFIX=/usr/local] [PYTHON=/usr/bin/python3] [DESTDIR=]
+#   make uninstall [PREFIX=...]  removes exactly what make install recorded
+#   make deb | make wheel      build/linjail_VERSION_amd64.deb, build/linjail-VERSION-*.whl
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip -q --disable-pip-version-check
-SBIN := /usr/local/sbin
 REAPER := src/linjail/reaper/linjail-reaper
-DEBS := musl-tools iproute2 libseccomp2 procps busybox debootstrap curl
+# RUN_DEBS: what an installed linjail needs (the .deb's Depends); DEBS: also what
+# building, the tests and the demo need (CI installs these)
+RUN_DEBS := python3 libseccomp2
+DEBS := musl-tools $(RUN_DEBS) iproute2 procps busybox debootstrap curl
 BENCH_DEBS := bubblewrap runc systemd-container util-linux
 DEBS_STAMP := $(VENV)/.debs
 PY_STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
+# an installed linjail runs on the distribution's own interpreter, never a
+# per-user one (pyenv under /root is unreachable for other users)
+PREFIX ?= /usr/local
+PYTHON ?= /usr/bin/python3
+SYSCONFDIR ?= /etc
+INSTALL_VARS = PREFIX=$(PREFIX) PYTHON=$(PYTHON) SYSCONFDIR=$(SYSCONFDIR) DESTDIR=$(DESTDIR) \
+	$(if $(SYSTEMDUNITDIR),SYSTEMDUNITDIR=$(SYSTEMDUNITDIR))
 
-.PHONY: install demo test bench links boot
+.PHONY: install uninstall dev launchers demo test bench
 
-install: $(DEBS_STAMP) $(PY_STAMP) $(REAPER) links boot
-
-# boot integration: the SysV script and the systemd unit call jailctl (SPEC §8)
-boot:
-	@cmp -s etc/init.d/jail /etc/init.d/jail || install -m755 etc/init.d/jail /etc/init.d/jail
-	@mkdir -p /etc/systemd/system
-	@cmp -s etc/systemd/jail.service /etc/systemd/system/jail.service || \
-	  install -m644 etc/systemd/jail.service /etc/systemd/system/jail.service
-	@for m in man/*.[0-9]; do \
-	  d=/usr/local/share/man/man$${m##*.}; mkdir -p $$d; \
-	  cmp -s $$m $$d/$${m#man/} || install -m644 $$m $$d/; \
-	done
-
-$(DEBS_STAMP): Makefile
-	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+# $(call need-debs,PACKAGES): apt-get install those that are missing
+need-debs = missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	  grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "apt-get install $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# the checkout's own commands, in .venv/sbin (what make test and make demo run)
+dev: $(DEBS_STAMP) $(PY_STAMP) $(REAPER) launchers
+
+launchers: $(PY_STAMP)
+	@sh tools/mklaunchers.sh $(VENV)/sbin $$(readlink -f $(PY)) $(CURDIR)/src
+
+# a copy that no longer needs the checkout (tools/install.sh says what goes where)
+install:
+	@$(call need-debs,musl-tools $(RUN_DEBS))
+	@$(MAKE) -s $(REAPER)
+	@$(INSTALL_VARS) sh tools/install.sh
+
+uninstall:
+	@PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) sh tools/uninstall.sh
+
+$(DEBS_STAMP): Makefile
+	@$(call need-debs,$(DEBS))
 	@mkdir -p $(VENV) && touch $@
 
 $(PY_STAMP): pyproject.toml
@@ -43,25 +62,18 @@ $(PY_STAMP): pyproject.toml
 $(REAPER): src/linjail/reaper/reaper.c
 	@musl-gcc -static -Os -s -Wall -Werror -o $@ $<
 
-links: $(PY_STAMP)
-	@sh tools/mklaunchers.sh $(VENV)/sbin $$(readlink -f $(PY)) $(CURDIR)/src
-	@for t in jail jls jexec jailctl; do \
-	  [ "$$(readlink $(SBIN)/$$t)" = "$(CURDIR)/$(VENV)/sbin/$$t" ] || ln -sf $(CURDIR)/$(VENV)/sbin/$$t $(SBIN)/$$t; \
-	done
-
 $(TEST_STAMP): $(PY_STAMP) pyproject.toml
 	@$(PIP) install -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
 	@touch $@
 
-test: install $(TEST_STAMP)
+test: dev $(TEST_STAMP)
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
-demo: install
+demo: dev
 	@bash demo/demo.sh
 
-bench: install
-	@missing=$$(for p in $(BENCH_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+bench: dev
+	@$(call need-debs,$(BENCH_DEBS))
 	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PIP) install -e '.[bench]' 2>&1 | grep -v '^WARNING: Location' || true
 	$(PY) bench/bench.py $(BENCH_ARGS)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: a service jail with a web server, from host programs, then gone.
 set -euo pipefail
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# the checkout's own commands (make dev builds them), whatever is installed
+PATH=$(cd "$(dirname "$0")/.." && pwd)/.venv/sbin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 BASE=/var/lib/linjail-demo          # mode 0700: jails live under a root-only directory
 ROOT=$BASE/www
 IP4=198.51.100.80

@@ -18,6 +18,10 @@ from typing import Iterator
 import pytest
 
 BIN = os.path.join(os.path.dirname(os.path.dirname(sys.executable)), "sbin")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# tools/commands: the one list of linjail's commands (make dev puts each in BIN)
+with open(os.path.join(REPO, "tools", "commands")) as _f:
+    COMMANDS = tuple(line.split()[0] for line in _f if line.strip() and not line.startswith("#"))
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -34,7 +38,7 @@ class Result:
 
 def run(*argv: str, input: str | None = None, timeout: float = 60,
         env: dict[str, str] | None = None, **kw: object) -> Result:
-    argv0 = cmd(argv[0]) if argv[0] in ("jail", "jls", "jexec", "jailctl") else argv[0]
+    argv0 = cmd(argv[0]) if argv[0] in COMMANDS else argv[0]
     base_env = {"PATH": HOST_PATH, "LANG": "C"}
     p = subprocess.run([argv0, *argv[1:]], input=input, capture_output=True, text=True,
                        timeout=timeout, env=base_env if env is None else env,

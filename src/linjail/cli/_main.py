@@ -17,6 +17,10 @@ from ..errors import JailError
 
 def run(prog: str, body: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:      # every command; alone, so never a BSD option
+        from .. import __version__
+        sys.stdout.write(f"{prog} (linjail) {__version__}\n")
+        return 0
     try:
         return body(args)
     except JailError as err:

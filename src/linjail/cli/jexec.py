@@ -48,15 +48,17 @@ def _jexec(args: list[str]) -> int:
     jid_text, *command = rest
     jid = parse_jid(jid_text)
     from ._main import jailed
-    if os.geteuid() != 0 or jailed():
-        raise JailError(f"jexec: jail_attach({jid}) failed: Operation not permitted",
-                        bare=True)
-    if isinstance(jid, str):
+    inside = jailed()
+    if isinstance(jid, str) and not inside:
+        # a name becomes its JID first, for every user (FreeBSD's jail_getid)
         from ..state import registry
         rec = registry.lookup_name(jid)
         if rec is None:
             raise JailError(f"jexec: cannot parse jail id: {jid}.", bare=True)
         jid = rec.jid
+    if os.geteuid() != 0 or inside or isinstance(jid, str):    # (a str only inside)
+        raise JailError(f"jexec: jail_attach({jid}) failed: Operation not permitted",
+                        bare=True)
     host_user = None
     if user is not None:
         from ..users import host_user as lookup

@@ -73,7 +73,11 @@ def _jls(args: list[str]) -> int:
     root = os.geteuid() == 0
     rows = []
     for r in jails:
-        host = current_hostname(r.pid, r.hostname) if root else r.hostname
+        host = r.hostname
+        if root:        # others cannot enter the UTS namespace: they read the record
+            host = current_hostname(r.pid, r.hostname)
+            if host != r.hostname:
+                registry.refresh_hostname(r, host)
         rows.append((r, host))
     out = sys.stdout
     if as_json:

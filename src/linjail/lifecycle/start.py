@@ -99,7 +99,7 @@ def start(spec: JailSpec, *, stdin: int = 0, stdout: int = 1, stderr: int = 2,
         with open(REAPER, "rb") as f:
             reaper = f.read()
     except OSError:
-        raise JailError(f"jail: {REAPER}: missing: run `make install`") from None
+        raise JailError(f"jail: {REAPER}: missing (`make dev` builds it)") from None
     from ..confine import cgroup
     owner_start = registry.starttime(os.getpid()) or 0
     name_veth: Callable[[int], str] = lambda jid: ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from ..model import KNOB_DEFAULTS, Knobs
-from .registry import atomic_write, state_dir
+from .registry import atomic_write, ensure_dirs, state_dir
 
 
 def _path() -> str:
@@ -30,6 +30,6 @@ def get_defaults() -> Knobs:
 
 
 def set_defaults(knobs: Knobs) -> None:
-    os.makedirs(state_dir(), mode=0o755, exist_ok=True)
+    ensure_dirs()
     text = "".join(f"{k}={v}\n" for k, v in knobs.as_dict().items())
     atomic_write(_path(), text.encode("ascii"))

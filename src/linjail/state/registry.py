@@ -124,8 +124,19 @@ class JailRecord(Record):
 _INTS = frozenset({"jid", "owner_pid", "owner_start", "pid", "starttime", "cgroup_ino"})
 
 
-def _ensure_dirs() -> None:
-    os.makedirs(_jails_dir(), mode=0o755, exist_ok=True)
+def ensure_dirs() -> None:
+    """STATE and STATE/jails, mode 0755 whatever the umask: every user may read
+    the records (`jls` is for everybody, as on DragonFly), only root writes."""
+    top = state_dir()
+    parent = os.path.dirname(top.rstrip("/"))
+    if parent and not os.path.isdir(parent):
+        os.makedirs(parent, mode=0o755, exist_ok=True)
+    for path in (top, _jails_dir()):
+        try:
+            os.mkdir(path, 0o755)
+        except FileExistsError:
+            continue
+        os.chmod(path, 0o755)
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = False) -> None:
@@ -140,6 +151,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = Fals
                  mode)
     try:
         try:
+            os.fchmod(fd, mode)     # not narrowed by the umask: records are for every user
             os.write(fd, data)
             if durable:
                 os.fsync(fd)
@@ -158,7 +170,7 @@ class Lock:
     """The registry lock (flock on STATE/lock)."""
 
     def __enter__(self) -> "Lock":
-        _ensure_dirs()
+        ensure_dirs()
         self.fd = os.open(os.path.join(state_dir(), "lock"),
                           os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
@@ -173,7 +185,7 @@ def _record_path(jid: int) -> str:
 
 
 def write(rec: JailRecord) -> None:
-    _ensure_dirs()
+    ensure_dirs()
     atomic_write(_record_path(rec.jid), rec.encode())
 
 
@@ -281,6 +293,22 @@ def lookup(jid: int) -> JailRecord | None:
         reap_dead([rec])
         return None
     return rec
+
+
+def refresh_hostname(rec: JailRecord, hostname: str) -> None:
+    """Record the hostname root's `jls` found in the jail's UTS namespace.
+
+    Jailed root may change the hostname; users other than root cannot enter
+    the jail's namespace to read it, so their `jls` shows this copy: the
+    hostname at start or as root's `jls` last saw it.
+    """
+    with Lock():
+        again = read(rec.jid)
+        if again is None or (again.pid, again.starttime) != (rec.pid, rec.starttime) or \
+                again.hostname == hostname:
+            return
+        again.hostname = hostname
+        write(again)
 
 
 def lookup_name(name: str) -> JailRecord | None:

@@ -343,12 +343,67 @@ def test_bad_address(site: Site) -> None:
 
 
 def test_exec_start_failing_is_undone(site: Site) -> None:
+    # DragonFly's rc.d/jail: the reason line ends after the colon, then the output
     failing(site, f"jail_www_exec_start=\"/bin/sh -c '{BB} sleep 60 >/dev/null 2>&1 & "
-                  "echo failing; exit 3'\"\n",
-            f"/bin/sh -c '{BB} sleep 60 >/dev/null 2>&1 & echo failing; exit 3': exited with "
-            f"status 3, see {site.log}")
+                  "echo failing; echo to stderr >&2; exit 3'\"\n",
+            "\nfailing\nto stderr")
     with open(site.log) as f:
-        assert f.read() == "failing\n"
+        assert f.read() == "failing\nto stderr\n"
+
+
+def test_exec_start_missing_program(site: Site) -> None:
+    site.add('jail_www_exec_start="/nonexistent/rc"\n')
+    r = site.jailctl("start")
+    assert (r.rc, r.err) == (1, "")
+    assert r.out.splitlines()[1:] == ['Starting jails: cannot start jail "www": ',
+                                      "jail: execv: /nonexistent/rc: No such file or directory",
+                                      "."]
+    assert_nothing_left(site)
+
+
+def test_exec_start_leaving_no_process_leaves_no_id_file(site: Site) -> None:
+    """Issue 16, 15: the jail ends with exec_start; no id file may name it."""
+    site.add('jail_www_exec_start="/bin/sh -c \'echo started\'"\n')
+    for _ in range(10):
+        r = site.jailctl("start")
+        assert (r.rc, r.out, r.err) == (
+            0, "Default global settings for jails:.\nStarting jails: www.example.org.\n", "")
+        assert not os.path.exists(site.idfile)
+        r = site.jailctl("status")
+        assert (r.rc, r.out, r.err) == (3, "www: stopped\n", "")
+    with open(site.log) as f:
+        assert f.read() == "started\n"
+    assert_nothing_left(site)
+
+
+def test_console_log_in_the_jail_redirected_by_jailed_root(site: Site) -> None:
+    """Issue 9, 5: jailed root makes var/log a symlink to a host directory."""
+    host_dir = os.path.join(site.base, "host-dir")
+    os.mkdir(host_dir)
+    log = os.path.join(site.root, "var/log/console.log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    site.add(f'jail_www_consolelog="{log}"\n')
+    assert site.jailctl("start").rc == 0
+    jid = site.jid()
+    r = run("jexec", str(jid), "/bin/sh", "-c",
+            f"{BB} mv /var/log /var/log.old && {BB} ln -s {host_dir} /var/log")
+    assert r.rc == 0, r.err
+    r = site.jailctl("stop")
+    assert (r.rc, r.out, r.err) == (0, "Stopping jails: www.example.org.\n",
+                                    f"jailctl: WARNING: {site.root}/var/log is a symbolic link\n")
+    r = site.jailctl("start")
+    assert (r.rc, r.out, r.err) == (
+        1, "Default global settings for jails:.\nStarting jails: cannot start jail \"www\": "
+           f"{site.root}/var/log is a symbolic link\n.\n", "")
+    assert os.listdir(host_dir) == []
+    assert_nothing_left(site, (jid,))
+
+
+def test_console_log_fifo_planted_by_jailed_root(site: Site) -> None:
+    log = os.path.join(site.root, "var/log/console.log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    os.mkfifo(log)
+    failing(site, f'jail_www_consolelog="{log}"\n', f"{log}: not a regular file")
 
 
 def test_mount_failing_is_undone(site: Site) -> None:

@@ -32,6 +32,10 @@ class FakeRecord:
     starttime: int
     ips: tuple[str, ...]
     name: str
+    path: str = ""
+    #: processes besides PID 1: False once exec_start has left none (PID 1 is
+    #: still there for a moment, so the record is still live)
+    procs: bool = True
 
 
 @dataclass
@@ -48,6 +52,7 @@ class FakeBackend:
     fail_before: dict[str, str] = field(default_factory=dict)
     fail_after: dict[str, str] = field(default_factory=dict)
     os_error: dict[str, OSError] = field(default_factory=dict)
+    output: dict[str, bytes] = field(default_factory=dict)
     interrupt: set[str] = field(default_factory=set)
     id_seen: list[str] = field(default_factory=list)
     idfile_probe: Callable[[str], str] | None = None
@@ -63,7 +68,7 @@ class FakeBackend:
         jid = self.next_jid
         self.next_jid += 1
         self.jails[jid] = FakeRecord(jid, 1000 + jid, 5000 + jid,
-                                     tuple(str(a) for a in spec.ips), spec.name)
+                                     tuple(str(a) for a in spec.ips), spec.name, spec.path)
         assert on_jid is not None
         on_jid(jid)
         if self.idfile_probe is not None:
@@ -73,10 +78,10 @@ class FakeBackend:
             raise JailError(self.fail_after[spec.name])
         if spec.name in self.interrupt:
             raise KeyboardInterrupt
-        os.write(stdout, f"{spec.hostname}: starting\n".encode())
+        os.write(stdout, self.output.get(spec.name, f"{spec.hostname}: starting\n".encode()))
         os.write(stderr, b"some warning\n")
         if spec.name in self.no_daemons:
-            del self.jails[jid]
+            self.jails[jid].procs = False
         return self.status.get(spec.name, 0)
 
     def exec_in_jail(self, jid: int, argv: Sequence[str], *, env: dict[str, str],
@@ -93,6 +98,12 @@ class FakeBackend:
 
     def lookup(self, jid: int) -> FakeRecord | None:
         return self.jails.get(jid)
+
+    def has_processes(self, jid: int) -> bool:
+        return jid in self.jails and self.jails[jid].procs
+
+    def jail_paths(self) -> list[str]:
+        return [r.path for r in self.jails.values()]
 
     def get_defaults(self) -> Knobs:
         return self.knobs
@@ -307,9 +318,9 @@ def test_failed_start_is_undone_and_others_start(env: Env) -> None:
     env.backend.status["bad"] = 3
     code, out, err = env.run("start")
     assert code == 1 and err == ""
+    # DragonFly's rc.d/jail: the line ends after the colon, exec_start's output follows
     assert out == ("Default global settings for jails:.\nStarting jails: cannot start jail "
-                   f"\"bad\": /bin/sh /etc/rc: exited with status 3, see {env.log('bad')}\n"
-                   " www.example.org.\n")
+                   "\"bad\": \nbad.example.org: starting\nsome warning\n www.example.org.\n")
     assert ("remove_jail", 1, 1.0) in env.backend.calls
     assert 1 not in env.backend.jails and 2 in env.backend.jails
     assert sorted(os.listdir(env.varrun)) == ["jail_www.id"]
@@ -430,6 +441,108 @@ def test_id_file_socket_is_refused(env: Env) -> None:
         sock.bind(str(env.idfile("www")))
         assert env.run("status") == (1, "", f"jailctl: {env.idfile('www')}: not a regular "
                                             "file\n")
+
+
+def test_exec_start_output_reaches_the_terminal_escaped(env: Env) -> None:
+    """A jail's output must not drive the administrator's terminal (as jls's hostnames)."""
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    env.backend.status["www"] = 1
+    env.backend.output["www"] = b"\x1b]2;owned\x07\tok\r\n\xff\xc2\x9b\n"
+    code, out, _ = env.run("start")
+    assert code == 1
+    assert out.splitlines(True)[1:] == [
+        'Starting jails: cannot start jail "www": \n', "\\033]2;owned\\007\tok\\015\n",
+        "\\xff\\233\n", "some warning\n", ".\n"]
+    assert env.log("www").read_bytes().startswith(b"\x1b]2;owned")     # the log keeps it all
+
+
+def test_console_log_symlink_in_the_jail_tree(env: Env) -> None:
+    """Jailed root replaced var/log with a symlink to a host directory (issue 9, 5)."""
+    root = env.root("www")
+    host_dir = env.tmp / "host-etc"
+    host_dir.mkdir()
+    (root / "var").mkdir()
+    (root / "var" / "log").symlink_to(host_dir)
+    log = root / "var/log/console.log"
+    env.write(enabled("www db") + env.jail("www", "www.example.org") +
+              f'jail_www_consolelog="{log}"\n' + env.jail("db", "db.example.org", "198.51.100.11"))
+    assert env.run("start") == (
+        1, "Default global settings for jails:.\nStarting jails: cannot start jail \"www\": "
+           f"{root}/var/log is a symbolic link\n db.example.org.\n", "")
+    assert list(host_dir.iterdir()) == []
+    assert env.backend.names("run_jail") == ["db"]
+
+
+@pytest.mark.parametrize("last", ["link", "fifo", "dir", "socket"])
+def test_console_log_itself_planted(env: Env, last: str) -> None:
+    import socket
+    root = env.root("www")
+    (root / "var/log").mkdir(parents=True)
+    log = root / "var/log/console.log"
+    victim = env.tmp / "shadow"
+    victim.write_text("secret\n")
+    sock = socket.socket(socket.AF_UNIX)
+    if last == "link":
+        log.symlink_to(victim)
+    elif last == "fifo":
+        os.mkfifo(log)
+    elif last == "dir":
+        log.mkdir()
+    else:
+        sock.bind(str(log))
+    env.write(enabled("www") + env.jail("www", "www.example.org") +
+              f'jail_www_consolelog="{log}"\n')
+    why = {"link": f"{log} is a symbolic link", "dir": f"{log}: Is a directory"}.get(
+        last, f"{log}: not a regular file")
+    with no_hang():
+        assert env.run("start") == (
+            1, "Default global settings for jails:.\nStarting jails: cannot start jail "
+               f"\"www\": {why}\n.\n", "")
+    sock.close()
+    assert victim.read_text() == "secret\n" and env.backend.calls == []
+
+
+def test_console_log_through_a_host_symlink(env: Env) -> None:
+    """Host-controlled prefixes resolve normally (/var/run -> /run on Debian)."""
+    real = env.tmp / "real-logs"
+    real.mkdir()
+    (env.tmp / "logs").symlink_to(real)
+    env.write(enabled("www") + env.jail("www", "www.example.org") +
+              f'jail_www_consolelog="{env.tmp}/logs/www.log"\n')
+    assert env.run("start")[0] == 0
+    assert (real / "www.log").read_text() == "www.example.org: starting\nsome warning\n"
+
+
+def test_console_log_fifo_outside_the_jail_is_refused(env: Env) -> None:
+    os.mkfifo(env.log("www"))
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    with no_hang():
+        assert env.run("start")[1].splitlines()[1] == (
+            f'Starting jails: cannot start jail "www": {env.log("www")}: not a regular file')
+
+
+def test_console_log_dev_null(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org", consolelog="/dev/null"))
+    assert env.run("start") == (
+        0, "Default global settings for jails:.\nStarting jails: www.example.org.\n", "")
+    assert env.run("stop") == (0, "Stopping jails: www.example.org.\n", "")
+
+
+def test_exec_stop_log_symlink_planted_while_running(env: Env) -> None:
+    root = env.root("www")
+    (root / "var/log").mkdir(parents=True)
+    log = root / "var/log/console.log"
+    env.write(enabled("www") + env.jail("www", "www.example.org") +
+              f'jail_www_consolelog="{log}"\n')
+    assert env.run("start")[0] == 0
+    host_dir = env.tmp / "host-etc"
+    host_dir.mkdir()
+    (root / "var/log").rename(root / "var/log.old")
+    (root / "var/log").symlink_to(host_dir)
+    assert env.run("stop") == (0, "Stopping jails: www.example.org.\n",
+                               f"jailctl: WARNING: {root}/var/log is a symbolic link\n")
+    assert list(host_dir.iterdir()) == []
+    assert ("exec_in_jail", 1, ("/bin/sh", "/etc/rc.shutdown"), {}) in env.backend.calls
 
 
 def test_interrupted_start_is_undone(env: Env) -> None:

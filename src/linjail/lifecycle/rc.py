@@ -27,6 +27,7 @@ from linjail.config.jails import (FatalConfig, JailConfig, RcVars, StartFailure,
                                   real_root, resolve, split_command, valid_name)
 from linjail.errors import JailError
 from linjail.model import JailSpec, Knobs, Mount
+from linjail.state.hostfile import HostFile, HostFileError, open_host_file
 from linjail.state.registry import JID_MAX, atomic_write
 
 VARRUN_ENV = "LINJAIL_VARRUN"
@@ -70,6 +71,10 @@ class Backend(Protocol):
 
     def lookup(self, jid: int) -> Record | None: ...
 
+    def has_processes(self, jid: int) -> bool: ...
+
+    def jail_paths(self) -> list[str]: ...
+
     def get_defaults(self) -> Knobs: ...
 
     def set_defaults(self, knobs: Knobs) -> None: ...
@@ -96,6 +101,21 @@ class RealBackend:
         from linjail.state import registry
         rec: Record | None = registry.lookup(jid)
         return rec
+
+    def has_processes(self, jid: int) -> bool:
+        """Whether jail JID has a process besides its PID 1.
+
+        Its PID 1 reports the command's status and only then sees that no
+        process is left and exits: until it has, the record is still live.
+        """
+        from linjail.confine import cgroup
+        from linjail.state import registry
+        rec = registry.lookup(jid)
+        return rec is not None and any(p != rec.pid for p in cgroup.pids(rec.cgroup))
+
+    def jail_paths(self) -> list[str]:
+        from linjail.state import registry
+        return [r.path for r in registry.live_jails()]
 
     def get_defaults(self) -> Knobs:
         from linjail.state import knobs
@@ -182,6 +202,23 @@ def reason(e: JailError) -> str:
     return e.message[len("jail: "):] if e.message.startswith("jail: ") else e.message
 
 
+def shown(output: bytes) -> str:
+    """A jail's output as it reaches the administrator's terminal: control
+    characters as octal escapes (as jls shows a hostname), never raw."""
+    out = []
+    for ch in output.decode("utf-8", "backslashreplace"):
+        code = ord(ch)
+        if (code < 0x20 and ch not in "\n\t") or code == 0x7F or 0x80 <= code < 0xA0:
+            out.append(f"\\{code:03o}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class ExecFailure(StartFailure):
+    """exec_start failed: rc.d/jail prints what it wrote after the reason."""
+
+
 def describe(e: OSError) -> str:
     """An OSError as one line: `object: strerror`, or its own text."""
     if e.filename is not None:
@@ -215,15 +252,24 @@ class StartJob:
     """One jail's start in progress."""
     cfg: JailConfig
     spec: JailSpec | None = None
-    log_fd: int = -1
+    log: HostFile | None = None
     jid: int = 0
     id_error: str = ""
     undo: Undo = field(default_factory=Undo)
 
+    def output(self) -> bytes:
+        """What exec_start wrote (the console log is truncated at each start)."""
+        if self.log is None:
+            return b""
+        try:
+            return os.pread(self.log.fd, 1 << 20, 0)
+        except OSError:
+            return b""                 # a device (/dev/null): nothing to show
+
     def close(self) -> None:
-        if self.log_fd >= 0:
-            os.close(self.log_fd)
-            self.log_fd = -1
+        if self.log is not None:
+            self.log.close()
+            self.log = None
 
 
 @dataclass(frozen=True)
@@ -265,22 +311,25 @@ def _step_plan(svc: "RcService", job: StartJob) -> None:
 
 
 def _step_console(svc: "RcService", job: StartJob) -> None:
-    """Open the console log, overwritten at each start (rc.d: `tail +2 > log`)."""
-    path = job.cfg.consolelog
-    existed = os.path.lexists(path)
-    try:
-        # O_NOFOLLOW: the log may sit in a tree that jailed root controls
-        job.log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-                             | os.O_CLOEXEC, 0o600)
-    except OSError as e:
-        raise StartFailure(f"{path}: {e.strerror}") from None
-    fd = job.log_fd
+    """Open the console log, overwritten at each start (rc.d: `tail +2 > log`).
 
-    def undo() -> None:
-        # a log we created and nothing wrote to is not worth leaving behind
-        if not existed and os.fstat(fd).st_size == 0:
-            unlink_quiet(path)
-    job.undo.push(f"console log {path}", undo)
+    It may sit in a tree jailed root controls: opened without following a
+    symlink there, and only if it is a regular file (state/hostfile.py).
+    """
+    assert job.spec is not None
+    own = [job.spec.path] + ([job.spec.overlay[1]] if job.spec.overlay else [])
+    try:
+        log = open_host_file(job.cfg.consolelog, svc.jail_trees(own), read=True)
+    except HostFileError as e:
+        raise StartFailure(e.message) from None
+    job.log = log
+    if stat.S_ISREG(os.fstat(log.fd).st_mode):        # not /dev/null
+        try:
+            os.ftruncate(log.fd, 0)
+        except OSError as e:
+            raise StartFailure(f"{log.path}: {e.strerror}") from None
+    # a log we created and nothing wrote to is not worth leaving behind
+    job.undo.push(f"console log {log.path}", log.remove_if_empty)
 
 
 def _step_create(svc: "RcService", job: StartJob) -> None:
@@ -298,10 +347,11 @@ def _step_create(svc: "RcService", job: StartJob) -> None:
         except OSError as e:
             job.id_error = f"{path}: {e.strerror}"
 
+    assert job.log is not None
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        status = svc.backend.run_jail(job.spec, stdin=null, stdout=job.log_fd,
-                                      stderr=job.log_fd, on_jid=on_jid)
+        status = svc.backend.run_jail(job.spec, stdin=null, stdout=job.log.fd,
+                                      stderr=job.log.fd, on_jid=on_jid)
     except JailError as e:
         raise StartFailure(reason(e)) from None
     except OSError as e:
@@ -311,13 +361,13 @@ def _step_create(svc: "RcService", job: StartJob) -> None:
     if job.id_error:
         raise StartFailure(job.id_error)
     if status != 0:
-        raise StartFailure(f"{job.cfg.exec_start}: exited with status {status}, "
-                           f"see {job.cfg.consolelog}")
+        # rc.d/jail: `echo " cannot start jail \"NAME\": "`, then the output
+        raise ExecFailure("")
 
 
 def _step_record(svc: "RcService", job: StartJob) -> None:
     """No id file for a jail that has ended (exec_start left no process)."""
-    if svc.backend.lookup(job.jid) is None:
+    if not svc.backend.has_processes(job.jid):
         unlink_quiet(svc.id_path(job.cfg.name))
 
 
@@ -354,6 +404,20 @@ class RcService:
 
     def id_path(self, name: str) -> str:
         return id_path(name, self.directory)
+
+    def jail_trees(self, own: Sequence[str]) -> tuple[str, ...]:
+        """Every tree some jail's root may write: roots of the jail at hand, of
+        every jail in rc.conf and of every running jail, and thin jails' layers."""
+        from linjail.build.thin import layer_path
+        roots = set(own)
+        roots.update(v for k, v in self.rc.values.items()
+                     if k.startswith("jail_") and k.endswith("_rootdir") and v)
+        roots.update(self.backend.jail_paths())
+        trees: set[str] = set()
+        for root in roots:
+            real = os.path.realpath(root)
+            trees.update((real, os.path.realpath(layer_path(real))))
+        return tuple(sorted(trees))
 
     # id files
     def live(self, name: str) -> Record | None:
@@ -425,6 +489,8 @@ class RcService:
             run_steps(START_STEPS, self, job)
         except StartFailure as e:
             self.say(f" cannot start jail \"{cfg.name}\": {e.reason}\n")
+            if isinstance(e, ExecFailure):
+                self.say(shown(job.output()))
             return False
         finally:
             job.close()
@@ -480,20 +546,25 @@ class RcService:
         except StartFailure as e:
             self.warn(e.reason)
             return
+        log: HostFile | None = None
         try:
-            log = os.open(cfg.consolelog, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
-                          | os.O_CLOEXEC, 0o600)
-        except OSError as e:
-            self.warn(f"{cfg.consolelog}: {e.strerror}")
-            log = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            log = open_host_file(cfg.consolelog, self.jail_trees([real_root(cfg.rootdir)]),
+                                 append=True)
+            out = log.fd
+        except (HostFileError, StartFailure) as e:
+            self.warn(e.message if isinstance(e, HostFileError) else e.reason)
+            out = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            self.backend.exec_in_jail(jid, argv, env={}, stdin=null, stdout=log, stderr=log)
+            self.backend.exec_in_jail(jid, argv, env={}, stdin=null, stdout=out, stderr=out)
         except JailError as e:
-            os.write(log, f"jexec: {e.message}\n".encode())
+            os.write(out, f"jexec: {e.message}\n".encode())
         finally:
             os.close(null)
-            os.close(log)
+            if log is not None:
+                log.close()
+            else:
+                os.close(out)
 
     # restart, status
     def restart(self, names: list[str], force: bool = False) -> int:

@@ -77,6 +77,8 @@ _NR = {
 }[_ARCH]
 NR_OPEN_TREE = 428
 NR_MOVE_MOUNT = 429
+NR_FSCONFIG = 431
+NR_FSPICK = 433
 NR_CLOSE_RANGE = 436
 NR_OPENAT2 = 437
 NR_MOUNT_SETATTR = 442
@@ -144,6 +146,30 @@ def mount_setattr(dirfd: int, path: str, flags: int, attr_set: int,
 class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
                 ("resolve", ctypes.c_uint64)]
+
+
+# fspick / fsconfig (linux/mount.h)
+FSPICK_CLOEXEC = 0x1
+FSPICK_EMPTY_PATH = 0x8
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_RECONFIGURE = 7
+
+
+def reconfigure(mount_root_fd: int, options: list[tuple[str, str]]) -> None:
+    """Remount the file system mounted at MOUNT_ROOT_FD with OPTIONS
+    (`mount -o remount,K=V,...` without a path): fspick(2), fsconfig(2)."""
+    fs = _check(_syscall(ctypes.c_long(NR_FSPICK), ctypes.c_int(mount_root_fd), b"",
+                         ctypes.c_uint(FSPICK_CLOEXEC | FSPICK_EMPTY_PATH)), "fspick")
+    try:
+        for key, value in options:
+            _check(_syscall(ctypes.c_long(NR_FSCONFIG), ctypes.c_int(fs),
+                            ctypes.c_uint(FSCONFIG_SET_STRING), key.encode(), value.encode(),
+                            ctypes.c_int(0)), f"fsconfig({key}={value})")
+        _check(_syscall(ctypes.c_long(NR_FSCONFIG), ctypes.c_int(fs),
+                        ctypes.c_uint(FSCONFIG_CMD_RECONFIGURE), None, None, ctypes.c_int(0)),
+               "fsconfig(FSCONFIG_CMD_RECONFIGURE)")
+    finally:
+        os.close(fs)
 
 
 def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:

@@ -22,6 +22,7 @@ import fcntl
 import os
 import stat
 import struct
+import sys
 import termios
 import warnings  # noqa: F401  os.execvpe imports it, after we have entered the jail
 
@@ -36,6 +37,7 @@ from .start import caller_environment, check_stdio, shell_status
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Mapping, Sequence
+    from ..confine.limits import Plan
 
 # order: cgroup first (its view is computed from the cgroup we just joined),
 # the mount namespace last (it changes our root and cwd)
@@ -84,6 +86,9 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     pid_r, pid_w = unixsock.pair()
     from .. import users  # noqa: F401  (the joiner needs it after entering the jail)
     from ..confine import cgroup  # noqa: F401  (imported once, not in the joiner)
+    from ..state import rctl
+    if rctl.exists():
+        from ..confine import limits  # noqa: F401  (rctl rules exist: the joiner uses it)
     if user is not None:
         from ..confine import rootfs  # noqa: F401  (-U reads the jail's files with it)
     joiner = os.fork()
@@ -134,6 +139,10 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
         if rec.cgroup:
             from ..confine import cgroup
             cgroup.join(rec.cgroup)
+        rlimits = None
+        if "linjail.confine.limits" in sys.modules:     # rctl rules exist
+            from ..confine import limits
+            rlimits = limits.attach(rec)   # its v1 cgroups; rctl's rlimits, if any
         for fd, flag in nsfds:
             libc.setns(fd, flag)
             os.close(fd)
@@ -149,7 +158,7 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             who = jail_user(user, rec.path, "jexec")
         child = os.fork()
         if child == 0:
-            _command(argv, env, stdio, confine, who)
+            _command(argv, env, stdio, confine, who, rlimits)
         unixsock.send(pid_w, struct.pack("i", child), [master] if master else [])
         os.close(pid_w)
         if master is not None:
@@ -196,7 +205,8 @@ def _jail_pty() -> tuple[int | None, int]:
 
 
 def _command(argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
-             confine: confinement.Confinement, who: User | None) -> None:
+             confine: confinement.Confinement, who: User | None,
+             rlimits: Plan | None = None) -> None:
     try:
         parked = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000) for fd in stdio]
         for target, fd in enumerate(parked):
@@ -206,6 +216,9 @@ def _command(argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
         if os.isatty(0):
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         os.chdir("/")
+        if rlimits is not None:
+            from ..confine import limits     # loaded by the joiner: no file is read
+            limits.jail_rlimits(rlimits)
         confinement.apply(confine)
         if who is not None:
             os.setgroups(list(who.groups))

@@ -76,6 +76,8 @@ def release(rec: registry.JailRecord) -> None:
                 from ..confine import net
                 ips = tuple(ipaddress.ip_address(a) for a in rec.ips)
                 net.teardown_host(net.HostNet(rec.jid, rec.hostif, ips))
+            from ..confine import cglayout
+            cglayout.release(rec.jid)     # v1 cgroups an rctl rule made it join
             if rec.cgroup:
                 from ..confine import cgroup
                 cgroup.remove(rec.cgroup)

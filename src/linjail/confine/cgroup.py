@@ -27,8 +27,17 @@ def cgroup2_root() -> str:
     return _ROOT
 
 
+_BASE: str | None = None
+
+
 def jail_cgroup(jid: int) -> str:
-    return os.path.join(cgroup2_root(), "linjail", str(jid))
+    """`linjail/JID` at the cgroup2 root, or below jail.service when systemd
+    delegated that unit to us (cglayout.v2_base)."""
+    global _BASE
+    if _BASE is None:
+        from . import cglayout
+        _BASE = cglayout.v2_base(cgroup2_root(), cglayout.systemd_booted())[0]
+    return os.path.join(_BASE, str(jid))
 
 
 def claim(jid: int) -> int | None:

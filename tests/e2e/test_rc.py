@@ -212,6 +212,40 @@ def test_stop_kills_what_ignores_sigterm_after_one_second(site: Site) -> None:
     assert_nothing_left(site, (jid,))
 
 
+def test_exec_start_timeout_fails_the_start(site: Site) -> None:
+    """Issue 9, 7: an exec_start that never returns is stopped at jail_exec_timeout."""
+    import time
+    cmd = f"/bin/sh -c 'echo starting; {BB} sleep 300'"
+    site.add(f'jail_www_exec_start="{cmd}"\njail_www_exec_timeout="1"\n')
+    began = time.monotonic()
+    r = site.jailctl("start")
+    took = time.monotonic() - began
+    assert (r.rc, r.out, r.err) == (
+        1, "Default global settings for jails:.\nStarting jails: cannot start jail "
+           f"\"www\": {cmd}: timed out\nstarting\n.\n", "")
+    assert 1.0 <= took < 10, took
+    assert_nothing_left(site)
+
+
+def test_exec_stop_timeout_goes_on_with_the_stop(site: Site) -> None:
+    """An exec_stop that never returns (and ignores SIGTERM) no longer hangs stop."""
+    import time
+    site.add(f"jail_www_exec_stop=\"/bin/sh -c 'trap \\\"\\\" TERM; echo stopping; "
+             f"{BB} sleep 300'\"\njail_exec_timeout=\"1\"\n")
+    assert site.jailctl("start").rc == 0
+    jid = site.jid()
+    began = time.monotonic()
+    r = site.jailctl("stop")
+    took = time.monotonic() - began
+    assert (r.rc, r.out) == (0, "Stopping jails: www.example.org.\n")
+    assert r.err.startswith("jailctl: WARNING: www: /bin/sh -c ") and \
+        r.err.endswith(": timed out\n") and r.err.count("\n") == 1, r.err
+    assert 2.0 <= took < 10, took          # 1 s limit, 1 s grace after SIGTERM
+    with open(site.log) as f:
+        assert f.read().endswith("stopping\n")
+    assert_nothing_left(site, (jid,))
+
+
 def test_id_file_naming_another_jail_or_none_is_stale(site: Site, jails: Jails) -> None:
     """After a reboot the JID in an id file is nobody's, or another jail's."""
     other = jails.start(site.root, "other.example.org", "", "/bin/sh", "-c",

@@ -10,6 +10,7 @@ import io
 import os
 import signal
 import subprocess
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,9 @@ class FakeBackend:
     fail_after: dict[str, str] = field(default_factory=dict)
     os_error: dict[str, OSError] = field(default_factory=dict)
     output: dict[str, bytes] = field(default_factory=dict)
+    #: exec_start / exec_stop that never return (until a signal interrupts them)
+    hang: set[str] = field(default_factory=set)
+    hang_stop: bool = False
     interrupt: set[str] = field(default_factory=set)
     id_seen: list[str] = field(default_factory=list)
     idfile_probe: Callable[[str], str] | None = None
@@ -80,6 +84,9 @@ class FakeBackend:
             raise KeyboardInterrupt
         os.write(stdout, self.output.get(spec.name, f"{spec.hostname}: starting\n".encode()))
         os.write(stderr, b"some warning\n")
+        if spec.name in self.hang:
+            time.sleep(30)
+            raise AssertionError("exec_start was not interrupted")
         if spec.name in self.no_daemons:
             self.jails[jid].procs = False
         return self.status.get(spec.name, 0)
@@ -88,6 +95,9 @@ class FakeBackend:
                      stdin: int, stdout: int, stderr: int) -> int:
         self.calls.append(("exec_in_jail", jid, tuple(argv), dict(env)))
         os.write(stdout, b"shutting down\n")
+        if self.hang_stop:
+            time.sleep(30)
+            raise AssertionError("exec_stop was not interrupted")
         return 0
 
     def remove_jail(self, jid: int, grace: float = 1.0) -> None:
@@ -413,12 +423,15 @@ def no_hang(seconds: int = 5) -> Iterator[None]:
     def expired(signum: int, frame: object) -> None:
         raise Hung(f"still blocked after {seconds} s")
     old = signal.signal(signal.SIGALRM, expired)
+    outer = signal.getitimer(signal.ITIMER_REAL)       # pytest-timeout's, if any
     signal.alarm(seconds)
     try:
         yield
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+        if outer[0] > 0:
+            signal.setitimer(signal.ITIMER_REAL, *outer)
 
 
 @pytest.mark.parametrize("action, out", [
@@ -543,6 +556,51 @@ def test_exec_stop_log_symlink_planted_while_running(env: Env) -> None:
                                f"jailctl: WARNING: {root}/var/log is a symbolic link\n")
     assert list(host_dir.iterdir()) == []
     assert ("exec_in_jail", 1, ("/bin/sh", "/etc/rc.shutdown"), {}) in env.backend.calls
+
+
+def test_exec_start_timeout_is_a_failed_start(env: Env) -> None:
+    """Issue 9, 7: exec.timeout; the jail is removed, the next one starts."""
+    env.write(enabled("www db") + env.jail("www", "www.example.org", exec_timeout="1")
+              + env.jail("db", "db.example.org", "198.51.100.11"))
+    env.backend.hang.add("www")
+    began = time.monotonic()
+    with no_hang(10):
+        before = signal.getsignal(signal.SIGALRM)
+        code, out, err = env.run("start")
+        assert signal.getsignal(signal.SIGALRM) == before      # put back as it was
+    assert 1 <= time.monotonic() - began < 5
+    assert (code, err) == (1, "")
+    assert out == ("Default global settings for jails:.\nStarting jails: cannot start jail "
+                   "\"www\": /bin/sh /etc/rc: timed out\nwww.example.org: starting\n"
+                   "some warning\n db.example.org.\n")
+    assert env.backend.names("remove_jail") == [1]
+    assert [r.name for r in env.backend.jails.values()] == ["db"]
+    assert os.listdir(env.varrun) == ["jail_db.id"]
+
+
+def test_exec_stop_timeout_goes_on_with_the_stop(env: Env) -> None:
+    env.write(enabled("www") + env.jail("www", "www.example.org") + 'jail_exec_timeout="1"\n')
+    assert env.run("start")[0] == 0
+    env.backend.hang_stop = True
+    began = time.monotonic()
+    with no_hang(10):
+        code, out, err = env.run("stop")
+    assert 1 <= time.monotonic() - began < 5
+    assert (code, out, err) == (0, "Stopping jails: www.example.org.\n",
+                                "jailctl: WARNING: www: /bin/sh /etc/rc.shutdown: timed out\n")
+    assert env.backend.calls[-1] == ("remove_jail", 1, 1.0)
+    assert env.backend.jails == {} and os.listdir(env.varrun) == []
+
+
+def test_exec_timeout_zero_is_no_limit(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    armed: list[float] = []
+    monkeypatch.setattr(rc.signal, "setitimer", lambda which, t: armed.append(t))
+    env.write(enabled("www") + env.jail("www", "www.example.org", exec_timeout="0"))
+    assert env.run("start")[0] == 0 and env.run("stop")[0] == 0
+    assert armed == []
+    env.write(enabled("www") + env.jail("www", "www.example.org"))
+    assert env.run("start")[0] == 0 and env.run("stop")[0] == 0
+    assert armed == [60.0, 0.0, 60.0, 0.0]      # the default, FreeBSD's exec.timeout
 
 
 def test_interrupted_start_is_undone(env: Env) -> None:

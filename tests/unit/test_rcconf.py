@@ -399,3 +399,20 @@ def test_man_page_renders_the_messages_whole() -> None:
     assert r.returncode == 0, r.stderr
     assert "jailctl: ERROR: jail: No hostname has been defined for NAME" in text
     assert '(likewise "No root directory", "No IP address")' in text
+
+
+@pytest.mark.parametrize("extra, seconds, warned", [
+    ("", 60, False),
+    ('jail_exec_timeout="5"', 5, False),
+    ('jail_exec_timeout="5"\njail_www_exec_timeout="0"', 0, False),
+    ('jail_www_exec_timeout="1.5"', 60, True),
+    ('jail_www_exec_timeout="-1"', 60, True),
+    ('jail_www_exec_timeout="\u0663"', 60, True),
+    ('jail_www_exec_timeout="' + "9" * 5000 + '"', 60, True),
+])
+def test_exec_timeout(extra: str, seconds: int, warned: bool) -> None:
+    warn = Warnings()
+    cfg = jails.resolve(rcvars(SEED + extra + "\n"), "www", warn)
+    assert cfg.exec_timeout == seconds
+    var = "jail_www_exec_timeout"
+    assert warn == ([f"${var} is not set properly - see rc.conf(5)."] if warned else [])

@@ -24,6 +24,8 @@ Warn = Callable[[str], None]
 DEFAULT_EXEC_START = "/bin/sh /etc/rc"
 DEFAULT_EXEC_STOP = "/bin/sh /etc/rc.shutdown"
 DEFAULT_FLAGS = "-l -U root"
+#: FreeBSD's exec.timeout: seconds exec_start and exec_stop may run
+DEFAULT_EXEC_TIMEOUT = 60
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Var:
     """One rc.conf variable: NAME is the full name, `<name>` the jail's."""
     name: str
     default: str
-    kind: str          # "bool", "list", "str", "argv", "flags", "knob", "required"
+    kind: str          # "bool", "list", "str", "argv", "flags", "knob", "seconds", "required"
     help: str
 
 
@@ -73,6 +75,8 @@ JAIL_VARS: tuple[Var, ...] = (
     Var("exec_stop", DEFAULT_EXEC_STOP, "argv",
         "command run in the jail at stop (default only if exec_start is left at its default)"),
     Var("exec", "", "argv", "legacy: sets exec_start and clears exec_stop"),
+    Var("exec_timeout", str(DEFAULT_EXEC_TIMEOUT), "seconds",
+        "seconds exec_start and exec_stop may run (0: no limit), FreeBSD's exec.timeout"),
     Var("interface", "", "str", "host interface whose link the jail's addresses appear on"),
     Var("devfs_enable", "YES", "bool", "mount the jail's minimal /dev (linjail default YES)"),
     Var("procfs_enable", "YES", "bool", "mount the jail's /proc (linjail default YES)"),
@@ -184,6 +188,7 @@ class JailConfig:
     flags: str
     consolelog: str
     knobs: tuple[tuple[str, int], ...]   # per-jail overrides, seed names
+    exec_timeout: int = DEFAULT_EXEC_TIMEOUT   # seconds; 0: no limit
 
     def var(self, suffix: str) -> str:
         return f"jail_{self.name}_{suffix}"
@@ -240,7 +245,19 @@ def resolve(rc: RcVars, name: str, warn: Warn) -> JailConfig:
         flags=text("flags", DEFAULT_FLAGS),
         consolelog=text("consolelog", f"/var/log/jail_{name}_console.log"),
         knobs=_knob_overrides(rc, name, warn),
+        exec_timeout=_exec_timeout(rc, name, warn),
     )
+
+
+def _exec_timeout(rc: RcVars, name: str, warn: Warn) -> int:
+    """A whole number of seconds, as FreeBSD's exec.timeout; else warn and use 60."""
+    value, var = rc.per_jail(name, "exec_timeout")
+    if not value:
+        return DEFAULT_EXEC_TIMEOUT
+    if value.isascii() and value.isdigit() and len(value) <= 9:
+        return int(value)
+    warn(not_set_properly(var))
+    return DEFAULT_EXEC_TIMEOUT
 
 
 def _knob_overrides(rc: RcVars, name: str, warn: Warn) -> tuple[tuple[str, int], ...]:

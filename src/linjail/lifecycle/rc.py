@@ -15,6 +15,7 @@ directory (tests).
 """
 from __future__ import annotations
 
+import _signal as signal   # the C module: `signal` would import enum (startup cost)
 import errno
 import fcntl
 import os
@@ -219,6 +220,43 @@ class ExecFailure(StartFailure):
     """exec_start failed: rc.d/jail prints what it wrote after the reason."""
 
 
+class ExecTimeout(BaseException):
+    """exec_timeout passed: raised by SIGALRM into the wait for exec_start or
+    exec_stop (a BaseException, like KeyboardInterrupt: no `except Exception`
+    in the library swallows it; the library undoes what it was doing)."""
+
+
+class Deadline:
+    """FreeBSD's exec.timeout for one command: SIGALRM after SECONDS (0: none).
+
+    Armed once the jail exists, disarmed as soon as the wait returns; the
+    caller turns ExecTimeout into a failed start or a warning.
+    """
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+        self.armed = False
+        self.old: object = None
+
+    def arm(self) -> None:
+        if self.seconds <= 0 or self.armed:
+            return
+        self.old = signal.signal(signal.SIGALRM, self._expired)
+        self.armed = True
+        signal.setitimer(signal.ITIMER_REAL, float(self.seconds))
+
+    def disarm(self) -> None:
+        if not self.armed:
+            return
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, self.old if self.old is not None else signal.SIG_DFL)
+        self.armed = False
+
+    @staticmethod
+    def _expired(signum: int, frame: object) -> None:
+        raise ExecTimeout
+
+
 def describe(e: OSError) -> str:
     """An OSError as one line: `object: strerror`, or its own text."""
     if e.filename is not None:
@@ -337,6 +375,8 @@ def _step_create(svc: "RcService", job: StartJob) -> None:
     assert job.spec is not None
     path = svc.id_path(job.cfg.name)
 
+    deadline = Deadline(job.cfg.exec_timeout)
+
     def on_jid(jid: int) -> None:
         # record the jail as soon as it exists, so that a jailctl killed while
         # exec_start runs leaves a jail that `stop` can find
@@ -346,12 +386,19 @@ def _step_create(svc: "RcService", job: StartJob) -> None:
             write_id(path, jid)
         except OSError as e:
             job.id_error = f"{path}: {e.strerror}"
+        deadline.arm()         # exec_start runs from now on
 
     assert job.log is not None
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        status = svc.backend.run_jail(job.spec, stdin=null, stdout=job.log.fd,
-                                      stderr=job.log.fd, on_jid=on_jid)
+        try:
+            status = svc.backend.run_jail(job.spec, stdin=null, stdout=job.log.fd,
+                                          stderr=job.log.fd, on_jid=on_jid)
+        finally:
+            deadline.disarm()
+    except ExecTimeout:
+        # FreeBSD's jail(8): "COMMAND: timed out", and the jail is removed (undo)
+        raise ExecFailure(f"{job.cfg.exec_start}: timed out") from None
     except JailError as e:
         raise StartFailure(reason(e)) from None
     except OSError as e:
@@ -555,8 +602,17 @@ class RcService:
             self.warn(e.message if isinstance(e, HostFileError) else e.reason)
             out = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        deadline = Deadline(cfg.exec_timeout)
         try:
-            self.backend.exec_in_jail(jid, argv, env={}, stdin=null, stdout=out, stderr=out)
+            try:
+                deadline.arm()
+                self.backend.exec_in_jail(jid, argv, env={}, stdin=null, stdout=out,
+                                          stderr=out)
+            finally:
+                deadline.disarm()
+        except ExecTimeout:
+            # the stop goes on: SIGTERM, a second, SIGKILL end it with the jail
+            self.warn(f"{cfg.name}: {cfg.exec_stop}: timed out")
         except JailError as e:
             os.write(out, f"jexec: {e.message}\n".encode())
         finally:

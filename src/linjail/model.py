@@ -35,6 +35,7 @@ class Knobs(Record):
 TYPE_CHECKING = False   # mypy reads this as typing.TYPE_CHECKING; no `import typing`
 if TYPE_CHECKING:       # ipaddress itself is imported when an ip-list is parsed
     import ipaddress
+    from .config.rctl import Rule
     IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -82,6 +83,8 @@ class JailSpec(Record):
     interface: str | None = None    # rc.conf jail_NAME_interface
     overlay: tuple[str, str] | None = None  # thin jail: (lower, upper-and-work dir)
     console_log: str | None = None  # rc.conf: command output goes here
+    #: the rctl rules of this jail, found at its start (confine/limits.py)
+    limits: tuple[Rule, ...] = ()
 
 
 def parse_ip_list(text: str) -> tuple[IPAddress, ...]:

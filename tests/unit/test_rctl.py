@@ -148,7 +148,7 @@ def test_plan() -> None:
     assert p.io == {"writebps": 1 << 20}
     assert p.watch                                   # the log rule
     assert p.controllers() == {"memory", "pids", "cpu", "io"}
-    assert limits.devpts_options(p) == ",max=3"
+    assert p.devpts_options() == ",max=3"
     assert not limits.plan(_rules("jail:w:maxproc:deny=1")).watch
     assert limits.plan(_rules("jail:w:wallclock:sigkill=1")).watch
 
@@ -161,7 +161,8 @@ def _run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "stdout", out)
     monkeypatch.setattr(sys, "stderr", err)
     monkeypatch.setattr(rctl, "_privileged", lambda: True)
-    monkeypatch.setattr(rctl, "_running", lambda jail_id: [])
+    from linjail.lifecycle import rctlrules
+    monkeypatch.setattr(rctlrules, "running", lambda jail_id: [])
     monkeypatch.setattr(limits, "check_host", lambda rule: None)
     code = rctl.main(list(argv))
     return code, out.getvalue(), err.getvalue()

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from ..config.rctl import Rule
     from ..state.registry import JailRecord
 
+from ..lifecycle import rctlrules
+from ..lifecycle.rctlrules import add, jail_only, remove, resolve, rules_of
+
 USAGE = "usage: rctl [ -h ] [-a rule | -l filter | -r filter | -u filter | filter]"
 
 
@@ -69,9 +72,9 @@ def _rctl(args: list[str]) -> int:
             if not _privileged():
                 raise RuleError(errno.EPERM)
             if op == "a":
-                _add(parse(text))
+                add(parse(text))
             elif op == "r":
-                _remove(parse(text))
+                remove(parse(text))
             elif op == "u":
                 _usage(parse(text), human)
             elif op == "l":
@@ -93,82 +96,6 @@ def _privileged() -> bool:
     return os.geteuid() == 0 and not jailed()
 
 
-def _jail_only(flt: Rule) -> None:
-    from ..config.rctl import RuleError
-    if flt.subject and flt.subject != "jail":
-        raise RuleError(0, "only the jail subject is supported on linjail")
-
-
-def _resolve(rule: Rule) -> Rule:
-    """A JID names the running jail: rules are kept under its name if it has
-    one (FreeBSD's subject id is the jail's name), else under the JID."""
-    if rule.id.isdigit():
-        from ..state import registry
-        rec = registry.lookup(int(rule.id))
-        if rec is not None and rec.state == "running":
-            return rule.replace(id=rec.name or str(rec.jid))
-    return rule
-
-
-def _running(jail_id: str) -> list[JailRecord]:
-    from ..state import registry
-    return [r for r in registry.live_jails() if r.state == "running"
-            and (r.name == jail_id or str(r.jid) == jail_id)]
-
-
-def _rules_of(rules: list[Rule], rec: JailRecord) -> list[Rule]:
-    ids = {str(rec.jid), rec.name} - {""}
-    return [r for r in rules if r.subject == "jail" and r.id in ids]
-
-
-def _add(rule: Rule) -> None:
-    from ..config.rctl import check_rule, replaces
-    from ..confine import limits
-    from ..state import rctl as store
-    rule = check_rule(rule)
-    limits.check_linux(rule)
-    limits.check_host(rule)
-    rule = _resolve(rule)
-    with store.Lock():
-        old = store.load()
-        new = [r for r in old if not replaces(r, rule)] + [rule]
-        done: list[JailRecord] = []
-        try:
-            for rec in _running(rule.id):
-                limits.update_running(rec, _rules_of(new, rec))
-                done.append(rec)
-        except BaseException:
-            for rec in done + _running(rule.id)[len(done):len(done) + 1]:
-                try:
-                    limits.update_running(rec, _rules_of(old, rec))
-                except OSError:
-                    pass
-            raise
-        store.save(new)
-    for rec in done:
-        if limits.plan(_rules_of(new, rec)).watch:
-            from ..lifecycle import rctlwatch
-            rctlwatch.ensure(rec)
-
-
-def _remove(flt: Rule) -> None:
-    from ..config.rctl import RuleError
-    from ..confine import limits
-    from ..state import rctl as store
-    _jail_only(flt)
-    flt = _resolve(flt)
-    with store.Lock():
-        old = store.load()
-        keep = [r for r in old if not r.matches(flt)]
-        if len(keep) == len(old):
-            raise RuleError(errno.ESRCH)
-        store.save(keep)
-        gone = {r.id for r in old if r.matches(flt)}
-        for jail_id in sorted(gone):
-            for rec in _running(jail_id):
-                limits.update_running(rec, _rules_of(keep, rec))
-
-
 def _print_rules(rules: list[Rule], human: bool) -> None:
     for r in reversed(rules):           # newest first, as the kernel's lists
         sys.stdout.write(r.text(human) + "\n")
@@ -176,19 +103,19 @@ def _print_rules(rules: list[Rule], human: bool) -> None:
 
 def _show(flt: Rule, human: bool) -> None:
     from ..state import rctl as store
-    _jail_only(flt)
-    flt = _resolve(flt)
+    jail_only(flt)
+    flt = resolve(flt)
     _print_rules([r for r in store.load() if r.matches(flt)], human)
 
 
 def _usage(flt: Rule, human: bool) -> None:
     from ..config.rctl import RuleError, humanize_number
     from ..confine import racct
-    _jail_only(flt)
+    jail_only(flt)
     if flt.subject != "jail" or not flt.id:
         raise RuleError(errno.EINVAL)
-    flt = _resolve(flt)
-    running = _running(flt.id)
+    flt = resolve(flt)
+    running = rctlrules.running(flt.id)
     values = racct.usage(running[0] if running else None)
     from ..config.rctl import RESOURCES
     for name in RESOURCES:
@@ -213,7 +140,7 @@ def _limits(flt: Rule, human: bool) -> None:
     rec = registry.lookup(jid)
     if rec is None:
         return
-    _print_rules(_rules_of(store.load(), rec), human)
+    _print_rules(rules_of(store.load(), rec), human)
 
 
 def _jail_of(pid: int) -> int | None:

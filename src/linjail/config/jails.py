@@ -51,6 +51,9 @@ GLOBAL_VARS: tuple[Var, ...] = (
     Var("jail_enable", "NO", "bool",
         "start/stop do nothing unless jails are named on the command line or --force is given"),
     Var("jail_list", "", "list", "space-separated names of the jails to start and stop"),
+    Var("rctl_enable", "NO", "bool",
+        "`start` first adds the rules of rctl_rules, as FreeBSD's rc.d/rctl (rctl(8))"),
+    Var("rctl_rules", "/etc/rctl.conf", "str", "the rctl rules file: one rule per line, # comments"),
 )
 
 #: `jail_default_*`: the global knobs `start` sets (SPEC §8, DragonFly's order)

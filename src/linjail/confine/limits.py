@@ -26,6 +26,7 @@ from . import cglayout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ..model import JailSpec
     from ..state.registry import JailRecord
 
 #: resources enforced per process by rlimits (setrlimit(2))
@@ -98,6 +99,14 @@ class Plan(Record):
     ipc: dict[str, int] = {}
     pty_max: int | None = None
     watch: bool = False                     # log/signal actions, wallclock: a watcher
+
+    def devpts_options(self) -> str:
+        return "" if self.pty_max is None else f",max={self.pty_max}"
+
+    def set_rlimits(self, pid: int = 0) -> None:
+        """soft = hard = amount: jailed root cannot raise a hard limit."""
+        for name, amount in self.rlimits.items():
+            resource.prlimit(pid, RLIMITS[name], (amount, amount))
 
     def controllers(self) -> set[str]:
         out = set()
@@ -261,6 +270,13 @@ class HostLimits:
         for res, (_, name) in IO_KEYS.items():
             _write(os.path.join(path, name), f"{major}:{minor} {self.plan.io.get(res, 0)}")
 
+    def started(self, rec: JailRecord, console_log: str | None) -> None:
+        """The jail runs: its watcher, if a rule acts after the fact."""
+        from ..lifecycle import rctlwatch
+        from ..state import rctl as store
+        if rctlwatch.needed(store.for_jail(rec.name, rec.jid), console_log):
+            rctlwatch.ensure(rec, console_log)
+
     def join(self, pid: int) -> None:
         """Move PID (the jail's first process, before its command runs) into
         the v1 cgroups; the v2 one is the caller's (cgroup.join)."""
@@ -288,6 +304,24 @@ class HostLimits:
                         _write(os.path.join(path, "cgroup.procs"), str(pid))
                     except OSError:
                         pass      # it exited meanwhile
+
+
+def for_start(spec: JailSpec, rec: JailRecord) -> tuple[JailSpec, HostLimits | None]:
+    """The rules of a jail being started: its cgroups are created and
+    limited now (the first process joins the v1 ones through join());
+    the spec carries the rules to the jail side.  Errors are one line."""
+    from ..errors import JailError
+    from ..state import rctl as store
+    rules = store.for_jail(spec.name, rec.jid)
+    if not rules:
+        return spec, None
+    host = HostLimits(plan(rules), rec.jid, rec.cgroup, spec.path)
+    try:
+        host.prepare()
+    except OSError as e:
+        cglayout.release(rec.jid)
+        raise JailError(f"jail: rctl: {e.strerror or e}", bare=True) from None
+    return spec.replace(limits=tuple(rules)), host
 
 
 def v1_dirs(jid: int) -> list[str]:
@@ -342,13 +376,7 @@ def jail_ipc(p: Plan) -> None:
 
 
 def jail_rlimits(p: Plan, pid: int = 0) -> None:
-    """soft = hard = amount: jailed root cannot raise a hard limit."""
-    for name, amount in p.rlimits.items():
-        resource.prlimit(pid, RLIMITS[name], (amount, amount))
-
-
-def devpts_options(p: Plan) -> str:
-    return "" if p.pty_max is None else f",max={p.pty_max}"
+    p.set_rlimits(pid)
 
 
 # --- a running jail -----------------------------------------------------------------

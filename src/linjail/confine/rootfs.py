@@ -110,8 +110,10 @@ def attach_root(path: str, overlay: tuple[str, str] | None = None) -> Root:
     return Root(path, tree)
 
 
-def mount_dev(root: Root) -> None:
-    """The jail's /dev: a small tmpfs, six nodes, a private devpts, shm."""
+def mount_dev(root: Root, devpts_extra: str = "") -> None:
+    """The jail's /dev: a small tmpfs, six nodes, a private devpts, shm.
+
+    DEVPTS_EXTRA: more devpts options (rctl's pseudoterminals: `,max=N`)."""
     fd = root.open("dev", what="mount /dev there")
     libc.mount("tmpfs", fdpath(fd), "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC,
                "mode=755,size=64k,nr_inodes=64")
@@ -129,7 +131,7 @@ def mount_dev(root: Root) -> None:
             os.mkdir(sub, 0o755, dir_fd=dev)
         pts = libc.openat2(dev, "pts", os.O_PATH | os.O_DIRECTORY, _RESOLVE)
         libc.mount("devpts", fdpath(pts), "devpts", libc.MS_NOSUID | libc.MS_NOEXEC,
-                   "newinstance,ptmxmode=0666,mode=0620")
+                   "newinstance,ptmxmode=0666,mode=0620" + devpts_extra)
         os.close(pts)
         shm = libc.openat2(dev, "shm", os.O_PATH | os.O_DIRECTORY, _RESOLVE)
         libc.mount("tmpfs", fdpath(shm), "tmpfs",

@@ -25,6 +25,7 @@ from typing import Callable, Protocol, Sequence, TextIO
 
 from linjail.config import fstab
 from linjail.config.jails import (FatalConfig, JailConfig, RcVars, StartFailure, build_spec,
+                                  checkyesno,
                                   real_root, resolve, split_command, valid_name)
 from linjail.errors import JailError
 from linjail.model import JailSpec, Knobs, Mount
@@ -505,6 +506,7 @@ class RcService:
             return 0
         with _DirLock(self.directory):
             self._default_knobs()
+            self._rctl_rules()
             self.say("Starting jails:")
             failed = False
             try:
@@ -515,6 +517,19 @@ class RcService:
                 raise
             self.say(".\n")
         return 1 if failed else 0
+
+    def _rctl_rules(self) -> None:
+        """rc.d/rctl: with rctl_enable, each rule of rctl_rules is added (rctl -a)
+        before the jails start; a refused rule is rctl's one line on stderr."""
+        if not checkyesno(self.rc.get("rctl_enable") or "NO", "rctl_enable", self.warn):
+            return
+        from linjail.lifecycle import rctlrules
+
+        def err(text: str) -> None:
+            self.out.flush()
+            self.err.write(f"rctl: {text}\n")
+            self.err.flush()
+        rctlrules.load_file(self.rc.get("rctl_rules") or "/etc/rctl.conf", err)
 
     def _default_knobs(self) -> None:
         current = self.backend.get_defaults()

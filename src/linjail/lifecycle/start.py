@@ -132,6 +132,13 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
         from ..confine import net  # noqa: F401  (once, before the fork: both sides use it)
     from ..kernel import netlink  # noqa: F401  (the first process brings lo up)
     cg = rec.cgroup
+    # rctl: rules naming this jail are written into its cgroups now, before
+    # any process of it runs; none (the usual case) costs one stat()
+    from ..state import rctl
+    host = None
+    if rctl.exists():
+        from ..confine import limits
+        spec, host = limits.for_start(spec, rec)
 
     # first process -> launcher: its progress, its error, the jail's pty master
     report_r, report_w = unixsock.pair()
@@ -162,6 +169,8 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
     # which is sent once the move is done.
     def move() -> None:
         cgroup.join(cg, pid)
+        if host is not None:
+            host.join(pid)     # the v1 hierarchies a rule needs
     joined = _in_thread(move)
     undo.push(joined)
     for fd in theirs:
@@ -201,6 +210,8 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
     rec.starttime = registry.starttime(pid) or 0
     rec.state = "running"
     registry.write(rec)
+    if host is not None:
+        host.started(rec, spec.console_log)    # rctl's watcher, if a rule needs one
     undo.steps.clear()    # from here on the jail exists; removing it is remove_jail's job
     return Started(rec.jid, pid, status_r, go_w, rec, master)
 
@@ -336,6 +347,11 @@ def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, i
            confine: confinement.Confinement) -> None:
     from ..confine import rootfs
     libc.unshare(_NS_FLAGS)
+    plan = None
+    if spec.limits:       # rctl: the IPC sysctls of the jail's own IPC namespace
+        from ..confine import limits
+        plan = limits.plan(spec.limits)
+        limits.jail_ipc(plan)
     _allow_ping_sockets()
     enter_owned_uts()
     libc.sethostname(spec.hostname.encode())
@@ -347,7 +363,7 @@ def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, i
 
     root = rootfs.attach_root(spec.path, spec.overlay)
     if spec.devfs and root.exists_dir("dev"):
-        rootfs.mount_dev(root)
+        rootfs.mount_dev(root, plan.devpts_options() if plan is not None else "")
         if pty_slave is not None:
             # a pty of the jail's own devpts replaces the launcher's host pty
             master, slave = rootfs.open_pty(root)
@@ -397,6 +413,8 @@ def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, i
     global _REPORT_FD
     _REPORT_FD = 6
     libc.close_range(7)
+    if plan is not None:     # rctl's rlimits, inherited by every process of the jail
+        plan.set_rlimits()
     confinement.apply(confine)
     libc.prctl(libc.PR_SET_PDEATHSIG, 0)
     os.execve(5, argv, env)

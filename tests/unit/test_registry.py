@@ -101,3 +101,70 @@ def test_a_failed_write_gives_the_claim_back(state_dir: str) -> None:
     with pytest.raises(OSError):
         registry.allocate(bad, claim=lambda jid: 5, unclaim=given_back.append)
     assert given_back == [1] and registry.read(1) is None
+
+
+# -- addresses: no two jails share one ----------------------------------------------
+
+def _with(ips: list[str], **kw: object) -> "object":
+    return lambda jid: _rec(jid, ips=ips, **kw)
+
+
+def _claims(state_dir: str) -> dict[str, str]:
+    d = os.path.join(state_dir, "addrs")
+    return {n: os.readlink(os.path.join(d, n)) for n in os.listdir(d)} \
+        if os.path.isdir(d) else {}
+
+
+def test_a_live_jails_address_is_refused(state_dir: str) -> None:
+    from linjail.errors import JailError
+    first = registry.allocate(_with(["198.51.100.5", "2001:db8::5"]))
+    assert _claims(state_dir) == {"198.51.100.5": "1", "2001:db8::5": "1"}
+    with pytest.raises(JailError) as info:
+        registry.allocate(_with(["198.51.100.6", "2001:db8::5"]))
+    assert (info.value.message, info.value.bare, info.value.code) == (
+        "jail: jail: Address already in use", True, 1)
+    # nothing of the refused jail: no record, no JID used, no claim
+    assert sorted(os.listdir(os.path.join(state_dir, "jails"))) == ["1"]
+    assert _claims(state_dir) == {"198.51.100.5": "1", "2001:db8::5": "1"}
+    assert registry.allocate(_with(["198.51.100.6"])).jid == 2
+    registry.delete(first.jid)
+    assert _claims(state_dir) == {"198.51.100.6": "2"}
+
+
+def test_a_dead_jails_claim_is_taken_over(state_dir: str) -> None:
+    registry.allocate(_with(["198.51.100.5"], owner_start=1))      # not live
+    assert registry.allocate(_with(["198.51.100.5"])).jid == 2
+    assert _claims(state_dir) == {"198.51.100.5": "2"}
+    registry.delete(1)                   # the dead one's release keeps the new claim
+    assert _claims(state_dir) == {"198.51.100.5": "2"}
+
+
+def test_a_claim_without_its_record_is_stale(state_dir: str) -> None:
+    os.makedirs(os.path.join(state_dir, "addrs"))
+    os.symlink("9", os.path.join(state_dir, "addrs", "198.51.100.5"))
+    assert registry.allocate(_with(["198.51.100.5"])).jid == 1
+    assert _claims(state_dir) == {"198.51.100.5": "1"}
+
+
+def test_an_address_listed_twice_in_one_jail() -> None:
+    rec = registry.allocate(_with(["198.51.100.5", "198.51.100.5"]))
+    registry.delete(rec.jid)
+    assert registry.allocate(_with(["198.51.100.5"])).jid == 2
+
+
+def test_lock_is_reentrant(state_dir: str) -> None:
+    with registry.Lock():
+        with registry.Lock():
+            pass
+        assert registry.Lock._depth == 1
+    assert registry.Lock._depth == 0 and registry.Lock._fd == -1
+
+
+def test_a_refused_address_gives_the_jid_claim_back() -> None:
+    from linjail.errors import JailError
+    registry.allocate(_with(["198.51.100.5"]))
+    given_back: list[int] = []
+    with pytest.raises(JailError):
+        registry.allocate(_with(["198.51.100.5"]), claim=lambda jid: 5,
+                          unclaim=given_back.append)
+    assert given_back == [2] and registry.read(2) is None

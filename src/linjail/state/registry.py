@@ -4,6 +4,7 @@ Layout under the state directory (LINJAIL_STATE_DIR, default /run/linjail):
   lock          flock(2) taken for JID allocation and for cleanup
   jid           "BOOTID NEXT": the counter, reset when the boot id changes
   jails/N       one record per jail, "key<TAB>value" lines, written atomically
+  addrs/ADDR    a symlink to the JID of the live jail that holds address ADDR
 
 `/run` is not a tmpfs on these machines, so a record carries the boot id, and
 the PIDs it names carry their start time (field 22 of /proc/PID/stat): a
@@ -167,17 +168,34 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = Fals
 
 
 class Lock:
-    """The registry lock (flock on STATE/lock)."""
+    """The registry lock (flock on STATE/lock).
+
+    Re-entrant within a process: a release under the lock may call code that
+    takes it again (net.release_source_filter), and a second flock on a new
+    descriptor of the same file would wait for ourselves.
+    """
+    _depth = 0
+    _fd = -1
 
     def __enter__(self) -> "Lock":
-        ensure_dirs()
-        self.fd = os.open(os.path.join(state_dir(), "lock"),
-                          os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        if Lock._depth == 0:
+            ensure_dirs()
+            fd = os.open(os.path.join(state_dir(), "lock"),
+                         os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+            Lock._fd = fd
+        Lock._depth += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
+        Lock._depth -= 1
+        if Lock._depth == 0:
+            os.close(Lock._fd)
+            Lock._fd = -1
 
 
 def _record_path(jid: int) -> str:
@@ -190,10 +208,92 @@ def write(rec: JailRecord) -> None:
 
 
 def delete(jid: int) -> None:
+    """Remove jail JID's record and its address claims."""
+    rec = read(jid)
+    if rec is not None:
+        release_addresses(rec)
     try:
         os.unlink(_record_path(jid))
     except FileNotFoundError:
         pass
+
+
+def others_exist(jid: int) -> bool:
+    """Whether the registry holds a record (or one being written) besides JID's."""
+    try:
+        return any(name != str(jid) for name in os.listdir(_jails_dir()))
+    except FileNotFoundError:
+        return False
+
+
+# --- addresses ---------------------------------------------------------------------
+#
+# No two jails share an address: each would need the one host route to it, and
+# the second's would silently replace the first's.  FreeBSD lets two jails
+# share an address only when each has exactly that one; linjail never does.
+# A running jail's addresses are claimed in STATE/addrs/ADDR, a symlink to its
+# JID, made under the registry lock when the JID is allocated: a claim costs a
+# symlink(2) per address, not a read of every record.  A claim whose record is
+# no longer live (or no longer lists the address) is stale and taken over.
+
+def _addrs_dir() -> str:
+    return os.path.join(state_dir(), "addrs")
+
+
+def claim_addresses(rec: JailRecord) -> None:
+    """Claim REC's addresses for it (caller: the lock); EADDRINUSE if a live
+    jail holds one of them, and then nothing is claimed."""
+    made: list[str] = []
+    try:
+        for addr in rec.ips:
+            path = os.path.join(_addrs_dir(), addr)
+            while True:
+                try:
+                    os.symlink(str(rec.jid), path)
+                    made.append(path)
+                    break
+                except FileNotFoundError:
+                    os.makedirs(_addrs_dir(), mode=0o755, exist_ok=True)
+                except FileExistsError:
+                    holder = _holder(path)
+                    if holder == rec.jid:
+                        break                  # listed twice
+                    if holder is not None:
+                        other = read(holder)
+                        if other is not None and addr in other.ips and other.live():
+                            # jail(2)'s EADDRINUSE, as jail(8) reports it
+                            from ..errors import JailError
+                            raise JailError("jail: jail: Address already in use", bare=True)
+                    try:
+                        os.unlink(path)        # stale: taken over
+                    except FileNotFoundError:
+                        pass
+    except BaseException:
+        for path in made:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        raise
+
+
+def _holder(path: str) -> int | None:
+    try:
+        text = os.readlink(path)
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def release_addresses(rec: JailRecord) -> None:
+    """Drop REC's claims (those that still name it)."""
+    for addr in rec.ips:
+        path = os.path.join(_addrs_dir(), addr)
+        if _holder(path) == rec.jid:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 def read(jid: int) -> JailRecord | None:
@@ -257,7 +357,12 @@ def allocate(make: Callable[[int], JailRecord],
             rec = make(nxt)
             if claim is not None:
                 rec.cgroup_ino = token
-            write(rec)
+            claim_addresses(rec)
+            try:
+                write(rec)
+            except BaseException:
+                release_addresses(rec)
+                raise
             atomic_write(counter, f"{boot_id()} {nxt + 1}\n".encode())
         except BaseException:
             delete(nxt)

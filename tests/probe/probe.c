@@ -1518,6 +1518,158 @@ static void attack_cwd(void)
 		say("%s", buf);
 }
 
+/* ------------------------------------------------------------ source addresses */
+
+/* ADDR (IPv4 or IPv6) and PORT as a socket address; its length */
+static socklen_t sockaddr_of(const char *addr, int port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	if (strchr(addr, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, addr, &s6->sin6_addr);
+		return sizeof *s6;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, addr, &s4->sin_addr);
+	return sizeof *s4;
+}
+
+/* one UDP datagram TEXT from SRC (any address: IP_FREEBIND / IPV6_FREEBIND
+ * need no privilege) to DST:PORT; OK once the kernel sent it.  Whether it
+ * arrives is the receiver's to say. */
+static void attack_udp_send(const char *src, const char *dst, int port, const char *text)
+{
+	struct sockaddr_storage from, to;
+	socklen_t tolen = sockaddr_of(dst, port, &to), fromlen = sockaddr_of(src, 0, &from);
+	int six = to.ss_family == AF_INET6, one = 1;
+	int fd = socket(to.ss_family, SOCK_DGRAM, 0);
+	if (fd < 0) {
+		result(-1);
+		return;
+	}
+	if (six)
+		setsockopt(fd, SOL_IPV6, 78 /* IPV6_FREEBIND */, &one, sizeof one);
+	else
+		setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&from, fromlen) < 0 ||
+	    sendto(fd, text, strlen(text), 0, (struct sockaddr *)&to, tolen) < 0) {
+		result_fd(-1);
+		return;
+	}
+	result_fd(fd);
+}
+
+/* the same datagram built by hand on a raw socket (IPPROTO_RAW: the header
+ * is ours, IP_HDRINCL / IPV6_HDRINCL), the way around IPv4's refusal of a
+ * foreign source on a datagram socket; needs allow_raw_sockets=1 */
+static void attack_udp_raw(const char *src, const char *dst, int port, const char *text)
+{
+	struct sockaddr_storage from, to;
+	socklen_t tolen = sockaddr_of(dst, port, &to);
+	unsigned char pkt[600];
+	size_t n = strlen(text) > 500 ? 500 : strlen(text), hdr, len;
+	uint16_t udplen = (uint16_t)(8 + n), sum;
+	int six = to.ss_family == AF_INET6, fd;
+	sockaddr_of(src, 0, &from);
+	memset(pkt, 0, sizeof pkt);
+	if (six) {
+		struct sockaddr_in6 *f = (struct sockaddr_in6 *)&from, *t = (struct sockaddr_in6 *)&to;
+		unsigned char pseudo[40 + 8 + 500];
+		hdr = 40;
+		pkt[0] = 0x60;
+		pkt[4] = (unsigned char)(udplen >> 8);
+		pkt[5] = (unsigned char)udplen;
+		pkt[6] = IPPROTO_UDP;
+		pkt[7] = 64;
+		memcpy(pkt + 8, &f->sin6_addr, 16);
+		memcpy(pkt + 24, &t->sin6_addr, 16);
+		/* UDP over IPv6 needs its checksum: pseudo header, then UDP */
+		memset(pseudo, 0, sizeof pseudo);
+		memcpy(pseudo, pkt + 8, 32);
+		pseudo[34] = (unsigned char)(udplen >> 8);
+		pseudo[35] = (unsigned char)udplen;
+		pseudo[39] = IPPROTO_UDP;
+		unsigned char *u = pseudo + 40;
+		u[0] = 0x30; u[1] = 0x39;                    /* source port 12345 */
+		u[2] = (unsigned char)(port >> 8); u[3] = (unsigned char)port;
+		u[4] = (unsigned char)(udplen >> 8); u[5] = (unsigned char)udplen;
+		memcpy(u + 8, text, n);
+		sum = csum(pseudo, 40 + udplen);
+		memcpy(u + 6, &sum, 2);
+		memcpy(pkt + hdr, u, udplen);
+	} else {
+		struct sockaddr_in *f = (struct sockaddr_in *)&from, *t = (struct sockaddr_in *)&to;
+		hdr = 20;
+		pkt[0] = 0x45;
+		pkt[8] = 64;
+		pkt[9] = IPPROTO_UDP;           /* length, id, checksum: the kernel's */
+		memcpy(pkt + 12, &f->sin_addr, 4);
+		memcpy(pkt + 16, &t->sin_addr, 4);
+		unsigned char *u = pkt + hdr;
+		u[0] = 0x30; u[1] = 0x39;
+		u[2] = (unsigned char)(port >> 8); u[3] = (unsigned char)port;
+		u[4] = (unsigned char)(udplen >> 8); u[5] = (unsigned char)udplen;
+		memcpy(u + 8, text, n);          /* checksum 0: none, as IPv4 allows */
+	}
+	len = hdr + udplen;
+	fd = socket(to.ss_family, SOCK_RAW, IPPROTO_RAW);
+	if (fd < 0) {
+		result(-1);
+		return;
+	}
+	if (six)   /* the port field of a raw IPv6 destination must be 0 */
+		((struct sockaddr_in6 *)&to)->sin6_port = 0;
+	else
+		((struct sockaddr_in *)&to)->sin_port = 0;
+	long rc = sendto(fd, pkt, len, 0, (struct sockaddr *)&to, tolen);
+	int e = errno;
+	close(fd);
+	errno = e;
+	result(rc);
+}
+
+/* datagrams to ADDR:PORT, one line each ("udp-recv: SOURCE TEXT"), until
+ * one says END or MS milliseconds pass without any; "# bound" when ready */
+static void attack_udp_recv(const char *addr, int port, int ms, const char *end)
+{
+	struct sockaddr_storage me, peer;
+	socklen_t len = sockaddr_of(addr, port, &me);
+	int fd = socket(me.ss_family, SOCK_DGRAM, 0);
+	char buf[512], host[64];
+	if (fd < 0 || bind(fd, (struct sockaddr *)&me, len) < 0) {
+		result(-1);
+		return;
+	}
+	(void)!write(1, "# bound\n", 8);
+	for (;;) {
+		fd_set r;
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		socklen_t plen = sizeof peer;
+		ssize_t n;
+		FD_ZERO(&r);
+		FD_SET(fd, &r);
+		if (select(fd + 1, &r, NULL, NULL, &tv) <= 0)
+			break;
+		n = recvfrom(fd, buf, sizeof buf - 1, 0, (struct sockaddr *)&peer, &plen);
+		if (n < 0)
+			break;
+		buf[n] = 0;
+		if (peer.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, host, sizeof host);
+		else
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, host, sizeof host);
+		say("%s %s", host, buf);
+		if (strcmp(buf, end) == 0)
+			break;
+	}
+	close(fd);
+	say("done");
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 static void run(int argc, char **argv)
@@ -1789,6 +1941,15 @@ static void run(int argc, char **argv)
 		attack_ping(arg_str(argv, 1, argc), SOCK_RAW);
 	else if (IS("ping-dgram"))
 		attack_ping(arg_str(argv, 1, argc), SOCK_DGRAM);
+	else if (IS("udp-send"))
+		attack_udp_send(arg_str(argv, 1, argc), arg_str(argv, 2, argc),
+				arg_int(argv, 3, argc), arg_str(argv, 4, argc));
+	else if (IS("udp-raw"))
+		attack_udp_raw(arg_str(argv, 1, argc), arg_str(argv, 2, argc),
+			       arg_int(argv, 3, argc), arg_str(argv, 4, argc));
+	else if (IS("udp-recv"))
+		attack_udp_recv(arg_str(argv, 1, argc), arg_int(argv, 2, argc),
+				arg_int(argv, 3, argc), arg_str(argv, 4, argc));
 	else
 		say("unknown attack");
 #undef IS

@@ -41,6 +41,10 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(net.socket, "if_nametoindex", lambda name: 42)
     monkeypatch.setattr(net, "_host_sysctls", lambda name: FakeNetlink.calls.append(
         ("sysctls", name)))
+    monkeypatch.setattr(net, "ensure_source_filter", lambda: FakeNetlink.calls.append(
+        ("ensure_source_filter",)))
+    monkeypatch.setattr(net, "release_source_filter", lambda jid: FakeNetlink.calls.append(
+        ("release_source_filter", jid)))
 
 
 IPS = (ipaddress.ip_address("198.51.100.5"), ipaddress.ip_address("2001:db8::5"))
@@ -49,12 +53,12 @@ IPS = (ipaddress.ip_address("198.51.100.5"), ipaddress.ip_address("2001:db8::5")
 def test_host_steps_in_order() -> None:
     net.setup_host(7, 1234, IPS)
     names = [c[0] for c in FakeNetlink.calls]
-    assert names == ["add_veth", "sysctls",
+    assert names == ["ensure_source_filter", "add_veth", "sysctls",
                      "add_unreachable_default", "add_rule",
                      "add_unreachable_default", "add_rule",
                      "add_neighbour", "add_host_route", "add_host_route",
                      "add_neighbour", "add_host_route", "add_host_route"]
-    assert FakeNetlink.calls[0] == ("add_veth", "ljh7", "02:6c:68:00:00:07", "eth0",
+    assert FakeNetlink.calls[1] == ("add_veth", "ljh7", "02:6c:68:00:00:07", "eth0",
                                     "02:6c:6a:00:00:07", 1234)
     assert ("add_rule", socket.AF_INET, "ljh7", net.JAIL_TABLE, net.RULE_PRIORITY) \
         in FakeNetlink.calls
@@ -67,8 +71,33 @@ def test_failure_undoes_what_was_done() -> None:
         net.setup_host(8, 1234, IPS)
     undo = [c[0] for c in FakeNetlink.calls[FakeNetlink.calls.index(
         ("add_neighbour", 42, IPS[0], "02:6c:6a:00:00:08")) + 1:]]
-    assert undo == ["delete_host_route", "delete_host_route", "delete_rule", "delete_rule",
-                    "delete_link"]
+    # routes by address and device (42), in both tables
+    assert FakeNetlink.calls[-8:] == [
+        ("delete_host_route", 42, IPS[0], net.JAIL_TABLE),
+        ("delete_host_route", 42, IPS[0], netlink.RT_TABLE_MAIN),
+        ("delete_host_route", 42, IPS[1], net.JAIL_TABLE),
+        ("delete_host_route", 42, IPS[1], netlink.RT_TABLE_MAIN),
+        ("delete_rule", socket.AF_INET, "ljh8", net.JAIL_TABLE, net.RULE_PRIORITY),
+        ("delete_rule", socket.AF_INET6, "ljh8", net.JAIL_TABLE, net.RULE_PRIORITY),
+        ("delete_link", "ljh8"),
+        ("release_source_filter", 8)]
+    assert len(undo) == 8
+
+
+def test_teardown_of_a_vanished_veth_deletes_no_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its routes went with it; without the device a delete would hit another
+    jail's route to the same address."""
+    def gone(name: str) -> int:
+        raise OSError(19, "No such device")
+    monkeypatch.setattr(net.socket, "if_nametoindex", gone)
+    net.teardown_host(net.HostNet(9, "ljh9", IPS))
+    assert [c[0] for c in FakeNetlink.calls] == ["delete_rule", "delete_rule", "delete_link",
+                                                 "release_source_filter"]
+
+
+def test_macvlan_jail_has_no_filter_on_the_host() -> None:
+    net.setup_host(5, 1234, IPS, "eth9")
+    assert [c[0] for c in FakeNetlink.calls] == ["add_macvlan"]
 
 
 def test_jail_side_loopback_only_without_addresses() -> None:

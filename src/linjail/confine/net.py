@@ -19,10 +19,11 @@ macvlan instead (no veth, no host routes).
 from __future__ import annotations
 
 import _socket as socket   # the C module: `socket` would import enum (startup cost)
+import errno
 import ipaddress
 import os
 
-from ..kernel.netlink import Netlink, families, ignore_missing
+from ..kernel.netlink import RT_TABLE_MAIN, Netlink, families, ignore_missing
 from ..record import Record, record
 
 TYPE_CHECKING = False
@@ -87,9 +88,10 @@ def setup_host(jid: int, pid: int, ips: tuple[Address, ...],
             nl.add_macvlan(JAIL_IF, parent, jail_mac, pid)
             return HostNet(jid, "", ips)
         name = host_ifname(jid)
-        nl.add_veth(name, host_mac, JAIL_IF, jail_mac, pid)
         net = HostNet(jid, name, ips)
         try:
+            ensure_source_filter()
+            nl.add_veth(name, host_mac, JAIL_IF, jail_mac, pid)
             index = socket.if_nametoindex(name)
             _host_sysctls(name)
             for fam in (socket.AF_INET, socket.AF_INET6):
@@ -107,7 +109,7 @@ def setup_host(jid: int, pid: int, ips: tuple[Address, ...],
 
 def _host_sysctls(name: str) -> None:
     v4 = f"/proc/sys/net/ipv4/conf/{name}/"
-    _sysctl(v4 + "rp_filter", "1")        # a jail cannot spoof other sources
+    _sysctl(v4 + "rp_filter", "1")        # strict reverse path; the nftables check too
     _sysctl(v4 + "forwarding", "1")       # jail -> jail (table 4242 stops the rest)
     _sysctl(v4 + "accept_redirects", "0")
     _sysctl(v4 + "send_redirects", "0")
@@ -119,16 +121,25 @@ def _host_sysctls(name: str) -> None:
 
 
 def teardown_host(net: HostNet) -> None:
-    """Remove the host side; every step tolerates an object already gone."""
+    """Remove the host side; every step tolerates an object already gone.
+
+    Routes are deleted by address *and* device: another jail's route to the
+    same address (which linjail refuses to make, see registry.claim) stays.
+    """
     if not net.ifname:
         return
     with Netlink() as nl:
-        for addr in net.ips:
-            try:
-                nl.delete_host_route(addr, JAIL_TABLE)
-            except OSError as err:
-                if not ignore_missing(err):
-                    raise
+        try:
+            index = socket.if_nametoindex(net.ifname)
+        except OSError:
+            index = 0          # the veth is gone, and its routes with it
+        for addr in net.ips if index else ():
+            for table in (JAIL_TABLE, RT_TABLE_MAIN):
+                try:
+                    nl.delete_host_route(index, addr, table)
+                except OSError as err:
+                    if not ignore_missing(err):
+                        raise
         for fam in (socket.AF_INET, socket.AF_INET6):
             try:
                 nl.delete_rule(fam, net.ifname, JAIL_TABLE, RULE_PRIORITY)
@@ -137,6 +148,99 @@ def teardown_host(net: HostNet) -> None:
                     raise
         try:
             nl.delete_link(net.ifname)
+        except OSError as err:
+            if not ignore_missing(err):
+                raise
+    release_source_filter(net.jid)
+
+
+# --- source addresses -------------------------------------------------------------------
+#
+# A jail's packets must carry its own addresses as source.  IPv4 has rp_filter
+# on the host-side veth; IPv6 has no reverse-path check of its own, and the
+# policy rule cannot help: the `local` table (priority 0) delivers a packet
+# for the host before rule 4242, whatever its source.  So one nftables table
+# of linjail's own does it for every jail veth at once, for both families:
+#
+#   table inet linjail {
+#       chain prerouting {
+#           type filter hook prerouting priority -300; policy accept;
+#           iifname "ljh*" fib saddr . iif oif missing drop
+#       }
+#   }
+#
+# `fib saddr . iif oif` is the interface the host routes the packet's source
+# to, looked up as if leaving through the arrival interface: for a jail's own
+# address that is its veth (its host route), for another jail's address, the
+# host's own addresses or anything else there is no such route, and the packet
+# is dropped before conntrack (-200) sees it.  IPv6 link-local sources pass
+# (fe80::/64 is on every veth): neighbour discovery keeps working.
+#
+# It costs nothing per jail: the first start creates the table, later starts
+# only ask for it (one netlink round trip); the release of the last jail
+# (registry.Lock, no other record) deletes it, so a host without jails has
+# no table of ours.  The table's user data is its version: a table that
+# differs is replaced whole, in one transaction.
+
+FILTER_TABLE = "linjail"
+FILTER_CHAIN = "prerouting"
+FILTER_PRIORITY = -300
+FILTER_MARK = b"linjail: jail veths carry their own source addresses; v1"
+
+
+def ensure_source_filter() -> None:
+    """Make the table unless it is there (several starts may race: one wins)."""
+    from ..kernel import netlink as k
+    try:
+        with k.Nftables() as nft:
+            mark = nft.table_userdata(k.NFPROTO_INET, FILTER_TABLE)
+            if mark == FILTER_MARK:
+                return
+            requests = []
+            if mark is not None:     # an older or foreign table of that name
+                requests.append((k.NFT_MSG_DELTABLE, 0, k.NFPROTO_INET,
+                                 k.nft_table(FILTER_TABLE)))
+            rule = (k.expr_meta(k.NFT_META_IIFNAME), k.expr_cmp_eq(b"ljh"),
+                    k.expr_fib(k.NFTA_FIB_F_SADDR | k.NFTA_FIB_F_IIF | k.NFTA_FIB_F_PRESENT,
+                               k.NFT_FIB_RESULT_OIF),
+                    k.expr_cmp_eq(bytes(4)), k.expr_verdict(k.NF_DROP))
+            new = k.NLM_F_CREATE | k.NLM_F_EXCL
+            requests += [
+                (k.NFT_MSG_NEWTABLE, new, k.NFPROTO_INET, k.nft_table(FILTER_TABLE, FILTER_MARK)),
+                (k.NFT_MSG_NEWCHAIN, new, k.NFPROTO_INET,
+                 k.nft_base_chain(FILTER_TABLE, FILTER_CHAIN, k.NF_INET_PRE_ROUTING,
+                                  FILTER_PRIORITY)),
+                (k.NFT_MSG_NEWRULE, k.NLM_F_CREATE, k.NFPROTO_INET,
+                 k.nft_rule(FILTER_TABLE, FILTER_CHAIN, *rule))]
+            try:
+                nft.commit(requests, "")
+            except OSError as err:
+                if err.errno != errno.EEXIST:      # EEXIST: a concurrent start made it
+                    raise
+    except OSError as err:
+        raise OSError(err.errno, "cannot filter jail source addresses (nf_tables): "
+                      + os.strerror(err.errno or 0)) from None
+
+
+def release_source_filter(jid: int) -> None:
+    """Delete the table when jail JID was the last: no other record in the
+    registry (under its lock, so no start slips in between: a start makes
+    its record before it asks for the table) and no other jail veth."""
+    from ..state import registry
+    from ..kernel import netlink as k
+    with registry.Lock():
+        if registry.others_exist(jid):
+            return
+        try:
+            if any(n.startswith("ljh") and n != host_ifname(jid)
+                   for n in os.listdir("/sys/class/net")):
+                return       # a jail of another registry (LINJAIL_STATE_DIR)
+        except OSError:
+            return
+        try:
+            with k.Nftables() as nft:
+                nft.commit([(k.NFT_MSG_DELTABLE, 0, k.NFPROTO_INET,
+                             k.nft_table(FILTER_TABLE))], "")
         except OSError as err:
             if not ignore_missing(err):
                 raise

@@ -187,8 +187,9 @@ class Netlink:
         self._route(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, _family(dst), dst,
                     index=index, table=table, what=f"add route to {dst}")
 
-    def delete_host_route(self, dst: Address, table: int) -> None:
-        self._route(RTM_DELROUTE, 0, _family(dst), dst, table=table,
+    def delete_host_route(self, index: int, dst: Address, table: int) -> None:
+        """ip route del DST dev INDEX table TABLE: another device's route to DST stays"""
+        self._route(RTM_DELROUTE, 0, _family(dst), dst, index=index, table=table,
                     what=f"delete route to {dst}")
 
     def add_default_route(self, index: int, gateway: Address) -> None:
@@ -268,3 +269,176 @@ def ignore_missing(err: OSError) -> bool:
 
 def families(addrs: Iterable[Address]) -> set[int]:
     return {_family(a) for a in addrs}
+
+
+# --- nf_tables (NETLINK_NETFILTER) ------------------------------------------------------
+#
+# The source-address filter of jail veths is one nftables table, made by a
+# single transaction (a batch); its expressions are the ones `nft` compiles
+# for `iifname "ljh*" fib saddr . iif oif missing drop`
+# (`nft --debug=netlink` shows them).  linux/netfilter/nf_tables.h:
+# nf_tables attributes are big-endian, nests carry NLA_F_NESTED.
+
+NETLINK_NETFILTER = 12
+NFNL_SUBSYS_NFTABLES = 10
+NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END = 16, 17
+NFT_MSG_NEWTABLE, NFT_MSG_GETTABLE, NFT_MSG_DELTABLE = 0, 1, 2
+NFT_MSG_NEWCHAIN, NFT_MSG_NEWRULE = 3, 6
+NFPROTO_INET, NFPROTO_NETDEV = 1, 5
+NLA_F_NESTED = 0x8000
+NFTA_TABLE_NAME, NFTA_TABLE_USERDATA = 1, 6
+NFTA_CHAIN_TABLE, NFTA_CHAIN_NAME, NFTA_CHAIN_HOOK, NFTA_CHAIN_POLICY, NFTA_CHAIN_TYPE = \
+    1, 3, 4, 5, 7
+NFTA_HOOK_HOOKNUM, NFTA_HOOK_PRIORITY, NFTA_HOOK_DEV = 1, 2, 3
+NFTA_RULE_TABLE, NFTA_RULE_CHAIN, NFTA_RULE_EXPRESSIONS = 1, 2, 4
+NFTA_LIST_ELEM = 1
+NFTA_EXPR_NAME, NFTA_EXPR_DATA = 1, 2
+NFTA_DATA_VALUE, NFTA_DATA_VERDICT = 1, 2
+NFTA_VERDICT_CODE = 1
+NFT_REG_VERDICT, NFT_REG_1 = 0, 1
+NFT_META_PROTOCOL, NFT_META_IIFNAME = 1, 6
+NFT_CMP_EQ = 0
+NFT_PAYLOAD_NETWORK_HEADER = 1
+NFTA_FIB_F_SADDR, NFTA_FIB_F_IIF, NFTA_FIB_F_PRESENT = 1, 8, 32
+NFT_FIB_RESULT_OIF = 1
+NF_DROP, NF_ACCEPT = 0, 1
+NF_INET_PRE_ROUTING = 0
+NF_NETDEV_EGRESS = 1
+
+
+def _nest(kind: int, payload: bytes) -> bytes:
+    return _attr(kind | NLA_F_NESTED, payload)
+
+
+def _be32(kind: int, value: int) -> bytes:
+    return _attr(kind, struct.pack(">i" if value < 0 else ">I", value))
+
+
+def _expr(name: str, *attrs: bytes) -> bytes:
+    return _nest(NFTA_LIST_ELEM, _str(NFTA_EXPR_NAME, name)
+                 + _nest(NFTA_EXPR_DATA, b"".join(attrs)))
+
+
+def expr_meta(key: int, dreg: int = NFT_REG_1) -> bytes:
+    """[ meta load KEY => reg DREG ]"""
+    return _expr("meta", _be32(2, key), _be32(1, dreg))           # KEY, DREG
+
+
+def expr_cmp_eq(data: bytes, sreg: int = NFT_REG_1) -> bytes:
+    """[ cmp eq reg SREG DATA ]: compares len(DATA) bytes (a prefix for names)"""
+    return _expr("cmp", _be32(1, sreg), _be32(2, NFT_CMP_EQ),      # SREG, OP
+                 _nest(3, _attr(NFTA_DATA_VALUE, data)))           # DATA
+
+
+def expr_payload(offset: int, length: int, dreg: int = NFT_REG_1) -> bytes:
+    """[ payload load LENGTHb @ network header + OFFSET => reg DREG ]"""
+    return _expr("payload", _be32(1, dreg), _be32(2, NFT_PAYLOAD_NETWORK_HEADER),
+                 _be32(3, offset), _be32(4, length))               # DREG BASE OFFSET LEN
+
+
+def expr_fib(flags: int, result: int, dreg: int = NFT_REG_1) -> bytes:
+    """[ fib FLAGS RESULT => reg DREG ]"""
+    return _expr("fib", _be32(1, dreg), _be32(2, result), _be32(3, flags))
+
+
+def expr_verdict(code: int) -> bytes:
+    """[ immediate reg 0 CODE ]"""
+    return _expr("immediate", _be32(1, NFT_REG_VERDICT),
+                 _nest(2, _nest(NFTA_DATA_VERDICT, _be32(NFTA_VERDICT_CODE, code))))
+
+
+class Nftables:
+    """One NETLINK_NETFILTER socket: a table's marker, and transactions."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                  NETLINK_NETFILTER)
+        self.sock.bind((0, 0))
+        self.seq = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "Nftables":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _message(self, kind: int, flags: int, family: int, attrs: bytes,
+                 res_id: int = 0) -> bytes:
+        self.seq += 1
+        body = struct.pack(">BBH", family, 0, res_id) + attrs
+        return struct.pack("IHHII", 16 + len(body), kind, NLM_F_REQUEST | flags,
+                           self.seq, 0) + body
+
+    def _answers(self, last: int, what: str) -> list[bytes]:
+        """The replies up to the acknowledgement of request LAST; the first error raises."""
+        replies: list[bytes] = []
+        while True:
+            data = self.sock.recv(65536)
+            offset = 0
+            while offset + 16 <= len(data):
+                length, mtype, _, seq, _ = struct.unpack_from("IHHII", data, offset)
+                if mtype == NLMSG_ERROR:
+                    (err,) = struct.unpack_from("i", data, offset + 16)
+                    if err:
+                        raise OSError(-err, f"{what}: {os.strerror(-err)}")
+                    if seq == last:
+                        return replies
+                elif seq == last:
+                    replies.append(data[offset + 16:offset + length])
+                offset += (length + 3) & ~3
+
+    def table_userdata(self, family: int, name: str) -> bytes | None:
+        """The user data of table NAME (b"" if it has none), None if there is no such table."""
+        kind = NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETTABLE
+        self.sock.send(self._message(kind, NLM_F_ACK, family, _str(NFTA_TABLE_NAME, name)))
+        try:
+            replies = self._answers(self.seq, f"nf_tables: get table {name}")
+        except OSError as err:
+            if err.errno == _errno.ENOENT:
+                return None
+            raise
+        for msg in replies:
+            offset = 4                       # after struct nfgenmsg
+            while offset + 4 <= len(msg):
+                length, attr = struct.unpack_from("HH", msg, offset)
+                if length < 4:
+                    break
+                if attr & 0x3fff == NFTA_TABLE_USERDATA:
+                    return msg[offset + 4:offset + length]
+                offset += (length + 3) & ~3
+        return b""
+
+    def commit(self, requests: list[tuple[int, int, int, bytes]], what: str) -> None:
+        """One transaction: (NFT_MSG_*, NLM_F_* flags, family, attributes) each; all or nothing."""
+        res = NFNL_SUBSYS_NFTABLES
+        batch = [self._message(NFNL_MSG_BATCH_BEGIN, 0, 0, b"", res)]
+        for kind, flags, family, attrs in requests:
+            batch.append(self._message(res << 8 | kind, NLM_F_ACK | flags, family, attrs))
+        last = self.seq
+        batch.append(self._message(NFNL_MSG_BATCH_END, 0, 0, b"", res))
+        self.sock.send(b"".join(batch))
+        self._answers(last, what)
+
+
+def nft_table(name: str, userdata: bytes = b"") -> bytes:
+    return _str(NFTA_TABLE_NAME, name) + (_attr(NFTA_TABLE_USERDATA, userdata)
+                                          if userdata else b"")
+
+
+def nft_base_chain(table: str, name: str, hook: int, priority: int, *,
+                   device: str | None = None, policy: int = NF_ACCEPT) -> bytes:
+    """A base chain of type filter on HOOK (and DEVICE, for the netdev family)."""
+    hook_attrs = _be32(NFTA_HOOK_HOOKNUM, hook) + _be32(NFTA_HOOK_PRIORITY, priority)
+    if device is not None:
+        hook_attrs += _str(NFTA_HOOK_DEV, device)
+    return (_str(NFTA_CHAIN_TABLE, table) + _str(NFTA_CHAIN_NAME, name)
+            + _nest(NFTA_CHAIN_HOOK, hook_attrs) + _be32(NFTA_CHAIN_POLICY, policy)
+            + _str(NFTA_CHAIN_TYPE, "filter"))
+
+
+def nft_rule(table: str, chain: str, *exprs: bytes) -> bytes:
+    return (_str(NFTA_RULE_TABLE, table) + _str(NFTA_RULE_CHAIN, chain)
+            + _nest(NFTA_RULE_EXPRESSIONS, b"".join(exprs)))

@@ -124,7 +124,7 @@ def teardown_host(net: HostNet) -> None:
     """Remove the host side; every step tolerates an object already gone.
 
     Routes are deleted by address *and* device: another jail's route to the
-    same address (which linjail refuses to make, see registry.claim) stays.
+    same address (which linjail refuses to make: registry.claim_addresses) stays.
     """
     if not net.ifname:
         return

@@ -124,7 +124,7 @@ def test_rc_service_reports_the_address_in_use(service_root: str, jails: Jails) 
         conf = os.path.join(base, "rc.conf")
         with open(conf, "w") as f:
             f.write(f'jail_enable="YES"\njail_list="www"\njail_www_rootdir="{service_root}"\n'
-                    'jail_www_hostname="www.example.org"\njail_www_ip="203.0.113.74"\n'
+                    'jail_www_hostname="inuse.example.org"\njail_www_ip="203.0.113.74"\n'
                     'jail_www_exec_start="/bin/sh -c :"\n'
                     f'jail_www_consolelog="{base}/console.log"\n')
         before = host_state()
@@ -135,4 +135,4 @@ def test_rc_service_reports_the_address_in_use(service_root: str, jails: Jails) 
             1, "Default global settings for jails:.\nStarting jails: cannot start jail "
                "\"www\": jail: Address already in use\n.\n", "")
         assert os.listdir(varrun) == []
-        assert_nothing_new(before, "www.example.org")
+        assert_nothing_new(before, "inuse.example.org")

@@ -128,6 +128,11 @@ def test_memory_hog_is_killed_inside_the_jail(jails: Jails, root: str, rules: Ru
     from linjail.state import registry
     rec = registry.lookup(jid)
     assert rec is not None and racct.oom_kills(rec) >= 1
+    # jls --json shows the jail's memory, CPU time and processes
+    import json
+    mine = [j for j in json.loads(run("jls", "--json").out) if j["jid"] == jid]
+    assert len(mine) == 1 and mine[0]["processes"] == 2 and mine[0]["memory"] > 0
+    assert isinstance(mine[0]["cputime"], float)
     # what is not in the jail is untouched: the host allocates 100 MiB
     r = run("/bin/sh", "-c", "head -c 100000000 /dev/zero | wc -c")
     assert r.out.strip() == "100000000"

@@ -82,9 +82,11 @@ def _jls(args: list[str]) -> int:
     out = sys.stdout
     if as_json:
         import json
+        from ..confine import racct
         out.write(json.dumps([{"jid": r.jid, "name": r.name, "hostname": h, "path": r.path,
                                "ips": list(reversed(r.ips)), "pid": r.pid,
-                               "knobs": r.knobs} for r, h in rows], indent=1) + "\n")
+                               "knobs": r.knobs, **_usage(racct.light(r))}
+                              for r, h in rows], indent=1) + "\n")
         return 0
     if not rows:
         return 0
@@ -101,3 +103,10 @@ def _jls(args: list[str]) -> int:
         out.write("%-8s%-15s %-15s %s\n" % (r.jid, escape(h), escape(r.path),
                                              format_ips(r.ips)))
     return 0
+
+
+def _usage(u: dict[str, int]) -> dict[str, int | float]:
+    """rctl's usage (confine/racct.py): memory in bytes, CPU time in
+    seconds, processes of the jail's cgroup."""
+    return {"memory": u["memoryuse"], "cputime": round(u["cputime_usec"] / 1e6, 3),
+            "processes": u["maxproc"]}

@@ -659,5 +659,17 @@ class RcService:
                 code = 3
             else:
                 ips = " ".join(rec.ips) or "(none)"
-                self.say(f"{name}: running, jid {rec.jid}, addresses {ips}\n")
+                self.say(f"{name}: running, jid {rec.jid}, addresses {ips}"
+                         f"{_oom_note(rec)}\n")
         return code
+
+
+def _oom_note(rec: Record) -> str:
+    """rctl: processes the jail's memory limit killed, if any (racct.oom_kills)."""
+    if not hasattr(rec, "cgroup"):
+        return ""          # a test's fake record
+    from linjail.confine import racct
+    kills = racct.oom_kills(rec)  # type: ignore[arg-type]
+    if not kills:
+        return ""
+    return f", {kills} process{'es' if kills > 1 else ''} killed by its memoryuse limit"

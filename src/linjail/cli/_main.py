@@ -2,9 +2,20 @@
 
 A JailError becomes its one line and its exit status; anything else becomes
 one line too, unless LINJAIL_DEBUG is set, which shows the traceback.
+
+Standard output and error are ours (`Output`), not CPython's: a closed
+descriptor (CPython leaves sys.stdout None), /dev/full, a pipe whose reader
+is gone or a non-blocking pipe must end like a C tool — the work done, then
+`jls: stdout: No space left on device` and status 1 — never an
+AttributeError, "Exception ignored", exit 120 or output lost with status 0
+(issue 16, item 1).  Ctrl-C during start-up: the launcher starts the
+interpreter with SIGINT blocked, and run() unblocks it inside its handler,
+so an early Ctrl-C ends the command quietly with 130 (item 3).
 """
 from __future__ import annotations
 
+import _signal as signal   # the C module: `signal` would import enum (startup cost)
+import errno
 import os
 import sys
 
@@ -15,45 +26,172 @@ if TYPE_CHECKING:
 from ..errors import JailError
 
 
+class Output:
+    """A text stream on FD that never raises: like C stdio, it remembers its
+    first error (`error`, an errno) for the end of the command.
+
+    Text is encoded as the file system encoding with surrogateescape, so a
+    path or argument that is not UTF-8 comes out as the bytes it came in as.
+    A descriptor that was closed when the command started stays unused
+    (linjail may open files that take its number later).  EAGAIN (a
+    non-blocking pipe that is full) waits until the pipe drains.
+    """
+
+    def __init__(self, fd: int, name: str, line_buffered: bool) -> None:
+        self.fd = fd
+        self.name = name
+        self.line_buffered = line_buffered
+        self.buf = bytearray()
+        self.error = 0
+        self.written = False
+        try:
+            os.fstat(fd)
+            self.missing = False
+        except OSError:
+            self.missing = True
+        self.encoding = sys.getfilesystemencoding()
+        self.errors = "surrogateescape"
+
+    def write(self, text: str) -> int:
+        self.buf += text.encode(self.encoding, self.errors)
+        if len(self.buf) >= 65536 or (self.line_buffered and "\n" in text):
+            self.flush()
+        return len(text)
+
+    def writelines(self, lines: list[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if not self.buf:
+            return
+        data = memoryview(bytes(self.buf))
+        self.buf.clear()
+        if self.error:
+            return
+        if self.missing:
+            self.error = errno.EBADF
+            return
+        self.written = True
+        while data:
+            try:
+                data = data[os.write(self.fd, data):]
+            except InterruptedError:
+                continue
+            except BlockingIOError:
+                import select
+                poller = select.poll()
+                poller.register(self.fd, select.POLLOUT)
+                poller.poll()
+            except OSError as err:
+                self.error = err.errno or errno.EIO
+                return
+
+    def fileno(self) -> int:
+        if self.missing:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        return self.fd
+
+    def isatty(self) -> bool:
+        return not self.missing and os.isatty(self.fd)
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+
+def _install_streams() -> None:
+    """Ours in place of the interpreter's own streams (a caller that passed
+    others, as tests do in-process, keeps them)."""
+    if sys.stdout is None or sys.stdout is sys.__stdout__:
+        sys.stdout = Output(1, "stdout", line_buffered=False)
+    if sys.stderr is None or sys.stderr is sys.__stderr__:
+        sys.stderr = Output(2, "stderr", line_buffered=True)
+
+
 def run(prog: str, body: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args == ["--version"]:      # every command; alone, so never a BSD option
-        from .. import __version__
-        sys.stdout.write(f"{prog} (linjail) {__version__}\n")
-        return 0
+    _install_streams()
+    code = 1
     try:
-        return body(args)
-    except JailError as err:
+        # the launcher blocked SIGINT around the interpreter's start-up (a
+        # KeyboardInterrupt there is a "Fatal Python error"); from here on it
+        # is a KeyboardInterrupt, handled below, and a pending one fires now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+        if args == ["--version"]:      # every command; alone, so never a BSD option
+            from .. import __version__
+            sys.stdout.write(f"{prog} (linjail) {__version__}\n")
+            code = 0
+        else:
+            code = body(args)
+        sys.stdout.flush()
+    except JailError as e:
         if os.environ.get("LINJAIL_DEBUG"):
             raise
-        stream = sys.stdout if err.stdout else sys.stderr
-        text = err.message if err.bare or err.message.startswith(f"{prog}: ") \
-            else f"{prog}: {err.message}"
+        stream = sys.stdout if e.stdout else sys.stderr
+        text = e.message if e.bare or e.message.startswith(f"{prog}: ") \
+            else f"{prog}: {e.message}"
         stream.write(text + "\n")
         stream.flush()
-        return err.code
+        code = e.code
     except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 1
-    except Exception as err:   # a bug or an unforeseen OS state: one line, no traceback
+        code = 130
+    except Exception as e:   # a bug or an unforeseen OS state: one line, no traceback
         if os.environ.get("LINJAIL_DEBUG"):
             raise
-        sys.stderr.write(f"{prog}: internal error: {type(err).__name__}: {err} "
+        sys.stderr.write(f"{prog}: internal error: {type(e).__name__}: {e} "
                          f"(set LINJAIL_DEBUG=1 for details)\n")
-        return 1
+        code = 1
+    return _settle(prog, code)
 
 
-def finish(code: int) -> None:
-    """Flush and leave without interpreter shutdown (the launchers' exit).
+def _settle(prog: str, code: int) -> int:
+    """The status once stdout is flushed: a write that failed is a failure
+    (C: ferror(stdout) at exit), said in one line unless one was said."""
+    out, err = sys.stdout, sys.stderr
+    try:
+        out.flush()
+        failed = getattr(out, "error", 0)
+        if failed == errno.EPIPE and code == 0:
+            # the reader is gone: end as SIGPIPE ends a C tool, without a word
+            err.flush()
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGPIPE)
+        if failed and (code == 0 or not getattr(err, "written", True)):
+            err.write(f"{prog}: stdout: {os.strerror(failed)}\n")
+            code = code or 1
+        err.flush()
+    except KeyboardInterrupt:
+        code = 130
+    return code
 
-    Shutdown costs ~17 ms on these machines and linjail registers no atexit
-    handler; a flush that fails (closed pipe) does not change the status.
-    """
+
+def finish(main: Callable[[], int]) -> None:
+    """Run a command's main() and leave without interpreter shutdown (the
+    launchers' exit): shutdown costs ~17 ms on these machines and linjail
+    registers no atexit handler.  run() has reported a failed flush; what is
+    left is a Ctrl-C that arrived after run()'s own handler (status 130)."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = 130
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
-        except (OSError, ValueError):
+            if stream is not None:
+                stream.flush()
+        except BaseException:
             pass
     os._exit(code if isinstance(code, int) else 1)
 

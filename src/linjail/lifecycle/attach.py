@@ -32,7 +32,7 @@ from ..model import Knobs, User
 from ..state import registry
 from ..kernel import unixsock
 from . import confinement
-from .start import caller_environment, check_stdio, shell_status
+from .start import SigintDeferred, caller_environment, check_stdio, shell_status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -91,29 +91,32 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
         from ..confine import limits  # noqa: F401  (rctl rules exist: the joiner uses it)
     if user is not None:
         from ..confine import rootfs  # noqa: F401  (-U reads the jail's files with it)
-    joiner = os.fork()
-    if joiner == 0:
-        os.close(pid_r)
-        _joiner(rec, nsfds, confine, list(argv), environment, stdio, pid_w, user, host_user,
-                pty.slave if pty else None)
-    os.close(pid_w)
-    for fd, _ in nsfds:
-        os.close(fd)
-    if pty is not None:
-        os.close(pty.slave)
-    data, fds = unixsock.recv(pid_r, 4, 1)
-    os.close(pid_r)
-    if fds and pty is not None:
-        pty.adopt(fds[0])      # a pty of the jail's own devpts
-    target = struct.unpack("i", data)[0] if len(data) == 4 else joiner
+    target = 0
 
     def forward(sig: int) -> None:
         try:
             os.kill(target, sig)
         except ProcessLookupError:
             pass
-    if interactive:
-        relay.forward_signals(forward, pty)
+    # Ctrl-C waits until the command exists, then reaches it (start.py)
+    with SigintDeferred():
+        joiner = os.fork()
+        if joiner == 0:
+            os.close(pid_r)
+            _joiner(rec, nsfds, confine, list(argv), environment, stdio, pid_w, user,
+                    host_user, pty.slave if pty else None)
+        os.close(pid_w)
+        for fd, _ in nsfds:
+            os.close(fd)
+        if pty is not None:
+            os.close(pty.slave)
+        data, fds = unixsock.recv(pid_r, 4, 1)
+        os.close(pid_r)
+        if fds and pty is not None:
+            pty.adopt(fds[0])      # a pty of the jail's own devpts
+        target = struct.unpack("i", data)[0] if len(data) == 4 else joiner
+        if interactive:
+            relay.forward_signals(forward, pty)
     if pty is not None:
         # a pidfd becomes readable when the joiner exits: the relay's stop signal
         done = os.pidfd_open(joiner)
@@ -134,6 +137,10 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             host_user: User | None, pty_slave: int | None) -> None:
     code = 1
     try:
+        # the launcher passes the caller's signals to the command; a Ctrl-C
+        # at a terminal also reaches this helper, which is no part of it
+        for sig in (signal.SIGINT, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_IGN)
         libc.prctl(libc.PR_SET_DUMPABLE, 0)
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
         if rec.cgroup:
@@ -224,6 +231,12 @@ def _command(argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
             os.setgroups(list(who.groups))
             os.setgid(who.gid)
             os.setuid(who.uid)
+        # what Python and the launcher changed is not the command's: SIGPIPE
+        # and SIGXFSZ ignored, SIGINT/SIGQUIT ignored (the joiner), SIGINT
+        # blocked (SigintDeferred); caught signals reset at exec by themselves
+        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
         try:
             os.execvpe(argv[0], argv, env)
         except OSError as err:

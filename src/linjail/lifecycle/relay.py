@@ -17,6 +17,8 @@ import select
 import sys
 import termios
 
+from ..errors import JailError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
@@ -128,25 +130,32 @@ def run_interactive(spec: "object") -> int:
     assert isinstance(spec, JailSpec)
     pty = maybe_pty()
     stdio = pty.stdio() if pty else (0, 1, 2)
-    started = start.start(spec, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
-                          pty_slave=pty.slave if pty else None)
-    if pty is not None:
-        os.close(pty.slave)
-        if started.pty_master is not None:      # the jail's own pty replaces ours
-            pty.adopt(started.pty_master)
-    if spec.print_jid:
-        sys.stdout.write(f"{started.jid}\n")
-        sys.stdout.flush()
 
     def to_jail(sig: int) -> None:
         try:
             os.kill(started.pid, sig)
         except ProcessLookupError:
             pass
-    forward_signals(to_jail, pty)
-    start.go(started)
+    with start.SigintDeferred() as intr:
+        started = start.start(spec, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
+                              pty_slave=pty.slave if pty else None)
+        try:
+            if pty is not None:
+                os.close(pty.slave)
+                if started.pty_master is not None:      # the jail's own pty replaces ours
+                    pty.adopt(started.pty_master)
+            if spec.print_jid:
+                sys.stdout.write(f"{started.jid}\n")
+                sys.stdout.flush()
+                failed = getattr(sys.stdout, "error", 0)
+                if failed:   # the caller cannot learn the JID: the command does not run
+                    raise JailError(f"jail: stdout: {os.strerror(failed)}", bare=True)
+            forward_signals(to_jail, pty)
+            intr.check()
+        except BaseException:    # a failed -i, or Ctrl-C: the command never ran
+            start.abandon(started)
+            raise
+        start.go(started)     # a Ctrl-C from here on reaches the command
     if pty is not None:
         relay(pty, started.status_fd)
     return start.wait_status(started.status_fd, started.pid)
-
-

@@ -572,14 +572,59 @@ def wait_status(status_fd: int, pid: int) -> int:
 def run_jail(spec: JailSpec, *, stdin: int, stdout: int, stderr: int,
              on_jid: Callable[[int], None] | None = None) -> int:
     """Create the jail, run its command, wait for it; the jail may live on."""
-    started = start(spec, stdin=stdin, stdout=stdout, stderr=stderr)
-    if on_jid is not None:
-        on_jid(started.jid)
-    go(started)
+    with SigintDeferred() as intr:
+        started = start(spec, stdin=stdin, stdout=stdout, stderr=stderr)
+        try:
+            if on_jid is not None:
+                on_jid(started.jid)
+            intr.check()
+        except BaseException:
+            abandon(started)
+            raise
+        go(started)
     return wait_status(started.status_fd, started.pid)
+
+
+class SigintDeferred:
+    """Ctrl-C waits while a jail is being made (issue 16, item 3).
+
+    A KeyboardInterrupt in the middle of start() could land anywhere, even
+    inside an import (Python then reports a RuntimeError), and an undo that
+    is itself interrupted leaves things half-made.  So SIGINT is blocked
+    while the jail is made; the caller asks check() at the point where it
+    can still abandon the jail (the command has not run), and a Ctrl-C that
+    comes later fires when the block ends — after go(), where the caller's
+    handler passes it to the command.  Children forked meanwhile inherit the
+    block: the reaper (reaper.c) and jexec's command unblock it before exec.
+    """
+
+    def __enter__(self) -> "SigintDeferred":
+        self.old = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
+        return self
+
+    def check(self) -> None:
+        """KeyboardInterrupt if a Ctrl-C came while blocked (it stays pending)."""
+        if signal.SIGINT in signal.sigpending():
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.old)   # a pending one fires here
 
 
 def go(started: Started) -> None:
     """Let the jail's command run: the reaper waits for this byte."""
     os.write(started.go_fd, b"g")
     os.close(started.go_fd)
+
+
+def abandon(started: Started) -> None:
+    """Undo a jail whose command never ran (`jail -i` could not print the
+    JID, or Ctrl-C came before go()): its PID 1 is killed, the host side and
+    the record released — nothing is left half-made."""
+    from ..state import cleanup
+    _kill_and_reap(started.pid)
+    for fd in (started.go_fd, started.status_fd, started.pty_master):
+        if fd is not None:
+            _close(fd)
+    with registry.Lock():
+        cleanup.release(started.record)

@@ -7,6 +7,7 @@
  * refusal; a shell launcher would add PWD to the environment the jail gets;
  * and `python -I -S` skips site, which we do not need (~10 ms).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ int main(int argc, char **argv)
 	static const char *what[] = { "input", "output", "error" };
 	char **args = calloc((size_t)argc + 6, sizeof *args);
 	struct stat st;
+	sigset_t intr;
 	int fd, i;
 
 	for (fd = 0; fd < 3; fd++) {
@@ -33,6 +35,16 @@ int main(int argc, char **argv)
 	}
 	if (args == NULL)
 		return 1;
+	/*
+	 * Ctrl-C while CPython starts is a "Fatal Python error:
+	 * init_sys_streams" or a KeyboardInterrupt traceback from an import:
+	 * the interpreter starts with SIGINT blocked (the mask survives execv),
+	 * and cli/_main.py run() unblocks it inside its handler, where a
+	 * pending one ends the command quietly with status 130.
+	 */
+	sigemptyset(&intr);
+	sigaddset(&intr, SIGINT);
+	sigprocmask(SIG_BLOCK, &intr, NULL);
 	/* argv[0] must be the interpreter: CPython finds its stdlib from it */
 	args[0] = (char *)PYTHON;
 	args[1] = "-I";
@@ -42,10 +54,11 @@ int main(int argc, char **argv)
 	 * register no atexit handler */
 	args[4] = "import sys, os; sys.path.insert(0, '" SRC "'); "
 		  "from linjail.cli._main import finish; "
-		  "from linjail.cli." TOOL " import main; finish(main())";
+		  "from linjail.cli." TOOL " import main; finish(main)";
 	for (i = 1; i < argc; i++)
 		args[4 + i] = argv[i];
 	execv(PYTHON, args);
+	sigprocmask(SIG_UNBLOCK, &intr, NULL);
 	fprintf(stderr, "%s: %s: cannot run the interpreter\n", TOOL, PYTHON);
 	return 1;
 }

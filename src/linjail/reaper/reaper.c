@@ -128,6 +128,9 @@ int main(int argc, char **argv)
 		dfl.sa_handler = SIG_DFL;
 		for (sig = 1; sig < NSIG; sig++)
 			sigaction(sig, &dfl, NULL);
+		/* the launcher blocks SIGINT while it makes the jail (a Ctrl-C
+		 * then abandons it, lifecycle/start.py): not the command's */
+		sigdelset(&old, SIGINT);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		setsid();
 		if (isatty(0))

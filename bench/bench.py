@@ -73,6 +73,7 @@ class Bench:
         self.args = args
         self.jail = tools.linjail_bin("jail")
         self.jls = tools.linjail_bin("jls")
+        self.rctl = tools.linjail_bin("rctl")
         self.jexec = tools.linjail_bin("jexec")
         self.jailctl = tools.linjail_bin("jailctl")
         self.peers = tools.Peers.find()
@@ -146,12 +147,34 @@ class Bench:
         finally:
             self.cleanup.runc.remove(entry)   # runc run deletes it when /bin/true ends
 
+    def jail_rctl(self) -> float:
+        """A start with three rctl rules (memory, pids: a v1 migration on hybrid
+        hosts; openfiles: an rlimit).  `jail` gives no name, so the rules name
+        the next JIDs (the registry's counter; a few, as claims may skip one);
+        adding and removing them is not timed."""
+        state = os.environ.get("LINJAIL_STATE_DIR", "/run/linjail")
+        try:
+            with open(os.path.join(state, "jid")) as f:
+                nxt = int(f.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            nxt = 1
+        ids = range(nxt, nxt + 4)
+        subprocess.run([self.rctl, "-a", *[f"jail:{j}:{r}" for j in ids for r in
+                        ("memoryuse:deny=512m", "maxproc:deny=200", "openfiles:deny=1024")]],
+                       check=True, stdout=subprocess.DEVNULL)
+        try:
+            return timed([self.jail, self.root, "bench-rctl", "", "/bin/true"])
+        finally:
+            subprocess.run([self.rctl, "-r", *[f"jail:{j}" for j in ids]],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     def start_commands(self, addrs: str) -> dict[str, Callable[[], float]]:
         cmds: dict[str, Callable[[], float]] = {
             "python": lambda: timed([sys.executable, "-I", "-S", "-c", "pass"]),
             "jail": lambda: timed([self.jail, self.root, "bench-start", "", "/bin/true"]),
             "jail_addr": lambda: timed([self.jail, self.root, "bench-addr", addrs,
                                         "/bin/true"]),
+            "jail_rctl": self.jail_rctl,
         }
         if self.peers.bwrap:
             bwrap = self.peers.bwrap

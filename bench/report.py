@@ -24,6 +24,8 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
             if peer in st:
                 s[f"jail/{peer}"] = pair_ratio(st["jail"], st[peer])
         s["addr_delta_ms"] = median([a - b for a, b in zip(st["jail_addr"], st["jail"])])
+        if "jail_rctl" in st:
+            s["rctl_delta_ms"] = median([a - b for a, b in zip(st["jail_rctl"], st["jail"])])
         s["jail-python"] = s["jail"] - s["python"]
         out["start"] = s
     ex = data.get("jexec", {}).get("ms", {})
@@ -72,6 +74,7 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
                        st["jail-python"] / bw if st and bw else None, 2.0, "×",
                        "" if bw else "bwrap not run"))
     out.append(_target("addresses add ≤ 10 ms", st.get("addr_delta_ms"), 10.0, "ms"))
+    out.append(_target("3 rctl rules add ≤ 5 ms", st.get("rctl_delta_ms"), 5.0, "ms"))
     out.append(_target("jexec ≤ 0.8 × runc exec", ex.get("jexec/runc_exec"), 0.8, "×",
                        "" if "runc_exec" in ex else "runc not run"))
     ns = ex.get("nsenter")
@@ -139,6 +142,9 @@ def markdown(data: dict[str, Any]) -> str:
                               ("nspawn", st.get("jail/nspawn"), 2)]) + " |")
         lines.append(f"| start with 1 IPv4 + 1 IPv6 (ms) | {_f(st['jail_addr'])} "
                      f"(+{_f(st['addr_delta_ms'])}) | – | – |")
+        if "jail_rctl" in st:
+            lines.append(f"| start with 3 rctl rules: memoryuse, maxproc, openfiles (ms) | "
+                         f"{_f(st['jail_rctl'])} ({st['rctl_delta_ms']:+.1f}) | – | – |")
     ex = s.get("jexec")
     if ex:
         lines.append("| jexec `/bin/true` into a running jail (ms) | "

@@ -33,3 +33,10 @@ class UsageError(JailError):
 def strerror(errno_: int) -> str:
     import os
     return os.strerror(errno_)
+
+
+def as_bytes(text: str) -> bytes:
+    """TEXT as the bytes it came from: argv and paths are bytes on Linux, and
+    Python decodes what is not UTF-8 to lone surrogates (PEP 383); a strict
+    encode() of them raised UnicodeEncodeError (issue 16, item 10)."""
+    return text.encode("utf-8", "surrogateescape")

@@ -43,6 +43,8 @@ def parse(args: list[str]) -> "object":
         from ..users import host_user as lookup
         host_user = lookup(user)
     try:
+        if not path:    # realpath(3) of "" is ENOENT; Python's would be the cwd
+            raise FileNotFoundError(2, os.strerror(2))
         resolved = os.path.realpath(path, strict=True)
     except OSError as err:
         raise JailError(f"jail: realpath: {path}: {os.strerror(err.errno or 2)}",
@@ -72,7 +74,14 @@ def _jail(args: list[str]) -> int:
     from ._main import jailed
     if os.geteuid() != 0 or jailed():
         raise JailError("jail: jail: Operation not permitted", bare=True)
-    if len(spec.hostname.encode()) > HOSTNAME_MAX:
+    try:
+        # a hostname is text (jls, rc.conf, the record); argv bytes that are
+        # not UTF-8 are kept as lone surrogates, which do not encode
+        name = spec.hostname.encode()
+    except UnicodeEncodeError:
+        raise JailError(f"jail: {spec.hostname}: hostname is not valid UTF-8", bare=True) \
+            from None
+    if len(name) > HOSTNAME_MAX:
         raise JailError("jail: jail: File name too long", bare=True)
     _warn_reachable(spec.path)
     from ..state.knobs import get_defaults

@@ -26,7 +26,7 @@ import sys
 import termios
 import warnings  # noqa: F401  os.execvpe imports it, after we have entered the jail
 
-from ..errors import JailError
+from ..errors import JailError, as_bytes
 from ..kernel import libc
 from ..model import Knobs, User
 from ..state import registry
@@ -102,9 +102,12 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     with SigintDeferred():
         joiner = os.fork()
         if joiner == 0:
-            os.close(pid_r)
-            _joiner(rec, nsfds, confine, list(argv), environment, stdio, pid_w, user,
-                    host_user, pty.slave if pty else None)
+            try:    # never back into the launcher's code, whatever escapes
+                os.close(pid_r)
+                _joiner(rec, nsfds, confine, list(argv), environment, stdio, pid_w, user,
+                        host_user, pty.slave if pty else None)
+            finally:
+                os._exit(1)
         os.close(pid_w)
         for fd, _ in nsfds:
             os.close(fd)
@@ -165,7 +168,10 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             who = jail_user(user, rec.path, "jexec")
         child = os.fork()
         if child == 0:
-            _command(argv, env, stdio, confine, who, rlimits)
+            try:
+                _command(argv, env, stdio, confine, who, rlimits)
+            finally:
+                os._exit(1)
         unixsock.send(pid_w, struct.pack("i", child), [master] if master else [])
         os.close(pid_w)
         if master is not None:
@@ -181,11 +187,11 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
                 continue
         code = shell_status(st)
     except JailError as err:
-        os.write(2, (err.message + "\n").encode())
+        os.write(2, as_bytes(err.message + "\n"))
     except OSError as err:
-        os.write(2, f"jexec: {err.strerror}\n".encode())
+        os.write(2, as_bytes(f"jexec: {err.strerror}\n"))
     except BaseException as err:
-        os.write(2, f"jexec: internal error: {type(err).__name__}: {err}\n".encode())
+        os.write(2, as_bytes(f"jexec: internal error: {type(err).__name__}: {err}\n"))
     os._exit(code)
 
 
@@ -240,9 +246,9 @@ def _command(argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
         try:
             os.execvpe(argv[0], argv, env)
         except OSError as err:
-            os.write(2, f"jexec: execvp({argv[0]}) failed: {os.strerror(err.errno or 0)}\n"
-                     .encode())
+            os.write(2, as_bytes(f"jexec: execvp({argv[0]}) failed: "
+                                 f"{os.strerror(err.errno or 0)}\n"))
     except BaseException as err:
-        os.write(2, f"jexec: {err}\n".encode())
+        os.write(2, as_bytes(f"jexec: {err}\n"))
     os._exit(1)
 

@@ -32,7 +32,7 @@ import os
 import struct
 import time
 
-from ..errors import JailError
+from ..errors import JailError, as_bytes
 from ..kernel import libc
 from ..model import JailSpec, User
 from ..kernel import unixsock
@@ -285,7 +285,7 @@ def _read_report(fd: int, with_fd: bool = False) -> tuple[bytes, int | None]:
 
 def _report_error(msg: bytes) -> JailError:
     if msg.startswith(b"E"):
-        return JailError(msg[1:].decode("utf-8", "replace"), bare=True)
+        return JailError(msg[1:].decode("utf-8", "surrogateescape"), bare=True)
     return JailError("jail: jail: the jail's first process died during setup", bare=True)
 
 
@@ -301,28 +301,31 @@ def _first_process(spec: JailSpec, jid: int, cg: str, reaper: bytes,
     from .. import users  # noqa: F401
     if os.environ.get("LINJAIL_DEBUG"):
         import traceback  # noqa: F401
-    try:
-        for fd in ours:
-            os.close(fd)
-        # die with the launcher until the reaper is exec'd (reset before exec)
-        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
-        libc.prctl(libc.PR_SET_DUMPABLE, 0)
-        _setup(spec, jid, cg, reaper, stdio, pty_slave, report_w, cmd_r, status_w, go_r,
-               confine)
-    except JailError as err:
-        _report(b"E" + err.message.encode() + _trace())
-    except OSError as err:
-        _report(b"E" + _describe(err).encode() + _trace())
-    except BaseException as err:   # a bug: say so in one line, with the type
-        _report(f"Ejail: internal error: {type(err).__name__}: {err}".encode() + _trace())
-    os._exit(1)
+    try:   # whatever happens, this process never returns into the launcher's code
+        try:
+            for fd in ours:
+                os.close(fd)
+            # die with the launcher until the reaper is exec'd (reset before exec)
+            libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+            libc.prctl(libc.PR_SET_DUMPABLE, 0)
+            _setup(spec, jid, cg, reaper, stdio, pty_slave, report_w, cmd_r, status_w, go_r,
+                   confine)
+        except JailError as err:
+            _report(b"E" + as_bytes(err.message) + _trace())
+        except OSError as err:
+            _report(b"E" + as_bytes(_describe(err)) + _trace())
+        except BaseException as err:   # a bug: say so in one line, with the type
+            _report(as_bytes(f"Ejail: internal error: {type(err).__name__}: {err}") +
+                    _trace())
+    finally:
+        os._exit(1)
 
 
 def _trace() -> bytes:
     if not os.environ.get("LINJAIL_DEBUG"):
         return b""
     import traceback
-    return ("\n" + traceback.format_exc()).encode()
+    return as_bytes("\n" + traceback.format_exc())
 
 
 def _describe(err: OSError) -> str:
@@ -354,7 +357,7 @@ def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, i
         limits.jail_ipc(plan)
     _allow_ping_sockets()
     enter_owned_uts()
-    libc.sethostname(spec.hostname.encode())
+    libc.sethostname(as_bytes(spec.hostname))
     networked = bool(spec.ips or spec.interface)
     if networked:
         from ..confine import net

@@ -234,10 +234,22 @@ def v1_dirs(jid: int, layout: Layout | None = None) -> list[str]:
     return out
 
 
-def release(jid: int) -> None:
-    """Remove the v1 cgroups of a jail whose processes are gone."""
+def release(jid: int, timeout: float = 1.0) -> None:
+    """Remove the v1 cgroups of a jail whose processes are gone.
+
+    rmdir can fail with EBUSY for a moment after the last task left (a
+    process the OOM killer ended is still exiting): retried up to TIMEOUT,
+    since nothing else would come back for it once the JID is free."""
+    import time
+    deadline = time.monotonic() + timeout
     for path in v1_dirs(jid):
-        try:
-            os.rmdir(path)
-        except OSError:
-            pass
+        while True:
+            try:
+                os.rmdir(path)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)

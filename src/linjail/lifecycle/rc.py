@@ -610,11 +610,10 @@ class RcService:
             return
         log: HostFile | None = None
         try:
-            log = open_host_file(cfg.consolelog, self.jail_trees([real_root(cfg.rootdir)]),
-                                 append=True)
+            log = open_host_file(cfg.consolelog, self.jail_trees([cfg.rootdir]), append=True)
             out = log.fd
-        except (HostFileError, StartFailure) as e:
-            self.warn(e.message if isinstance(e, HostFileError) else e.reason)
+        except HostFileError as e:
+            self.warn(e.message)
             out = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         deadline = Deadline(cfg.exec_timeout)

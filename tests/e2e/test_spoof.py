@@ -9,10 +9,17 @@ one after the other, so "spoof" would have arrived first.  The sources forged
 are another jail's address (jail C), the host's own address, and the
 receiver's own address.  Host to jail and jail to jail keep working.
 
+A jail on a host's link (rc.conf `interface`, a macvlan) is checked in its
+own namespace, on its interface's egress: forged sources from datagram
+sockets (IPv6 link-local destinations are on-link) and from packet sockets
+(whole frames, IPv4 and IPv6) never reach the link.
+
 Safety (SPEC §10): jails hold 203.0.113.60-69 and 2001:db8:60::/64 only;
 every destination is a jail address routed to a linjail veth or the host's
 own address on the test's veth (`ip route get` says `local`), checked before
-the first send.  Nothing goes anywhere else.
+the first send.  The macvlan jail's link is a veth pair of this module: its
+frames reach the pair's other end, on the host, and nothing else.
+Nothing goes anywhere else.
 """
 from __future__ import annotations
 
@@ -82,7 +89,7 @@ def net(jail_base: str, probe_binary: str) -> Iterator[Net]:
 class Receiver:
     """Datagrams to ADDR:PORT, in jail JID (the probe) or on the host (jid 0)."""
 
-    def __init__(self, net: Net, jid: int, addr: str, port: int) -> None:
+    def __init__(self, net: Net, jid: int, addr: str, port: int, scope: int = 0) -> None:
         self.proc: subprocess.Popen[str] | None = None
         self.sock: socket.socket | None = None
         if jid:
@@ -97,7 +104,7 @@ class Receiver:
         else:
             fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
             self.sock = socket.socket(fam, socket.SOCK_DGRAM)
-            self.sock.bind((addr, port))
+            self.sock.bind((addr, port, 0, scope) if scope else (addr, port))
             self.sock.settimeout(3)
 
     def got(self) -> list[str]:
@@ -122,9 +129,9 @@ class Receiver:
         return seen
 
 
-def send(net: Net, how: str, src: str, dst: str, port: int, text: str) -> str:
-    """Jail A sends TEXT from SRC; the probe's verdict on the send (OK or errno)."""
-    r = run("jexec", str(net.a), net.probe, how, src, dst, str(port), text)
+def send(net: Net, how: str, *args: object, jid: int = 0) -> str:
+    """Jail A (or JID) sends: the probe's verdict on the send (OK or errno)."""
+    r = run("jexec", str(jid or net.a), net.probe, how, *map(str, args))
     assert r.rc == 0 and r.err == "" and r.out.startswith(f"{how}: "), r
     return r.out[len(how) + 2:].strip()
 
@@ -193,3 +200,114 @@ def test_ipv4_is_dropped_without_rp_filter(net: Net, what: str, forged: dict[int
     finally:
         with open(knob, "w") as f:
             f.write("1")
+
+
+# -- a jail on a host's link (macvlan) -----------------------------------------------------
+
+M = {4: "203.0.113.65", 6: "2001:db8:60::65"}      # the macvlan jail
+PEER = {4: "203.0.113.79", 6: "fe80::6:79"}         # the link's other end, on the host
+FOREIGN = {4: "203.0.113.99", 6: "2001:db8:60::99"}  # on no jail
+
+
+@dataclass
+class Link:
+    jid: int
+    peer: str
+    peer_mac: str
+
+
+@pytest.fixture(scope="module")
+def link(net: Net, jail_base: str) -> Iterator[Link]:
+    """Jail M, started by jailctl with `interface` a veth of this module's,
+    whose other end holds PEER's addresses."""
+    root = os.path.join(jail_base, "spoof")           # net's root: it has the probe
+    parent = f"ljm{os.getpid() % 100000}"
+    peer = f"{parent}p"
+    base = os.path.join(jail_base, "spoof-link")
+    os.makedirs(os.path.join(base, "run"), exist_ok=True)
+    conf = os.path.join(base, "rc.conf")
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C", "LINJAIL_VARRUN": os.path.join(base, "run")}
+    with open(conf, "w") as f:
+        f.write(f'jail_enable="YES"\njail_list="m"\njail_m_rootdir="{root}"\njail_m_hostname="m.example.org"\n'
+                f'jail_m_ip="{M[4]},{M[6]}"\njail_m_interface="{parent}"\n'
+                f'jail_m_consolelog="{base}/console.log"\n')
+    with open(os.path.join(root, "etc", "rc"), "w") as f:
+        f.write(KEEP + "\n")                      # exec_start: /bin/sh /etc/rc
+    started = False
+    try:
+        r = run("ip", "link", "add", parent, "type", "veth", "peer", "name", peer)
+        assert r.rc == 0, r.err
+        for dev in (parent, peer):
+            assert run("ip", "link", "set", dev, "up").rc == 0
+        assert run("ip", "addr", "add", f"{PEER[4]}/32", "dev", peer).rc == 0
+        assert run("ip", "addr", "add", f"{PEER[6]}/64", "dev", peer, "nodad").rc == 0
+        r = run("jailctl", "start", "-f", conf, env=env)
+        started = True
+        assert (r.rc, r.err) == (0, ""), r.out
+        with open(os.path.join(base, "run", "jail_m.id")) as f:
+            jid = int(f.read())
+        for knob in ("allow_raw_sockets=1", "socket_unixiproute_only=0"):
+            assert run("jailctl", "sysctl", f"jail.{jid}.{knob}").rc == 0
+        with open(f"/sys/class/net/{peer}/address") as f:
+            mac = f.read().strip()
+        yield Link(jid, peer, mac)
+    finally:
+        if started:
+            run("jailctl", "stop", "-f", conf, env=env)
+        run("ip", "link", "del", parent)
+
+
+LINK_CASES = [("another jail's address", A), ("an address of no jail", FOREIGN),
+              ("the receiver's address", {4: PEER[4], 6: f"{PEER[6]}%eth0"})]
+
+
+@pytest.mark.parametrize("what,forged", LINK_CASES, ids=[c[0] for c in LINK_CASES])
+def test_macvlan_jail_datagram_with_a_forged_source(net: Net, link: Link, what: str,
+                                                    forged: dict[int, str]) -> None:
+    """IPV6_FREEBIND to the link's other end (link-local: on-link, no route needed)."""
+    port = 7300 + LINK_CASES.index((what, forged))
+    rx = Receiver(net, 0, PEER[6], port, socket.if_nametoindex(link.peer))
+    dst = f"{PEER[6]}%eth0"
+    assert send(net, "udp-send", forged[6], dst, port, "spoof", jid=link.jid) == "OK"
+    assert send(net, "udp-send", M[6], dst, port, "real", jid=link.jid) == "OK"
+    assert rx.got() == [f"{M[6]} real"]
+
+
+@pytest.mark.parametrize("fam", [4, 6], ids=["ipv4", "ipv6"])
+@pytest.mark.parametrize("what,forged", LINK_CASES, ids=[c[0] for c in LINK_CASES])
+def test_macvlan_jail_frame_with_a_forged_source(net: Net, link: Link, fam: int, what: str,
+                                                 forged: dict[int, str]) -> None:
+    """Whole frames from a packet socket: no route, no source check of the kernel's."""
+    port = 7400 + 10 * LINK_CASES.index((what, forged)) + fam
+    rx = Receiver(net, 0, PEER[fam], port, socket.if_nametoindex(link.peer) if fam == 6 else 0)
+    # the egress hook's drop is the sender's ENOBUFS (net_xmit_errno(NET_XMIT_DROP))
+    for src, text, result in ((forged[fam], "spoof", "ENOBUFS"), (M[fam], "real", "OK")):
+        assert send(net, "frame-send", "eth0", link.peer_mac, src, PEER[fam], port, text,
+                    jid=link.jid) == result
+    assert rx.got() == [f"{M[fam]} real"]
+
+
+def test_macvlan_filter_as_nft_lists_it(link: Link) -> None:
+    from linjail.confine import net as jailnet
+    from linjail.state import registry
+    rec = registry.lookup(link.jid)
+    assert rec is not None
+    r = run("nsenter", "-t", str(rec.pid), "-n", "nft", "list", "table", "netdev", "linjail")
+    assert r.rc == 0, r.err
+    ll = jailnet.link_local(jailnet.macs(link.jid)[1]).packed.hex()
+    v4 = "0x" + socket.inet_aton(M[4]).hex()
+    v6 = "0x" + socket.inet_pton(socket.AF_INET6, M[6]).hex()
+    assert r.out == (
+        "table netdev linjail {\n"
+        "\tchain egress {\n"
+        '\t\ttype filter hook egress device "eth0" priority filter; policy drop;\n'
+        f"\t\t@ll,96,16 0x800 @ll,208,32 {v4} accept\n"
+        f"\t\t@ll,96,16 0x806 @ll,224,32 {v4} accept\n"
+        f"\t\t@ll,96,16 0x86dd @ll,176,128 {v6} accept\n"
+        f"\t\t@ll,96,16 0x86dd @ll,176,128 0x{ll} accept\n"
+        "\t\t@ll,96,16 0x86dd @ll,176,128 0x0 accept\n"
+        "\t}\n"
+        "}\n")
+    # the jail's link-local address is the one the filter lets through
+    r = run("jexec", str(link.jid), BB, "ip", "-6", "-o", "addr", "show", "scope", "link")
+    assert str(jailnet.link_local(jailnet.macs(link.jid)[1])) + "/64" in r.out, r.out

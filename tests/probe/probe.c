@@ -115,7 +115,7 @@ static const struct {
 	{ENAMETOOLONG, "ENAMETOOLONG"}, {ENOSYS, "ENOSYS"}, {ELOOP, "ELOOP"},
 	{EOPNOTSUPP, "EOPNOTSUPP"}, {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
 	{ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"}, {EPROTOTYPE, "EPROTOTYPE"},
-	{EAFNOSUPPORT, "EAFNOSUPPORT"}, {EADDRINUSE, "EADDRINUSE"},
+	{EAFNOSUPPORT, "EAFNOSUPPORT"}, {EADDRINUSE, "EADDRINUSE"}, {ENOBUFS, "ENOBUFS"},
 	{EADDRNOTAVAIL, "EADDRNOTAVAIL"}, {ENETDOWN, "ENETDOWN"},
 	{ENETUNREACH, "ENETUNREACH"}, {ECONNREFUSED, "ECONNREFUSED"},
 	{EHOSTUNREACH, "EHOSTUNREACH"}, {ETIMEDOUT, "ETIMEDOUT"},
@@ -1520,21 +1520,27 @@ static void attack_cwd(void)
 
 /* ------------------------------------------------------------ source addresses */
 
-/* ADDR (IPv4 or IPv6) and PORT as a socket address; its length */
+/* ADDR (IPv4 or IPv6, "fe80::1%eth0" with its interface) and PORT as a
+ * socket address; its length */
 static socklen_t sockaddr_of(const char *addr, int port, struct sockaddr_storage *ss)
 {
+	char host[64];
+	const char *scope = strchr(addr, '%');
 	memset(ss, 0, sizeof *ss);
-	if (strchr(addr, ':')) {
+	snprintf(host, sizeof host, "%.*s", scope ? (int)(scope - addr) : 63, addr);
+	if (strchr(host, ':')) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons((uint16_t)port);
-		inet_pton(AF_INET6, addr, &s6->sin6_addr);
+		inet_pton(AF_INET6, host, &s6->sin6_addr);
+		if (scope)
+			s6->sin6_scope_id = if_nametoindex(scope + 1);
 		return sizeof *s6;
 	}
 	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
 	s4->sin_family = AF_INET;
 	s4->sin_port = htons((uint16_t)port);
-	inet_pton(AF_INET, addr, &s4->sin_addr);
+	inet_pton(AF_INET, host, &s4->sin_addr);
 	return sizeof *s4;
 }
 
@@ -1563,22 +1569,20 @@ static void attack_udp_send(const char *src, const char *dst, int port, const ch
 	result_fd(fd);
 }
 
-/* the same datagram built by hand on a raw socket (IPPROTO_RAW: the header
- * is ours, IP_HDRINCL / IPV6_HDRINCL), the way around IPv4's refusal of a
- * foreign source on a datagram socket; needs allow_raw_sockets=1 */
-static void attack_udp_raw(const char *src, const char *dst, int port, const char *text)
+/* an IPv4 or IPv6 header and a UDP datagram TEXT from SRC to DST:PORT, built
+ * by hand into PKT (600 bytes); its length */
+static size_t build_udp(const char *src, const char *dst, int port, const char *text,
+			unsigned char *pkt)
 {
 	struct sockaddr_storage from, to;
-	socklen_t tolen = sockaddr_of(dst, port, &to);
-	unsigned char pkt[600];
-	size_t n = strlen(text) > 500 ? 500 : strlen(text), hdr, len;
+	size_t n = strlen(text) > 500 ? 500 : strlen(text), hdr;
 	uint16_t udplen = (uint16_t)(8 + n), sum;
-	int six = to.ss_family == AF_INET6, fd;
+	unsigned char *u, pseudo[40 + 8 + 500];
 	sockaddr_of(src, 0, &from);
-	memset(pkt, 0, sizeof pkt);
-	if (six) {
+	sockaddr_of(dst, port, &to);
+	memset(pkt, 0, 600);
+	if (to.ss_family == AF_INET6) {
 		struct sockaddr_in6 *f = (struct sockaddr_in6 *)&from, *t = (struct sockaddr_in6 *)&to;
-		unsigned char pseudo[40 + 8 + 500];
 		hdr = 40;
 		pkt[0] = 0x60;
 		pkt[4] = (unsigned char)(udplen >> 8);
@@ -1593,39 +1597,85 @@ static void attack_udp_raw(const char *src, const char *dst, int port, const cha
 		pseudo[34] = (unsigned char)(udplen >> 8);
 		pseudo[35] = (unsigned char)udplen;
 		pseudo[39] = IPPROTO_UDP;
-		unsigned char *u = pseudo + 40;
-		u[0] = 0x30; u[1] = 0x39;                    /* source port 12345 */
-		u[2] = (unsigned char)(port >> 8); u[3] = (unsigned char)port;
-		u[4] = (unsigned char)(udplen >> 8); u[5] = (unsigned char)udplen;
-		memcpy(u + 8, text, n);
-		sum = csum(pseudo, 40 + udplen);
-		memcpy(u + 6, &sum, 2);
-		memcpy(pkt + hdr, u, udplen);
+		u = pseudo + 40;
 	} else {
 		struct sockaddr_in *f = (struct sockaddr_in *)&from, *t = (struct sockaddr_in *)&to;
 		hdr = 20;
 		pkt[0] = 0x45;
+		pkt[2] = (unsigned char)((hdr + udplen) >> 8);
+		pkt[3] = (unsigned char)(hdr + udplen);
 		pkt[8] = 64;
-		pkt[9] = IPPROTO_UDP;           /* length, id, checksum: the kernel's */
+		pkt[9] = IPPROTO_UDP;
 		memcpy(pkt + 12, &f->sin_addr, 4);
 		memcpy(pkt + 16, &t->sin_addr, 4);
-		unsigned char *u = pkt + hdr;
-		u[0] = 0x30; u[1] = 0x39;
-		u[2] = (unsigned char)(port >> 8); u[3] = (unsigned char)port;
-		u[4] = (unsigned char)(udplen >> 8); u[5] = (unsigned char)udplen;
-		memcpy(u + 8, text, n);          /* checksum 0: none, as IPv4 allows */
+		sum = csum(pkt, hdr);      /* a raw socket would fill it in; a frame not */
+		memcpy(pkt + 10, &sum, 2);
+		u = pkt + hdr;             /* UDP checksum 0: none, as IPv4 allows */
 	}
-	len = hdr + udplen;
-	fd = socket(to.ss_family, SOCK_RAW, IPPROTO_RAW);
+	u[0] = 0x30;                       /* source port 12345 */
+	u[1] = 0x39;
+	u[2] = (unsigned char)(port >> 8);
+	u[3] = (unsigned char)port;
+	u[4] = (unsigned char)(udplen >> 8);
+	u[5] = (unsigned char)udplen;
+	memcpy(u + 8, text, n);
+	if (to.ss_family == AF_INET6) {
+		sum = csum(u - 40, 40 + udplen);
+		memcpy(u + 6, &sum, 2);
+		memcpy(pkt + hdr, u, udplen);
+	}
+	return hdr + udplen;
+}
+
+/* the same datagram built by hand on a raw socket (IPPROTO_RAW: the header
+ * is ours, IP_HDRINCL / IPV6_HDRINCL), the way around IPv4's refusal of a
+ * foreign source on a datagram socket; needs allow_raw_sockets=1 */
+static void attack_udp_raw(const char *src, const char *dst, int port, const char *text)
+{
+	struct sockaddr_storage to;
+	socklen_t tolen = sockaddr_of(dst, 0, &to);  /* a raw destination has port 0 */
+	unsigned char pkt[600];
+	size_t len = build_udp(src, dst, port, text, pkt);
+	int fd = socket(to.ss_family, SOCK_RAW, IPPROTO_RAW);
 	if (fd < 0) {
 		result(-1);
 		return;
 	}
-	if (six)   /* the port field of a raw IPv6 destination must be 0 */
-		((struct sockaddr_in6 *)&to)->sin6_port = 0;
-	else
-		((struct sockaddr_in *)&to)->sin_port = 0;
 	long rc = sendto(fd, pkt, len, 0, (struct sockaddr *)&to, tolen);
+	int e = errno;
+	close(fd);
+	errno = e;
+	result(rc);
+}
+
+/* the same datagram as an Ethernet frame to MAC on interface IF, from a
+ * packet socket (no routing, no source check of the kernel's); needs
+ * allow_raw_sockets=1 and socket_unixiproute_only=0 */
+static void attack_frame_send(const char *ifname, const char *mac, const char *src,
+			      const char *dst, int port, const char *text)
+{
+	struct sockaddr_ll_ {
+		unsigned short family, protocol;
+		int ifindex;
+		unsigned short hatype;
+		unsigned char pkttype, halen, addr[8];
+	} ll;
+	unsigned char pkt[600];
+	size_t len = build_udp(src, dst, port, text, pkt);
+	unsigned short proto = strchr(dst, ':') ? 0x86dd : 0x0800;
+	int fd = socket(AF_PACKET_, SOCK_DGRAM, htons(proto));
+	if (fd < 0) {
+		result(-1);
+		return;
+	}
+	memset(&ll, 0, sizeof ll);
+	ll.family = AF_PACKET_;
+	ll.protocol = htons(proto);
+	ll.ifindex = (int)if_nametoindex(ifname);
+	ll.halen = 6;
+	sscanf(mac, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &ll.addr[0], &ll.addr[1], &ll.addr[2],
+	       &ll.addr[3], &ll.addr[4], &ll.addr[5]);
+	long rc = sendto(fd, pkt, len, 0, (struct sockaddr *)&ll, sizeof ll);
 	int e = errno;
 	close(fd);
 	errno = e;
@@ -1947,6 +1997,10 @@ static void run(int argc, char **argv)
 	else if (IS("udp-raw"))
 		attack_udp_raw(arg_str(argv, 1, argc), arg_str(argv, 2, argc),
 			       arg_int(argv, 3, argc), arg_str(argv, 4, argc));
+	else if (IS("frame-send"))
+		attack_frame_send(arg_str(argv, 1, argc), arg_str(argv, 2, argc),
+				  arg_str(argv, 3, argc), arg_str(argv, 4, argc),
+				  arg_int(argv, 5, argc), arg_str(argv, 6, argc));
 	else if (IS("udp-recv"))
 		attack_udp_recv(arg_str(argv, 1, argc), arg_int(argv, 2, argc),
 				arg_int(argv, 3, argc), arg_str(argv, 4, argc));

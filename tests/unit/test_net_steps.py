@@ -159,3 +159,25 @@ def test_netlink_error_names_the_operation() -> None:
     with pytest.raises(OSError) as info:
         nl.delete_link("ljh3")
     assert str(info.value.strerror) == "delete link ljh3: File exists"
+
+
+def test_macvlan_jail_side_filters_before_the_link_comes_up(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(net, "confine_link_sources", lambda ips, mac: FakeNetlink.calls.append(
+        ("confine_link_sources", ips, mac)))
+    net.setup_jail(3, IPS, "eth9")
+    assert FakeNetlink.calls == [
+        ("set_up", 1), ("add_address", 42, IPS[0]), ("add_address", 42, IPS[1]),
+        ("confine_link_sources", IPS, "02:6c:6a:00:00:03"), ("set_up", 42)]
+
+
+def test_link_local_is_the_macs_eui64() -> None:
+    assert net.link_local("02:6c:6a:0f:42:3f") == ipaddress.ip_address("fe80::6c:6aff:fe0f:423f")
+
+
+def test_link_sources_accepted() -> None:
+    rules = net.link_source_rules(IPS, "02:6c:6a:00:00:03")
+    v4, v6 = IPS[0].packed, IPS[1].packed
+    assert rules == [(0x0800, 26, v4), (0x0806, 28, v4), (0x86DD, 22, v6),
+                     (0x86DD, 22, net.link_local("02:6c:6a:00:00:03").packed),
+                     (0x86DD, 22, bytes(16))]

@@ -15,6 +15,10 @@ IPv4 forwarding is enabled on the jail's host-side veth only, so jails reach
 each other; IPv6 uses the per-interface force_forwarding (Linux 6.17) where
 the kernel has it.  An rc.conf `interface` puts the jail on that link with a
 macvlan instead (no veth, no host routes).
+
+A jail's packets carry only its own source addresses: one nftables table on
+the host for every jail veth, and a filter on the egress of a macvlan jail's
+interface in its own namespace (see the sections below).
 """
 from __future__ import annotations
 
@@ -57,7 +61,8 @@ def prepare_jail_namespace() -> None:
     interfaces created later copy `default`, so IPv6 comes up with no DAD,
     no router advertisements and no autoconfigured addresses."""
     for key, value in (("accept_dad", "0"), ("accept_ra", "0"), ("autoconf", "0"),
-                       ("dad_transmits", "0"), ("use_tempaddr", "0")):
+                       ("dad_transmits", "0"), ("use_tempaddr", "0"),
+                       ("addr_gen_mode", "0")):    # link-local from the MAC (EUI-64)
         for conf in ("all", "default"):
             try:
                 _sysctl(f"/proc/sys/net/ipv6/conf/{conf}/{key}", value)
@@ -247,8 +252,9 @@ def release_source_filter(jid: int) -> None:
 
 
 def setup_jail(jid: int, ips: tuple[Address, ...], interface: str | None = None) -> None:
-    """Inside the jail's network namespace: loopback, addresses, default routes."""
-    host_mac, _ = macs(jid)
+    """Inside the jail's network namespace: loopback, addresses, default routes;
+    on a host's link (macvlan), the filter of its source addresses."""
+    host_mac, jail_mac = macs(jid)
     with Netlink() as nl:
         nl.set_up(1)   # lo is always index 1 in a new namespace
         if not ips and not interface:
@@ -256,9 +262,11 @@ def setup_jail(jid: int, ips: tuple[Address, ...], interface: str | None = None)
         index = socket.if_nametoindex(JAIL_IF)
         for addr in ips:
             nl.add_address(index, addr)
-        nl.set_up(index)
         if interface:
+            confine_link_sources(ips, jail_mac)     # before the link comes up
+            nl.set_up(index)
             return   # on the host's link: no gateway of ours
+        nl.set_up(index)
         fams = families(ips)
         if socket.AF_INET in fams:
             nl.add_neighbour(index, GW4, host_mac)
@@ -266,3 +274,75 @@ def setup_jail(jid: int, ips: tuple[Address, ...], interface: str | None = None)
         if socket.AF_INET6 in fams:
             nl.add_neighbour(index, GW6, host_mac)
             nl.add_default_route(index, GW6)
+
+
+# --- a jail on a host's link (rc.conf `interface`) --------------------------------------
+#
+# A macvlan jail's frames leave through the parent's link (and reach the other
+# macvlans on it) without passing the host's IP stack: the host's table above
+# never sees them.  So the jail's own namespace gets a filter on its interface's
+# egress hook, made by the first process while it still holds CAP_NET_ADMIN
+# (jailed root has none: it cannot change it):
+#
+#   table netdev linjail {
+#       chain egress {
+#           type filter hook egress device "eth0" priority 0; policy drop;
+#           @ll,96,16 0x0800 @ll,208,32 ADDR accept   (IPv4 source, each address)
+#           @ll,96,16 0x0806 @ll,224,32 ADDR accept   (ARP sender, each address)
+#           @ll,96,16 0x86dd @ll,176,128 ADDR accept  (IPv6 source: each address,
+#       }                                              its own link-local, ::)
+#   }
+#
+# Everything else is dropped: other sources, other EtherTypes (VLAN tags
+# included).  Offsets are taken from the Ethernet header, not from where the
+# kernel thinks the network header is, so a frame built on a packet socket
+# (allow_raw_sockets with socket_unixiproute_only=0; packet sockets reach the
+# egress hook too, also with PACKET_QDISC_BYPASS) is judged by its bytes.
+
+ETH_P_IP, ETH_P_ARP, ETH_P_IPV6 = 0x0800, 0x0806, 0x86DD
+
+
+def link_local(mac: str) -> ipaddress.IPv6Address:
+    """The EUI-64 link-local address of MAC (addr_gen_mode 0)."""
+    from ..kernel.netlink import mac_bytes
+    b = bytearray(mac_bytes(mac))
+    b[0] ^= 0x02
+    return ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + bytes(b[:3]) + b"\xff\xfe"
+                                 + bytes(b[3:]))
+
+
+def link_source_rules(ips: tuple[Address, ...], mac: str) -> list[tuple[int, int, bytes]]:
+    """(EtherType, offset of the source in the frame, address) per accepted source."""
+    out = []
+    for addr in ips:
+        if addr.version == 4:
+            out.append((ETH_P_IP, 14 + 12, addr.packed))
+            out.append((ETH_P_ARP, 14 + 14, addr.packed))
+    for addr6 in [a for a in ips if a.version == 6] + [link_local(mac),
+                                                       ipaddress.IPv6Address("::")]:
+        out.append((ETH_P_IPV6, 14 + 8, addr6.packed))
+    return out
+
+
+def confine_link_sources(ips: tuple[Address, ...], mac: str) -> None:
+    """In the jail's namespace: the egress filter of its interface."""
+    from ..kernel import netlink as k
+    table, chain = FILTER_TABLE, "egress"
+    requests = [
+        (k.NFT_MSG_NEWTABLE, k.NLM_F_CREATE, k.NFPROTO_NETDEV, k.nft_table(table)),
+        (k.NFT_MSG_NEWCHAIN, k.NLM_F_CREATE, k.NFPROTO_NETDEV,
+         k.nft_base_chain(table, chain, k.NF_NETDEV_EGRESS, 0, device=JAIL_IF,
+                          policy=k.NF_DROP))]
+    for ethertype, offset, packed in link_source_rules(ips, mac):
+        rule = (k.expr_payload(k.NFT_PAYLOAD_LL_HEADER, 12, 2),
+                k.expr_cmp_eq(ethertype.to_bytes(2, "big")),
+                k.expr_payload(k.NFT_PAYLOAD_LL_HEADER, offset, len(packed)),
+                k.expr_cmp_eq(packed), k.expr_verdict(k.NF_ACCEPT))
+        requests.append((k.NFT_MSG_NEWRULE, k.NLM_F_CREATE | k.NLM_F_APPEND,
+                         k.NFPROTO_NETDEV, k.nft_rule(table, chain, *rule)))
+    try:
+        with k.Nftables() as nft:
+            nft.commit(requests, "")
+    except OSError as err:
+        raise OSError(err.errno, "cannot filter jail source addresses (nf_tables): "
+                      + os.strerror(err.errno or 0)) from None

@@ -27,6 +27,7 @@ NLM_F_ACK = 0x4
 NLM_F_REPLACE = 0x100
 NLM_F_EXCL = 0x200
 NLM_F_CREATE = 0x400
+NLM_F_APPEND = 0x800
 
 RTM_NEWLINK, RTM_DELLINK, RTM_SETLINK = 16, 17, 19
 RTM_NEWADDR = 20
@@ -298,7 +299,7 @@ NFTA_VERDICT_CODE = 1
 NFT_REG_VERDICT, NFT_REG_1 = 0, 1
 NFT_META_PROTOCOL, NFT_META_IIFNAME = 1, 6
 NFT_CMP_EQ = 0
-NFT_PAYLOAD_NETWORK_HEADER = 1
+NFT_PAYLOAD_LL_HEADER, NFT_PAYLOAD_NETWORK_HEADER = 0, 1
 NFTA_FIB_F_SADDR, NFTA_FIB_F_IIF, NFTA_FIB_F_PRESENT = 1, 8, 32
 NFT_FIB_RESULT_OIF = 1
 NF_DROP, NF_ACCEPT = 0, 1
@@ -330,9 +331,9 @@ def expr_cmp_eq(data: bytes, sreg: int = NFT_REG_1) -> bytes:
                  _nest(3, _attr(NFTA_DATA_VALUE, data)))           # DATA
 
 
-def expr_payload(offset: int, length: int, dreg: int = NFT_REG_1) -> bytes:
-    """[ payload load LENGTHb @ network header + OFFSET => reg DREG ]"""
-    return _expr("payload", _be32(1, dreg), _be32(2, NFT_PAYLOAD_NETWORK_HEADER),
+def expr_payload(base: int, offset: int, length: int, dreg: int = NFT_REG_1) -> bytes:
+    """[ payload load LENGTHb @ BASE header + OFFSET => reg DREG ]"""
+    return _expr("payload", _be32(1, dreg), _be32(2, base),
                  _be32(3, offset), _be32(4, length))               # DREG BASE OFFSET LEN
 
 

@@ -77,3 +77,170 @@ def test_bytes_pass_through_jexec_and_jls(odd_root: bytes, jails: Jails) -> None
     assert r == (1, b"", b"jexec: u" + BAD + b": no such user\n")
     rows = [line for line in run_b(b"jls")[1].splitlines() if line.startswith(b"%d " % jid)]
     assert len(rows) == 1 and odd_root in rows[0]
+
+
+# --- hostile files and values (item 4) ------------------------------------------------
+
+def _marker_root(tmp: Path, text: str) -> str:
+    """A directory with a thin-jail description beside it holding TEXT."""
+    base = tmp / "thin"
+    base.mkdir(mode=0o700)
+    root = base / "r"
+    root.mkdir()
+    marker = base / "r.linjail-thin"
+    marker.write_text(text)
+    os.chmod(marker, 0o644)
+    return str(root)
+
+
+@pytest.mark.parametrize("text,why", [
+    ("[" * 60000, "not a thin-jail description (nested too deeply)"),
+    ('{"base": "/var/tmp/a\\u0000b", "top": "TOP"}', "base /var/tmp/a\0b: overlayfs cannot "
+     "take a path with '\\x00'"),
+    ('{"base": "/var/\\ud800", "top": "TOP"}',
+     "base /var/\ud800: missing, not a directory, or a symbolic link"),
+])
+def test_a_hostile_thin_marker_is_one_line(tmp_path: Path, text: str, why: str) -> None:
+    root = _marker_root(tmp_path, text.replace("TOP", str(tmp_path / "thin/r.linjail-layer")))
+    r = run_b(b"jail", root.encode(), b"h", b"", b"/bin/sh")
+    want = f"jail: {root}.linjail-thin: {why}\n".encode("utf-8", "surrogatepass")
+    assert r[0] == 1 and r[1] == b"", r
+    assert r[2] == want or (r[2].startswith(f"jail: {root}.linjail-thin: ".encode()) and
+                            r[2].count(b"\n") == 1 and b"internal error" not in r[2]), r
+
+
+def test_a_5000_digit_knob_value_is_one_line() -> None:
+    big = b"1" * 5000
+    r = run_b(b"jailctl", b"sysctl", b"jail.set_hostname_allowed=" + big)
+    assert r == (1, b"", b"jailctl: sysctl: jail.set_hostname_allowed: invalid value '" + big +
+                 b"' (allowed: 0, 1)\n")
+    r = run_b(b"jailctl", b"sysctl", b"jail." + big + b".set_hostname_allowed")
+    assert r == (1, b"", b"jailctl: sysctl: unknown oid 'jail." + big +
+                 b".set_hostname_allowed'\n")
+
+
+def test_a_5000_digit_jid_is_result_too_large() -> None:
+    """strtol(3) answers ERANGE (SPEC §4); int() refused more than 4300 digits."""
+    big = b"9" * 5000
+    assert run_b(b"jexec", big, b"/bin/true") == (
+        1, b"", b"jexec: invalid jail id: " + big + b": Result too large\n")
+    assert run_b(b"jexec", b"--", b"-" + big, b"/bin/true") == (
+        1, b"", b"jexec: invalid jail id: -" + big + b": Result too large\n")
+    assert run_b(b"jailctl", b"remove", big) == (
+        1, b"", b"jailctl: remove: invalid jail id: " + big + b": Result too large\n")
+    # leading zeros do not make a number large
+    assert run_b(b"jexec", b"0" * 5000 + b"999998", b"/bin/true") == (
+        1, b"", b"jexec: jail_attach(999998) failed: Invalid argument\n")
+
+
+# --- the environment (item 11) ----------------------------------------------------------
+
+def test_a_state_dir_that_is_a_file_is_one_line(tmp_path: Path, service_root: str) -> None:
+    f = tmp_path / "state"
+    f.write_text("not a directory\n")
+    env = {**ENV, b"LINJAIL_STATE_DIR": str(f).encode()}
+    jails = f"{f}/jails".encode()
+    assert run_b(b"jls", env=env) == (1, b"", b"jls: " + jails + b": Not a directory\n")
+    assert run_b(b"jailctl", b"sysctl", env=env) == (
+        1, b"", b"jailctl: " + jails + b": Not a directory\n")
+    assert run_b(b"jailctl", b"sysctl", b"jail.sysvipc_allowed=1", env=env) == (
+        1, b"", f"jailctl: {f}: Not a directory\n".encode())
+    assert run_b(b"jail", service_root.encode(), b"h", b"", b"/bin/sh", b"-c", b"echo ran",
+                 env=env) == (1, b"", f"jail: {f}: Not a directory\n".encode())
+    below = {**ENV, b"LINJAIL_STATE_DIR": f"{f}/below".encode()}
+    assert run_b(b"jailctl", b"sysctl", b"jail.sysvipc_allowed=1", env=below) == (
+        1, b"", f"jailctl: {f}: Not a directory\n".encode())
+    assert f.read_text() == "not a directory\n"
+
+
+def test_an_empty_state_dir_is_the_default(tmp_path: Path, service_root: str) -> None:
+    """LINJAIL_STATE_DIR="" put the registry in the current directory."""
+    env = {**ENV, b"LINJAIL_STATE_DIR": b""}
+    r = run_b(b"jail", service_root.encode(), b"h", b"", b"/bin/sh", b"-c", b"echo ran",
+              env=env, cwd=str(tmp_path))
+    assert r == (0, b"ran\n", b"")
+    assert os.listdir(tmp_path) == []
+
+
+# --- tarballs (items 4, 8 and 16) --------------------------------------------------------
+
+def _tar(path: Path, *, compress: str = "", **info: object) -> Path:
+    import io
+    import tarfile
+    with tarfile.open(path, "w:" + compress, format=tarfile.PAX_FORMAT) as t:
+        d = tarfile.TarInfo("etc")
+        d.type = tarfile.DIRTYPE
+        d.mode = 0o755
+        t.addfile(d)
+        data = os.urandom(300000)
+        m = tarfile.TarInfo("etc/data")
+        m.size = len(data)
+        for key, value in info.items():
+            setattr(m, key, value)
+        t.addfile(m, io.BytesIO(data))
+    return path
+
+
+def _damage(src: Path, dst: Path, how: str) -> Path:
+    data = bytearray(src.read_bytes())
+    if how == "cut":
+        data = data[:len(data) // 2]
+    else:
+        for i in range(len(data) // 2, len(data) // 2 + 64):
+            data[i] ^= 0x5A
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+@pytest.fixture
+def tars(tmp_path: Path) -> Path:
+    d = tmp_path / "tars"
+    d.mkdir(mode=0o700)
+    return d
+
+
+def _cases(d: Path) -> list[tuple[Path, str]]:
+    gz = _tar(d / "good.tgz", compress="gz")
+    xz = _tar(d / "good.txz", compress="xz")
+    bz = _tar(d / "good.tbz", compress="bz2")
+    plain = _tar(d / "good.tar")
+    head = f"jailctl: build: {d}/"
+    return [
+        (_damage(gz, d / "cut.tgz", "cut"), head + "cut.tgz: damaged tar archive (Compressed "
+         "file ended before the end-of-stream marker was reached)"),
+        (_damage(gz, d / "flip.tgz", "flip"), head + "flip.tgz: damaged tar archive (CRC check "
+         "failed"),
+        (_damage(xz, d / "cut.txz", "cut"), head + "cut.txz: damaged tar archive (Compressed "
+         "file ended before the end-of-stream marker was reached)"),
+        (_damage(xz, d / "flip.txz", "flip"), head + "flip.txz: damaged tar archive ("),
+        (_damage(bz, d / "flip.tbz", "flip"), head + "flip.tbz: damaged "),
+        (_damage(plain, d / "cut.tar", "cut"), head + "cut.tar: damaged tar archive (unexpected "
+         "end of data)"),
+        (d / "junk.xz", head + "junk.xz: damaged xz data"),
+        (d / "junk", head + "junk: not a tar archive"),
+        (_tar(d / "neg.tar", uid=-2), head + "neg.tar: refusing unsafe entries: etc/data (uid "
+         "-2 out of range)"),
+        (_tar(d / "max.tar", gid=4294967295), head + "max.tar: refusing unsafe entries: "
+         "etc/data (gid 4294967295 out of range)"),
+        (_tar(d / "when.tar", mtime=10**30), head + "when.tar: refusing unsafe entries: "
+         "etc/data (mtime 1e+30 out of range)"),
+    ]
+
+
+def test_damaged_or_hostile_tarballs_are_one_line_and_leave_nothing(tars: Path) -> None:
+    (tars / "junk.xz").write_bytes(b"\xfd7zXZ\x00" + os.urandom(2000))
+    (tars / "junk").write_bytes(os.urandom(2000))
+    for archive, want in _cases(tars):
+        target = tars / "new" / "root"
+        r = run_b(b"jailctl", b"build", str(target).encode(), b"--from-tar",
+                  str(archive).encode())
+        assert r[0] == 1 and r[1] == b"", (archive, r)
+        assert r[2].startswith(want.encode()) and r[2].count(b"\n") == 1, (archive, r)
+        assert not (tars / "new").exists(), archive
+        # an empty directory that was there stays, empty
+        target.mkdir(parents=True)
+        r = run_b(b"jailctl", b"build", str(target).encode(), b"--from-tar",
+                  str(archive).encode())
+        assert r[0] == 1 and r[2].startswith(want.encode()), (archive, r)
+        assert os.listdir(target) == [], archive
+        shutil.rmtree(tars / "new")

@@ -58,6 +58,8 @@ class Checked:
 
 def split_name(name: str) -> tuple[str, ...] | str:
     """A member name as path components, or the reason it is refused."""
+    if "\0" in name:      # a PAX path may carry one; no file name can
+        return "NUL in the name"
     if name.startswith("/"):
         return "absolute name"
     parts = tuple(p for p in name.split("/") if p not in ("", "."))
@@ -81,7 +83,7 @@ def check_members(members: Iterable[tarfile.TarInfo]) -> Checked:
             if not m.isdir():
                 refused.append(f"{m.name} (names PATH itself)")
             continue
-        why = _through(parts, kinds)
+        why = _through(parts, kinds) or _bad_numbers(m)
         if why is not None:
             refused.append(f"{m.name} ({why})")
             continue
@@ -117,6 +119,25 @@ def check_members(members: Iterable[tarfile.TarInfo]) -> Checked:
     return Checked(tuple(refused), tuple(devices), tuple(unknown))
 
 
+#: the largest valid uid/gid (users.ID_MAX: -1 would mean "leave unchanged")
+_ID_MAX = 2**32 - 2
+
+
+def _bad_numbers(m: tarfile.TarInfo) -> str | None:
+    """Why M's owner or time cannot be set (a negative uid was OverflowError,
+    and -1 would have left the file root's), or None."""
+    for what, value in (("uid", m.uid), ("gid", m.gid)):
+        if not 0 <= value <= _ID_MAX:
+            return f"{what} {value} out of range"
+    try:
+        seconds = int(m.mtime)       # a PAX header may say nan or inf
+    except (ValueError, OverflowError):
+        seconds = 2**63
+    if not -2**62 <= seconds < 2**62 // 10**9:
+        return f"mtime {m.mtime} out of range"
+    return None
+
+
 def _through(parts: tuple[str, ...], kinds: dict[tuple[str, ...], str]) -> str | None:
     """Why writing PARTS would go through something that is not a directory."""
     for i in range(1, len(parts)):
@@ -142,6 +163,8 @@ def build_from_tar(path: str, archive: str, log: Log | None = None) -> str:
 
     Raises JailError with one line; a failure leaves nothing behind.
     """
+    damaged: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, OSError,
+                                            *_decompression_errors())
     try:
         tf = tarfile.open(archive, "r:*")
     except FileNotFoundError:
@@ -150,13 +173,21 @@ def build_from_tar(path: str, archive: str, log: Log | None = None) -> str:
         raise JailError(f"build: {archive}: Is a directory") from None
     except OSError as e:
         raise JailError(f"build: {archive}: {e.strerror}") from None
-    except tarfile.TarError as e:
-        raise JailError(f"build: {archive}: not a tar archive ({e})") from None
+    except tarfile.TarError:
+        # tarfile's own text is one line per method it tried: name the likely one
+        kind = _compression(archive)
+        raise JailError(f"build: {archive}: " + (f"damaged {kind} data" if kind else
+                                                 "not a tar archive")) from None
     with tf:
         try:
             members = tf.getmembers()
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise JailError(f"build: {archive}: damaged tar archive ({e})") from None
+            # read to the end: gzip checks its CRC only there, and getmembers
+            # stops at the archive's end-of-archive blocks
+            while tf.fileobj is not None and tf.fileobj.read(1 << 20):
+                pass
+        except damaged as e:
+            raise JailError(f"build: {archive}: damaged tar archive ({_one_line(e)})") \
+                from None
         checked = check_members(members)
         if checked.refused:
             raise JailError(f"build: {archive}: refusing unsafe entries: "
@@ -172,6 +203,33 @@ def build_from_tar(path: str, archive: str, log: Log | None = None) -> str:
     return target.root
 
 
+def _decompression_errors() -> tuple[type[Exception], ...]:
+    """What a damaged compressed stream raises besides TarError, EOFError and
+    OSError (bzip2's): lzma and zlib have exception classes of their own."""
+    import lzma
+    import zlib
+    return (lzma.LZMAError, zlib.error)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text or type(e).__name__
+
+
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+          (b"\x28\xb5\x2f\xfd", "zstd"))
+
+
+def _compression(archive: str) -> str | None:
+    """The compression ARCHIVE's first bytes announce, if any."""
+    try:
+        with open(archive, "rb") as f:
+            head = f.read(6)
+    except OSError:
+        return None
+    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+
+
 class _Extractor:
     """Writes members inside the root through O_NOFOLLOW directory descriptors."""
 
@@ -180,6 +238,8 @@ class _Extractor:
         self.tf = tf
         self.archive = archive
         self.dirs: dict[tuple[str, ...], tarfile.TarInfo] = {}
+        self.damaged: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, ValueError,
+                                                     *_decompression_errors())
 
     def run(self, members: Sequence[tarfile.TarInfo]) -> None:
         self.top = os.open(self.root, _DIR_FLAGS)
@@ -193,8 +253,9 @@ class _Extractor:
                     self._member(m, parts)
                 except OSError as e:
                     raise self._fail(parts, e) from None
-                except (tarfile.TarError, EOFError) as e:
-                    raise JailError(f"build: {self.archive}: {m.name}: {e}") from None
+                except self.damaged as e:
+                    raise JailError(f"build: {self.archive}: {m.name}: {_one_line(e)}") \
+                        from None
             # directories last, deepest first: their modes may forbid writing
             # into them, and writing into them changes their times (tarfile does this too)
             for parts in sorted(self.dirs, key=len, reverse=True):

@@ -34,7 +34,7 @@ from linjail.errors import JailError
 
 Log = Callable[[str], None]
 #: characters that overlayfs's option parser treats specially (lowerdir=a:b, o1,o2, \\)
-_UNSAFE = (",", ":", "\\", "\n")
+_UNSAFE = (",", ":", "\\", "\n", "\0")
 _MAX_MARKER = 64 * 1024
 
 
@@ -77,6 +77,9 @@ def overlay_for(path: str) -> tuple[str, str] | None:
         base, top = desc["base"], desc["top"]
         if not isinstance(base, str) or not isinstance(top, str):
             raise TypeError
+    except RecursionError:    # "[[[[..." 64 KiB deep: json's recursion limit
+        raise JailError(f"{marker}: not a thin-jail description (nested too deeply)") \
+            from None
     except (ValueError, KeyError, TypeError):
         raise JailError(f"{marker}: not a thin-jail description "
                         '({"base": "/abs/BASE", "top": "/abs/PATH.layer"})') from None
@@ -103,7 +106,7 @@ def _check_base_path(base: str, what: str) -> None:
 def _is_real_dir(path: str) -> bool:
     try:
         return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
+    except (OSError, ValueError):   # ValueError: a NUL, or a surrogate no path can hold
         return False
 
 

@@ -66,7 +66,7 @@ def _remove(args: list[str]) -> int:
         raise UsageError(USAGE)
     _need_root("remove")
     from .jexec import parse_jid
-    jid = parse_jid(rest[0])
+    jid = parse_jid(rest[0], "jailctl: remove")
     if isinstance(jid, str):
         from ..state import registry
         rec = registry.lookup_name(jid)

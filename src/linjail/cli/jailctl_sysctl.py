@@ -26,9 +26,18 @@ def _parse_name(name: str) -> tuple[str, int | None, str]:
             return "defaults", None, parts[2]
         # a JID as jls prints it: ASCII digits, no sign, no leading zero
         # (str.isdigit() alone took "١" and "007"; tests/unit/test_sysctl.py)
-        if parts[1].isascii() and parts[1].isdigit() and parts[1] == str(int(parts[1])):
-            return "jail", int(parts[1]), parts[2]
+        jid = _decimal(parts[1])
+        if jid >= 0:
+            return "jail", jid, parts[2]
     raise JailError(f"sysctl: unknown oid '{name}'")
+
+
+def _decimal(text: str) -> int:
+    """TEXT as jls prints a number (ASCII digits, no sign, no leading zero,
+    at most 9 digits: int() refuses 4300 and more), or -1."""
+    if 0 < len(text) <= 9 and text.isascii() and text.isdigit() and text == str(int(text)):
+        return int(text)
+    return -1
 
 
 def _jailed() -> int:
@@ -63,7 +72,7 @@ def all_names() -> list[str]:
 def _parse_value(name: str, knob: str, text: str) -> int:
     # exactly one of the allowed numbers: int() alone also took " 1", "+1",
     # "0_1" and non-ASCII digits (tests/unit/test_sysctl.py)
-    value = int(text) if text.isascii() and text.isdigit() and text == str(int(text)) else -1
+    value = _decimal(text)
     if value not in KNOB_VALUES[knob]:
         allowed = ", ".join(map(str, KNOB_VALUES[knob]))
         raise JailError(f"sysctl: {name}: invalid value '{text}' (allowed: {allowed})")

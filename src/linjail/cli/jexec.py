@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     return run("jexec", _jexec, argv)
 
 
-def parse_jid(text: str) -> int | str:
+def parse_jid(text: str, prog: str = "jexec") -> int | str:
     """strtol(3) semantics; a non-numeric word may be a jail's rc.conf name."""
     digits = text.lstrip(" \t\n\v\f\r")
     if digits[:1] in ("+", "-"):
@@ -24,10 +24,15 @@ def parse_jid(text: str) -> int | str:
         if text[:1].isascii() and (text[:1].isalpha() or text[:1] == "_") and \
                 text.replace("_", "a").isascii() and text.replace("_", "a").isalnum():
             return text
-        raise JailError(f"jexec: cannot parse jail id: {text}.", bare=True)
-    value = int(text)
+        raise JailError(f"{prog}: cannot parse jail id: {text}.", bare=True)
+    # strtol gives ERANGE however long the number; int() refuses more than
+    # 4300 digits (CPython's limit), so the length decides first
+    significant = digits.lstrip("0") or "0"
+    value = int(significant) if len(significant) <= 10 else _INT_MAX + 1
+    if text.lstrip(" \t\n\v\f\r")[:1] == "-":
+        value = -value if value <= _INT_MAX else _INT_MIN - 1
     if not _INT_MIN <= value <= _INT_MAX:
-        raise JailError(f"jexec: invalid jail id: {text}: Result too large", bare=True)
+        raise JailError(f"{prog}: invalid jail id: {text}: Result too large", bare=True)
     return value
 
 

@@ -238,7 +238,7 @@ def _raw_socket_rules(knobs: Knobs) -> list[Rule]:
 # ---------------------------------------------------------------- the cache
 
 def state_dir() -> str:
-    return os.environ.get(STATE_DIR_ENV, DEFAULT_STATE_DIR)
+    return os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR   # "" counts as unset
 
 
 def cache_path(knobs: Knobs) -> str:

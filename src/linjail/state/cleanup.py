@@ -59,7 +59,7 @@ def owns_host_side(rec: registry.JailRecord) -> bool:
     if rec.hostif and rec.hostif != f"ljh{rec.jid}":
         return False
     if rec.cgroup_ino == 0:
-        return "LINJAIL_STATE_DIR" not in os.environ
+        return registry.state_dir() == registry.DEFAULT_STATE_DIR
     return cgroup.claimed(rec.jid, rec.cgroup_ino)
 
 

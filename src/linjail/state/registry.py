@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import os
 
+from ..errors import JailError
 from ..record import Record, record
 
 TYPE_CHECKING = False
@@ -25,8 +26,12 @@ if TYPE_CHECKING:
 JID_MAX = 999999
 
 
+DEFAULT_STATE_DIR = "/run/linjail"
+
+
 def state_dir() -> str:
-    return os.environ.get("LINJAIL_STATE_DIR", "/run/linjail")
+    # empty counts as unset: "" would put the registry in the cwd
+    return os.environ.get("LINJAIL_STATE_DIR") or DEFAULT_STATE_DIR
 
 
 def _jails_dir() -> str:
@@ -130,14 +135,22 @@ def ensure_dirs() -> None:
     the records (`jls` is for everybody, as on DragonFly), only root writes."""
     top = state_dir()
     parent = os.path.dirname(top.rstrip("/"))
-    if parent and not os.path.isdir(parent):
-        os.makedirs(parent, mode=0o755, exist_ok=True)
-    for path in (top, _jails_dir()):
-        try:
-            os.mkdir(path, 0o755)
-        except FileExistsError:
-            continue
-        os.chmod(path, 0o755)
+    path = parent
+    try:
+        if parent and not os.path.isdir(parent):
+            os.makedirs(parent, mode=0o755, exist_ok=True)
+        for path in (top, _jails_dir()):
+            try:
+                os.mkdir(path, 0o755)
+            except FileExistsError:
+                if not os.path.isdir(path):   # LINJAIL_STATE_DIR naming a file
+                    raise NotADirectoryError(20, os.strerror(20)) from None
+                continue
+            os.chmod(path, 0o755)
+    except OSError as e:
+        # makedirs' EEXIST: a file where a directory must be
+        raise JailError(f"{path}: {os.strerror(20) if e.errno == 17 else e.strerror}") \
+            from None
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = False) -> None:
@@ -310,6 +323,8 @@ def all_records(strays: list[str] | None = None) -> Iterator[JailRecord]:
         names = os.listdir(_jails_dir())
     except FileNotFoundError:
         return
+    except OSError as e:      # LINJAIL_STATE_DIR naming a file, or unreadable
+        raise JailError(f"{_jails_dir()}: {e.strerror}") from None
     for name in names:
         rec = read(int(name)) if name.isdigit() else None
         if rec is not None:

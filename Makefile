@@ -12,7 +12,7 @@ REAPER := src/linjail/reaper/linjail-reaper
 # RUN_DEBS: what an installed linjail needs (the .deb's Depends); DEBS: also what
 # building, the tests and the demo need (CI installs these); nftables: the tests' oracle
 RUN_DEBS := python3 libseccomp2
-DEBS := musl-tools $(RUN_DEBS) iproute2 procps busybox debootstrap curl nftables
+DEBS := musl-tools $(RUN_DEBS) iproute2 procps busybox debootstrap curl nftables lintian
 BENCH_DEBS := bubblewrap runc systemd-container util-linux
 DEBS_STAMP := $(VENV)/.debs
 PY_STAMP := $(VENV)/.installed
@@ -25,7 +25,7 @@ SYSCONFDIR ?= /etc
 INSTALL_VARS = PREFIX=$(PREFIX) PYTHON=$(PYTHON) SYSCONFDIR=$(SYSCONFDIR) DESTDIR=$(DESTDIR) \
 	$(if $(SYSTEMDUNITDIR),SYSTEMDUNITDIR=$(SYSTEMDUNITDIR))
 
-.PHONY: install uninstall dev launchers demo test bench
+.PHONY: install uninstall dev launchers demo test bench deb wheel
 
 # $(call need-debs,PACKAGES): apt-get install those that are missing
 need-debs = missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -49,6 +49,17 @@ install:
 
 uninstall:
 	@PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) sh tools/uninstall.sh
+
+# build/linjail_VERSION_amd64.deb (tools/mkdeb.sh, packaging/deb/)
+deb:
+	@$(call need-debs,musl-tools)
+	@$(MAKE) -s $(REAPER)
+	@sh tools/mkdeb.sh build
+
+# build/linjail-VERSION-py3-none-linux_x86_64.whl, the reaper compiled by setup.py
+wheel: $(PY_STAMP)
+	@$(PY) -m pip wheel -q --no-deps -w build . 2>&1 | grep -v '^WARNING: Location' || true
+	@ls build/linjail-*.whl
 
 $(DEBS_STAMP): Makefile
 	@$(call need-debs,$(DEBS))

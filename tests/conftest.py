@@ -21,7 +21,10 @@ BIN = os.path.join(os.path.dirname(os.path.dirname(sys.executable)), "sbin")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # tools/commands: the one list of linjail's commands (make dev puts each in BIN)
 with open(os.path.join(REPO, "tools", "commands")) as _f:
-    COMMANDS = tuple(line.split()[0] for line in _f if line.strip() and not line.startswith("#"))
+    #: command name -> the directory it is installed in (sbin or bin)
+    COMMAND_DIRS = dict(line.split()[:2] for line in _f
+                        if line.strip() and not line.startswith("#"))
+COMMANDS = tuple(COMMAND_DIRS)
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 

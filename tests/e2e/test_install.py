@@ -21,7 +21,7 @@ from typing import Iterator
 import pytest
 
 import linjail
-from conftest import Jails, Result, needs_root, run
+from conftest import COMMAND_DIRS, Jails, Result, needs_root, run
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = linjail.__version__
@@ -33,12 +33,7 @@ DAEMON = f"{BB} sleep 120 >/dev/null 2>&1 &"
 
 def commands() -> list[tuple[str, str]]:
     """tools/commands: (name, sbin|bin), the one list of the commands."""
-    out = []
-    for line in (REPO / "tools" / "commands").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, where = line.split()
-            out.append((name, where))
-    return out
+    return list(COMMAND_DIRS.items())
 
 
 def as_nobody(*argv: str) -> Result:

@@ -10,9 +10,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 REAPER := src/linjail/reaper/linjail-reaper
 # RUN_DEBS: what an installed linjail needs (the .deb's Depends); DEBS: also what
-# building, the tests and the demo need (CI installs these); nftables: the tests' oracle
+# building, the tests and the demo need (CI installs these); nftables, lintian, zsh: the tests'
 RUN_DEBS := python3 libseccomp2
-DEBS := musl-tools $(RUN_DEBS) iproute2 procps busybox debootstrap curl nftables lintian
+DEBS := musl-tools $(RUN_DEBS) iproute2 procps busybox debootstrap curl nftables lintian zsh
 BENCH_DEBS := bubblewrap runc systemd-container util-linux
 DEBS_STAMP := $(VENV)/.debs
 PY_STAMP := $(VENV)/.installed

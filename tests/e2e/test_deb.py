@@ -168,7 +168,9 @@ def test_deb_contents(deb: Path) -> None:
                  "/usr/lib/linjail/linjail/reaper/linjail-reaper", "/etc/init.d/jail",
                  "/lib/systemd/system/jail.service", "/usr/share/man/man8/jail.8.gz",
                  "/usr/share/man/man5/rc.conf.linjail.5.gz", "/usr/share/doc/linjail/copyright",
-                 "/usr/share/doc/linjail/changelog.gz"):
+                 "/usr/share/doc/linjail/changelog.gz", "/usr/share/bash-completion/completions/jls",
+                 "/usr/share/bash-completion/completions/jailctl",
+                 "/usr/share/zsh/vendor-completions/_linjail"):
         assert path in files, path
     assert not [f for f in files if f.endswith(".pyc") or "__pycache__" in f]
     conffiles = subprocess.run(["dpkg-deb", "-I", str(deb), "conffiles"], capture_output=True,

@@ -106,6 +106,10 @@ def test_install_layout(prefix: Path) -> None:
     assert (lib / "linjail/cli/__pycache__").is_dir()      # compiled by /usr/bin/python3
     for page in ("jail.8", "jls.8", "jexec.8", "jailctl.8", "rc.conf.linjail.5"):
         assert (usr / "share/man" / f"man{page[-1]}" / page).is_file()
+    for name, _ in commands():
+        assert (usr / "share/bash-completion/completions" / name).read_bytes() == \
+            (REPO / "etc/completion/linjail.bash").read_bytes()
+    assert (usr / "share/zsh/site-functions/_linjail").is_file()
     init = (prefix / "etc/init.d/jail").read_text()
     assert f"JAILCTL=${{JAILCTL:-{usr}/sbin/jailctl}}\n" in init
     unit = (prefix / "etc/systemd/system/jail.service").read_text()

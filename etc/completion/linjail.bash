@@ -1,0 +1,282 @@
+# bash completion for linjail: jail, jls, jexec, jailctl, rctl.
+# Installed once per command (bash-completion loads completions/NAME for
+# command NAME); sourcing it by hand works too, without bash-completion.
+#
+# Running jails (JIDs, names, roots) come from `jls -v`, which every user may
+# run; rc.conf jail names from /etc/rc.conf, /etc/rc.conf.local,
+# /etc/rc.conf.d/jail and the -f files on the line.  The word lists below are
+# checked against the Python tables by tests/e2e/test_completion.py.
+
+_linjail_knobs="set_hostname_allowed socket_unixiproute_only sysvipc_allowed enforce_statfs
+allow_raw_sockets chflags_allowed"
+_linjail_rc_actions="start stop restart status"
+_linjail_rc_prefixes="one force fast quiet"
+_linjail_resources="cputime datasize stacksize coredumpsize memoryuse memorylocked maxproc
+openfiles vmemoryuse pseudoterminals swapuse nthr msgqqueued msgqsize nmsgq nsem nsemop nshm
+shmsize wallclock pcpu readbps writebps readiops writeiops"
+_linjail_rctl_actions="deny log devctl throttle sighup sigint sigquit sigill sigtrap sigabrt
+sigemt sigfpe sigkill sigbus sigsegv sigsys sigpipe sigalrm sigterm sigurg sigstop sigtstp
+sigchld sigttin sigttou sigio sigxcpu sigxfsz sigvtalrm sigprof sigwinch siginfo sigusr1 sigusr2
+sigthr"
+_linjail_suites="bookworm trixie bullseye sid"
+
+# the word being completed, whole: bash splits words at : and = (COMP_WORDBREAKS)
+_linjail_cur() {
+    local line=${COMP_LINE:0:COMP_POINT}
+    printf '%s' "${line##*[[:space:]]}"
+}
+
+# COMPREPLY from the words of $1 that start with $2, as bash will insert them
+# (the part of $2 up to its last : or = is already on the line)
+_linjail_reply() {
+    local word pre
+    COMPREPLY=()
+    for word in $1; do
+        [[ $word == "$2"* ]] && COMPREPLY+=("$word")
+    done
+    pre=${2%"${2##*[:=]}"}
+    if [[ -n $pre && $COMP_WORDBREAKS == *[:=]* ]]; then
+        COMPREPLY=("${COMPREPLY[@]#"$pre"}")
+    fi
+}
+
+# JIDs and names of the running jails, one a line
+_linjail_jails() {
+    local jid name _
+    jls -v 2>/dev/null | while IFS=$'\t' read -r jid name _; do
+        [[ $jid == JID ]] && continue
+        printf '%s\n' "$jid"
+        [[ -n $name && $name != - ]] && printf '%s\n' "$name"
+    done
+}
+
+# the root directory of running jail $1 (a JID or a name)
+_linjail_root() {
+    local jid name host path _
+    jls -v 2>/dev/null | while IFS=$'\t' read -r jid name host path _; do
+        if [[ $jid == "$1" || $name == "$1" ]]; then printf '%s\n' "$path"; break; fi
+    done
+}
+
+# jail names of rc.conf: jail_list and every jail_NAME_rootdir|hostname|ip, in
+# the files jailctl reads: those of -f, else $LINJAIL_RC_CONF, else rc.conf(5)'s
+_linjail_rc_names() {
+    local f files=("$@")
+    if ((${#files[@]} == 0)); then
+        if [[ -n $LINJAIL_RC_CONF ]]; then
+            IFS=: read -r -a files <<< "$LINJAIL_RC_CONF"
+        else
+            files=(/etc/rc.conf /etc/rc.conf.local /etc/rc.conf.d/jail)
+        fi
+    fi
+    for f in "${files[@]}"; do
+        [[ -r $f ]] || continue
+        sed -n -e 's/^[[:space:]]*jail_list=["'\'']\{0,1\}\([^"'\''#]*\).*/\1/p' \
+            -e 's/^[[:space:]]*jail_\([A-Za-z0-9_]*\)_\(rootdir\|hostname\|ip\)=.*/\1/p' "$f"
+    done | tr -s ' \t' '\n\n' | sort -u
+}
+
+# paths inside the directory $1 (a jail's root), as the jail sees them
+_linjail_in_root() {
+    local root=${1%/} cur=$2 p IFS=$'\n'
+    COMPREPLY=()
+    [[ -n $root && -d $root ]] || return 0
+    [[ $cur == /* ]] || cur=/$cur
+    for p in $(compgen -f -- "$root$cur"); do
+        if [[ -d $p ]]; then COMPREPLY+=("${p#"$root"}/"); else COMPREPLY+=("${p#"$root"}"); fi
+    done
+    if [[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == */ ]]; then
+        compopt -o nospace 2>/dev/null
+    fi
+}
+
+# commands found in the jail's PATH directories (jexec searches PATH)
+_linjail_in_root_commands() {
+    local root=${1%/} d p
+    for d in /sbin /bin /usr/sbin /usr/bin /usr/local/sbin /usr/local/bin; do
+        for p in "$root$d/$2"*; do
+            [[ -f $p && -x $p ]] && printf '%s\n' "${p##*/}"
+        done
+    done | sort -u
+}
+
+_linjail_files() {
+    local IFS=$'\n'
+    COMPREPLY=($(compgen -f -- "$1"))
+    compopt -o filenames 2>/dev/null
+}
+
+_linjail_dirs() {
+    local IFS=$'\n'
+    COMPREPLY=($(compgen -d -- "$1"))
+    compopt -o filenames 2>/dev/null
+}
+
+# jail [-i] [-l -u user | -U user] path hostname ip-list command ...
+_linjail_jail() {
+    local cur=${COMP_WORDS[COMP_CWORD]} i word n=-1 root=""
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        if ((n >= 0)); then
+            ((n == 0)) && root=$word
+            ((n += 1)); continue
+        fi
+        case $word in
+        --) n=0 ;;
+        -u|-U|-[il]u|-[il]U|-[il][il]u|-[il][il]U) ((i += 1)) ;;
+        -*) ;;
+        *) root=$word; n=1 ;;
+        esac
+    done
+    case ${COMP_WORDS[COMP_CWORD-1]} in
+    -u|-[il]u|-[il][il]u) ((n < 0)) && { COMPREPLY=($(compgen -u -- "$cur")); return 0; } ;;
+    -U|-[il]U|-[il][il]U) ((n < 0)) && { COMPREPLY=(); return 0; } ;;
+    esac
+    if ((n < 0)) && [[ $cur == -* ]]; then
+        local opts="-i -l -u -U"
+        ((COMP_CWORD == 1)) && opts+=" --version"
+        _linjail_reply "$opts" "$cur"
+    elif ((n <= 0)); then
+        _linjail_dirs "$cur"                    # path
+    elif ((n == 1 || n == 2)); then
+        COMPREPLY=()                            # hostname, ip-list
+    else
+        _linjail_in_root "$root" "$cur"         # the command, inside the new jail's root
+    fi
+}
+
+# jls [-v | --json]
+_linjail_jls() {
+    local cur=${COMP_WORDS[COMP_CWORD]}
+    ((COMP_CWORD == 1)) && _linjail_reply "-v --json --version" "$cur"
+}
+
+# jexec [-u user | -U user] jid|name command ...
+_linjail_jexec() {
+    local cur=${COMP_WORDS[COMP_CWORD]} i word n=-1 jid=""
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        if ((n >= 0)); then
+            ((n == 0)) && jid=$word
+            ((n += 1)); continue
+        fi
+        case $word in
+        --) n=0 ;;
+        -u|-U) ((i += 1)) ;;
+        -*) ;;
+        *) jid=$word; n=1 ;;
+        esac
+    done
+    if ((n <= 0)); then
+        ((n < 0)) && case ${COMP_WORDS[COMP_CWORD-1]} in
+        -u) COMPREPLY=($(compgen -u -- "$cur")); return 0 ;;
+        -U) COMPREPLY=(); return 0 ;;
+        esac
+        if ((n < 0)) && [[ $cur == -* ]]; then
+            local opts="-u -U"
+            ((COMP_CWORD == 1)) && opts+=" --version"
+            _linjail_reply "$opts" "$cur"
+        else
+            _linjail_reply "$(_linjail_jails)" "$cur"
+        fi
+    elif ((n == 1)) && [[ $cur != */* ]]; then
+        _linjail_reply "$(_linjail_in_root_commands "$(_linjail_root "$jid")" "$cur")" "$cur"
+    else
+        _linjail_in_root "$(_linjail_root "$jid")" "$cur"
+    fi
+}
+
+# the knob names jailctl sysctl knows, and those of each running jail
+_linjail_sysctl_names() {
+    local k jid
+    for k in $_linjail_knobs; do
+        printf 'jail.%s\njail.defaults.%s\n' "$k" "$k"
+    done
+    printf 'jail.jailed\n'
+    for jid in $(_linjail_jails); do
+        [[ $jid == *[!0-9]* ]] && continue
+        for k in $_linjail_knobs; do printf 'jail.%s.%s\n' "$jid" "$k"; done
+    done
+}
+
+_linjail_jailctl() {
+    local cur verb prev=${COMP_WORDS[COMP_CWORD-1]} i files=() a p
+    cur=$(_linjail_cur)
+    if ((COMP_CWORD == 1)); then
+        local verbs="build destroy remove sysctl doctor $_linjail_rc_actions --version"
+        if [[ -n $cur && $cur != -* ]]; then
+            for p in $_linjail_rc_prefixes; do
+                for a in $_linjail_rc_actions; do verbs+=" $p$a"; done
+            done
+        fi
+        _linjail_reply "$verbs" "$cur"
+        return 0
+    fi
+    verb=${COMP_WORDS[1]}
+    case $verb in
+    build)
+        case $prev in
+        --thin) _linjail_dirs "$cur"; return 0 ;;
+        --from-tar) _linjail_files "$cur"; return 0 ;;
+        --suite) _linjail_reply "$_linjail_suites" "$cur"; return 0 ;;
+        --include|--mirror|--hostname) COMPREPLY=(); return 0 ;;
+        esac
+        if ((COMP_CWORD == 2)); then
+            _linjail_dirs "$cur"
+        elif [[ $cur == -* ]]; then
+            _linjail_reply "--service --complete --thin --from-tar --suite --include --mirror
+--hostname" "$cur"
+        else
+            for ((i = 3; i < COMP_CWORD; i++)); do
+                if [[ ${COMP_WORDS[i]} == --service ]]; then
+                    _linjail_files "$cur"       # host programs
+                    return 0
+                fi
+            done
+            COMPREPLY=()
+        fi
+        ;;
+    destroy) [[ $cur == -* ]] && COMPREPLY=() || _linjail_dirs "$cur" ;;
+    remove)
+        if [[ $prev == -t ]]; then COMPREPLY=()
+        elif [[ $cur == -* ]]; then _linjail_reply "-t" "$cur"
+        else _linjail_reply "$(_linjail_jails)" "$cur"
+        fi
+        ;;
+    sysctl) _linjail_reply "$(_linjail_sysctl_names)" "$cur" ;;
+    doctor) COMPREPLY=() ;;
+    *start|*stop|*restart|*status)
+        if [[ $prev == -f ]]; then _linjail_files "$cur"; return 0; fi
+        if [[ $cur == -* ]]; then _linjail_reply "-f --force" "$cur"; return 0; fi
+        for ((i = 2; i < COMP_CWORD; i++)); do
+            [[ ${COMP_WORDS[i]} == -f ]] && files+=("${COMP_WORDS[i+1]}")
+        done
+        _linjail_reply "$(_linjail_rc_names "${files[@]}")" "$cur"
+        ;;
+    esac
+}
+
+# rctl [-h] [-a rule | -l filter | -r filter | -u filter | filter]
+# a rule is jail:JID-or-name:resource:action=amount
+_linjail_rctl() {
+    local cur words="" j r a
+    cur=$(_linjail_cur)
+    if [[ $cur == -* ]]; then
+        _linjail_reply "-h -a -l -r -u $( ((COMP_CWORD == 1)) && echo --version)" "$cur"
+        return 0
+    fi
+    case $cur in
+    jail:*:*:*) for a in $_linjail_rctl_actions; do words+=" ${cur%:*}:$a="; done ;;
+    jail:*:*) for r in $_linjail_resources; do words+=" ${cur%:*}:$r:"; done ;;
+    jail:*) for j in $(_linjail_jails); do words+=" jail:$j:"; done ;;
+    *) words="jail:" ;;
+    esac
+    _linjail_reply "$words" "$cur"
+    compopt -o nospace 2>/dev/null
+}
+
+complete -F _linjail_jail jail
+complete -F _linjail_jls jls
+complete -F _linjail_jexec jexec
+complete -F _linjail_jailctl jailctl
+complete -F _linjail_rctl rctl

@@ -28,8 +28,19 @@ KEEP = f"{BB} sleep 600 >/dev/null 2>&1 &"
 IN_USE = "jail: jail: Address already in use\n"
 
 
+def next_jid() -> int:
+    """The registry's JID counter (SPEC §1): what the next allocation starts from."""
+    from linjail.state import registry
+    try:
+        with open(os.path.join(registry.state_dir(), "jid")) as f:
+            return int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 1
+
+
 def host_state() -> dict[str, set[str]]:
-    """What the host holds for jails: records, claims, veths, cgroups, rules."""
+    """What the host holds for jails: records, claims, veths, cgroups, rules;
+    and the JID counter."""
     from linjail.confine import cgroup
     from linjail.state import registry
 
@@ -40,28 +51,35 @@ def host_state() -> dict[str, set[str]]:
             return set()
     rules = run("ip", "rule").out + run("ip", "-6", "rule").out
     return {
+        "next": {str(next_jid())},
         "records": ls(os.path.join(registry.state_dir(), "jails")),
         "claims": ls(os.path.join(registry.state_dir(), "addrs")),
         "veths": {n for n in ls("/sys/class/net") if n.startswith("ljh")},
-        "cgroups": ls(os.path.dirname(cgroup.jail_cgroup(0))),
+        "cgroups": {n for n in ls(os.path.dirname(cgroup.jail_cgroup(0))) if n.isdigit()},
         "rules": {w for w in rules.split() if w.startswith("ljh")},
     }
 
 
 def assert_nothing_new(before: dict[str, set[str]], refused_hostname: str) -> None:
-    """Nothing appeared for the refused jail.  Other sessions may start jails
-    meanwhile: what is new must belong to a record of another hostname."""
+    """Nothing appeared for the refused jail, which never had a JID.  Other
+    sessions may start jails meanwhile, in this registry (their JIDs come
+    from its counter and they have records of other hostnames) or in a
+    private one (LINJAIL_STATE_DIR: JIDs this counter did not give out)."""
     from linjail.state import registry
     after = host_state()
-    others = {str(r.jid) for r in registry.all_records() if r.hostname != refused_hostname}
     assert not [r for r in registry.all_records() if r.hostname == refused_hostname]
+    given = range(int(min(before["next"])), int(min(after["next"])))
+    others = {str(r.jid) for r in registry.all_records() if r.hostname != refused_hostname}
     for kind, names in after.items():
+        if kind == "next":
+            continue
         for name in names - before[kind]:
             if kind == "claims":
                 holder = os.readlink(os.path.join(registry.state_dir(), "addrs", name))
                 assert holder in others, (kind, name)
-            else:
-                jid = name[3:] if name.startswith("ljh") else name
+                continue
+            jid = name[3:] if name.startswith("ljh") else name
+            if int(jid) in given:         # this registry gave it out: to whom?
                 assert jid in others, (kind, name)
 
 
@@ -102,7 +120,8 @@ def test_teardown_deletes_only_its_own_routes(service_root: str, jails: Jails) -
     jails.track(gone)
     from linjail.state import registry
     rec = registry.read(gone)          # not looked at through lookup(): not reaped yet
-    assert rec is not None and not rec.live()
+    assert rec is not None
+    assert wait_until(lambda: not rec.live(), timeout=5)    # PID 1 ends after the command
     second = jails.start(service_root, "addr-new", ",".join(addrs), "/bin/sh", "-c", KEEP)
     assert run("jls").rc == 0                          # releases the ended jail
     assert wait_until(lambda: leftovers(gone) == [], timeout=5), leftovers(gone)

@@ -133,6 +133,12 @@ def test_installed_commands_for_every_user(prefix: Path) -> None:
     assert (r.rc, r.out, r.err) == (1, "", "jexec: jail_attach(1) failed: Operation not permitted\n")
     r = as_nobody(str(usr / "bin/jls"))
     assert r.rc == 0 and r.err == ""
+    # doctor: what another user can see, and the one check only root can make
+    r = as_nobody(str(usr / "sbin/jailctl"), "doctor")
+    assert (r.rc, r.err) == (0, ""), r.out
+    assert "\nunknown  idmapped mounts     root checks this\n" in r.out
+    assert "\nOK       namespaces          mnt pid uts ipc net cgroup\n" in r.out
+    assert f"\nOK       python              3.11." in r.out and " /usr/bin/python3\n" in r.out
 
 
 @needs_root

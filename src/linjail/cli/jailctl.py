@@ -14,6 +14,7 @@ USAGE = """usage: jailctl build PATH --service PROG [PROG ...]
        jailctl destroy PATH
        jailctl remove [-t SECONDS] JID
        jailctl sysctl [NAME[=VALUE] ...]
+       jailctl doctor
        jailctl start|stop|restart|status [-f FILE] [NAME ...]"""
 
 
@@ -38,6 +39,9 @@ def _jailctl(args: list[str]) -> int:
         return _remove(rest)
     if verb == "build":
         return _build(rest)
+    if verb == "doctor":
+        from .jailctl_doctor import main_doctor
+        return main_doctor(rest, sys.stdout, sys.stderr)
     if verb == "sysctl":
         from .jailctl_sysctl import main_sysctl
         return main_sysctl(rest, sys.stdout, sys.stderr)

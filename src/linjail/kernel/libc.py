@@ -48,6 +48,7 @@ MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
 MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR_IDMAP = 0x00100000
 
 # openat2 resolve flags (linux/openat2.h)
 RESOLVE_NO_XDEV = 0x01
@@ -136,8 +137,9 @@ class _MountAttr(ctypes.Structure):
 
 
 def mount_setattr(dirfd: int, path: str, flags: int, attr_set: int,
-                  attr_clr: int = 0, propagation: int = 0) -> None:
-    attr = _MountAttr(attr_set, attr_clr, propagation, 0)
+                  attr_clr: int = 0, propagation: int = 0, userns_fd: int = 0) -> None:
+    """mount_setattr(2); USERNS_FD with MOUNT_ATTR_IDMAP."""
+    attr = _MountAttr(attr_set, attr_clr, propagation, userns_fd)
     _check(_syscall(ctypes.c_long(NR_MOUNT_SETATTR), ctypes.c_int(dirfd), _b(path),
                     ctypes.c_uint(flags), ctypes.byref(attr),
                     ctypes.c_size_t(ctypes.sizeof(attr))), "mount_setattr", path)

@@ -24,15 +24,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def linjail_bin(name: str) -> str:
-    """The command as `make install` links it into /usr/local/sbin: the
-    launcher in .venv/sbin, else the console script in .venv/bin, else PATH."""
+    """The checkout's command, as the tests run it: the launcher in .venv/sbin
+    (make dev), else the console script in .venv/bin, else PATH."""
     venv = os.path.dirname(os.path.dirname(sys.executable))
     for here in (os.path.join(venv, "sbin", name), os.path.join(venv, "bin", name)):
         if os.access(here, os.X_OK):
             return here
     found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/local/sbin")
     if found is None:
-        raise SystemExit(f"bench: {name}: not found (run `make install`)")
+        raise SystemExit(f"bench: {name}: not found (run `make dev`)")
     return found
 
 

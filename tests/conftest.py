@@ -80,7 +80,7 @@ def build_service_root(path: str, *programs: str) -> str:
 def service_root(jail_base: str) -> str:
     """A service jail built from host programs (sh, busybox); shared, read mostly."""
     if shutil.which("busybox", path=HOST_PATH) is None:
-        pytest.skip("busybox is not installed (make install installs it)")
+        pytest.skip("busybox is not installed (make test installs it)")
     return build_service_root(os.path.join(jail_base, "svc"))
 
 
@@ -88,7 +88,7 @@ def service_root(jail_base: str) -> str:
 def private_root(jail_base: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """A service root of the test's own, for tests that change it."""
     if shutil.which("busybox", path=HOST_PATH) is None:
-        pytest.skip("busybox is not installed (make install installs it)")
+        pytest.skip("busybox is not installed (make test installs it)")
     path = tempfile.mkdtemp(prefix="root-", dir=jail_base)
     os.rmdir(path)
     build_service_root(path)
@@ -179,7 +179,7 @@ def probe_binary(jail_base: str) -> str:
         if r.rc == 0:
             return out
         errors.append(f"{cc}: {r.err.strip()}")
-    pytest.skip("cannot build tests/probe/probe.c statically (make install installs "
+    pytest.skip("cannot build tests/probe/probe.c statically (make test installs "
                 f"musl-tools): {'; '.join(errors) or 'no compiler'}")
 
 

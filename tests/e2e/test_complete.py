@@ -64,7 +64,7 @@ def cache_key() -> str:
 
 def mirror_or_skip() -> None:
     if shutil.which("debootstrap", path="/usr/sbin:/usr/bin") is None:
-        pytest.skip("debootstrap is not installed (make install adds it)")
+        pytest.skip("debootstrap is not installed (make test installs it)")
     from linjail.build.complete import choose_mirror, host_sources, host_suite, preflight
     suite = host_suite() or "bookworm"
     mirror = choose_mirror(host_sources(), suite, suite)

@@ -184,6 +184,34 @@ def test_installed_copy_runs_jails_and_every_user_lists_them(
     assert (state / "jails").stat().st_mode & 0o777 == 0o755
 
 
+@needs_root
+def test_jexec_by_name_for_every_user(prefix: Path, service_root: str, tmp_path: Path) -> None:
+    """A name is the jail's JID for every user (FreeBSD's jail_getid), then EPERM."""
+    from linjail.state import registry
+    usr = prefix / "usr"
+    conf = tmp_path / "rc.conf"
+    conf.write_text(f'jail_instnamed_rootdir="{service_root}"\n'
+                    'jail_instnamed_hostname="named.example.org"\n'
+                    'jail_instnamed_ip="203.0.113.152"\n'
+                    f'jail_instnamed_consolelog="{tmp_path}/console.log"\n'
+                    f'jail_instnamed_exec_start="/bin/sh -c \'{DAEMON}\'"\n')
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "LINJAIL_VARRUN": str(tmp_path)}
+    jailctl = str(usr / "sbin/jailctl")
+    r = run(jailctl, "onestart", "-f", str(conf), "instnamed", env=env)
+    try:
+        assert r.rc == 0, r.out + r.err
+        rec = registry.lookup_name("instnamed")
+        assert rec is not None
+        r = as_nobody(str(usr / "sbin/jexec"), "instnamed", "/bin/true")
+        assert (r.rc, r.out, r.err) == (
+            1, "", f"jexec: jail_attach({rec.jid}) failed: Operation not permitted\n")
+        r = as_nobody(str(usr / "sbin/jexec"), "nosuchjail", "/bin/true")
+        assert (r.rc, r.out, r.err) == (1, "", "jexec: cannot parse jail id: nosuchjail.\n")
+    finally:
+        r = run(jailctl, "onestop", "-f", str(conf), "instnamed", env=env)
+        assert (r.rc, r.out) == (0, "Stopping jails: named.example.org.\n"), r.err
+
+
 def test_uninstall_removes_exactly_what_was_installed() -> None:
     if os.geteuid() != 0 or not os.access(SYSTEM_PYTHON, os.X_OK):
         pytest.skip(f"needs root and {SYSTEM_PYTHON}")

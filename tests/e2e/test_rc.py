@@ -95,7 +95,7 @@ def mounts_below(path: str) -> list[str]:
 @pytest.fixture
 def site() -> Iterator[Site]:
     if shutil.which("busybox", path=HOST_PATH) is None:
-        pytest.skip("busybox is not installed (make install installs it)")
+        pytest.skip("busybox is not installed (make test installs it)")
     base = tempfile.mkdtemp(prefix="linjail-rc-", dir="/var/tmp")
     os.chmod(base, 0o700)
     root = os.path.join(base, "www")

@@ -224,7 +224,7 @@ def plan_complete(path: str, suite: str | None, include: Sequence[str], mirror: 
     """Check everything that can be checked before PATH is touched."""
     if shutil.which("debootstrap", path=SYSTEM_PATH) is None:
         raise JailError("build: debootstrap is not installed "
-                        "(`make install` installs it, or apt-get install debootstrap)")
+                        "(apt-get install debootstrap)")
     if shutil.which("unshare", path=SYSTEM_PATH) is None:
         raise JailError("build: unshare(1) is not installed (util-linux)")
     mine = host_suite()

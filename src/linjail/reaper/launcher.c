@@ -1,5 +1,5 @@
 /*
- * linjail-launcher: the four commands' entry point, built by make install
+ * linjail-launcher: the commands' entry point, built by tools/mklaunchers.sh
  * with the tool's name, the interpreter and the source directory compiled in.
  *
  * Why not a script: CPython aborts before any of our code runs when standard

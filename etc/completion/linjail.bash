@@ -2,7 +2,7 @@
 # Installed once per command (bash-completion loads completions/NAME for
 # command NAME); sourcing it by hand works too, without bash-completion.
 #
-# Running jails (JIDs, names, roots) come from `jls -v`, which every user may
+# Running jails (JIDs, names, roots) come from `jls jid name path`, which every user may
 # run; rc.conf jail names from /etc/rc.conf, /etc/rc.conf.local,
 # /etc/rc.conf.d/jail and the -f files on the line.  The word lists below are
 # checked against the Python tables by tests/e2e/test_completion.py.
@@ -42,18 +42,17 @@ _linjail_reply() {
 
 # JIDs and names of the running jails, one a line
 _linjail_jails() {
-    local jid name _
-    jls -v 2>/dev/null | while IFS=$'\t' read -r jid name _; do
-        [[ $jid == JID ]] && continue
+    local jid name
+    jls jid name 2>/dev/null | while read -r jid name; do
         printf '%s\n' "$jid"
-        [[ -n $name && $name != - ]] && printf '%s\n' "$name"
+        [[ -n $name && $name != "$jid" ]] && printf '%s\n' "$name"
     done
 }
 
 # the root directory of running jail $1 (a JID or a name)
 _linjail_root() {
-    local jid name host path _
-    jls -v 2>/dev/null | while IFS=$'\t' read -r jid name host path _; do
+    local jid name path
+    jls jid name path 2>/dev/null | while read -r jid name path; do
         if [[ $jid == "$1" || $name == "$1" ]]; then printf '%s\n' "$path"; break; fi
     done
 }
@@ -145,10 +144,19 @@ _linjail_jail() {
     fi
 }
 
-# jls [-v | --json]
+# jls [-cdhNnqsv] [-j jail] [--json | --libxo json] [param ...]
 _linjail_jls() {
-    local cur=${COMP_WORDS[COMP_CWORD]}
-    ((COMP_CWORD == 1)) && _linjail_reply "-v --json --version" "$cur"
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    case $prev in
+        -j) COMPREPLY=($(compgen -W "$(_linjail_jails)" -- "$cur")); return ;;
+        --libxo) COMPREPLY=($(compgen -W "json text" -- "$cur")); return ;;
+    esac
+    if [[ $cur == -* ]]; then
+        _linjail_reply "-c -d -h -j -N -n -q -s -v --json --libxo --version" "$cur"
+    else
+        # the parameter names: the header line of `jls -h` (printed with no jail too)
+        COMPREPLY=($(compgen -W "all $(jls -h 2>/dev/null | head -1)" -- "$cur"))
+    fi
 }
 
 # jexec [-u user | -U user] jid|name command ...

@@ -85,6 +85,8 @@ class JailSpec(Record):
     console_log: str | None = None  # rc.conf: command output goes here
     #: the rctl rules of this jail, found at its start (confine/limits.py)
     limits: tuple[Rule, ...] = ()
+    jid: int = 0                    # FreeBSD's jid parameter: this JID or fail (0: any)
+    persist: bool = False           # FreeBSD's persist: the jail stays without processes
 
 
 def parse_ip_list(text: str) -> tuple[IPAddress, ...]:

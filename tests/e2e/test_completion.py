@@ -65,7 +65,9 @@ def test_every_command_has_a_completion() -> None:
 def test_options_and_subcommands() -> None:
     assert complete("jail -") == ["--version", "-U", "-i", "-l", "-u"]
     assert complete("jail -i -") == ["-U", "-i", "-l", "-u"]
-    assert complete("jls ") == ["--json", "--version", "-v"]
+    assert complete("jls -") == ["--json", "--libxo", "--version", "-N", "-c", "-d", "-h",
+                                 "-j", "-n", "-q", "-s", "-v"]
+    assert "host.hostname" in complete("jls ") and "all" in complete("jls ")
     assert complete("jexec -") == ["--version", "-U", "-u"]
     assert complete("jailctl ") == ["--version", "build", "destroy", "doctor", "remove",
                                     "restart", "start", "status", "stop", "sysctl"]

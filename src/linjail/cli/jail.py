@@ -6,6 +6,10 @@ import sys
 
 from ..errors import JailError, UsageError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..model import JailSpec
+
 USAGE = "Usage: jail [-i] [-l -u username | -U username] path hostname ip-list command ..."
 HOSTNAME_MAX = 64   # Linux's limit (DragonFly: 255): SPEC §2
 
@@ -68,8 +72,19 @@ def parse(args: list[str]) -> "object":
 
 
 def _jail(args: list[str]) -> int:
+    from .jail_fbsd import wants_freebsd
+    if wants_freebsd(args):     # -c/-m/-r, -f, -n ...: FreeBSD's forms
+        from .jail_fbsd import main_fbsd
+        return main_fbsd(args)
+    spec = checks_and_knobs(parse(args))
+    from ..lifecycle import relay
+    return relay.run_interactive(spec)
+
+
+def checks_and_knobs(spec: "object") -> "JailSpec":
+    """What DragonFly's jail checks once the command line is read, and the
+    knobs a new jail copies."""
     from ..model import JailSpec
-    spec = parse(args)
     assert isinstance(spec, JailSpec)
     from ._main import jailed
     if os.geteuid() != 0 or jailed():
@@ -85,9 +100,7 @@ def _jail(args: list[str]) -> int:
         raise JailError("jail: jail: File name too long", bare=True)
     _warn_reachable(spec.path)
     from ..state.knobs import get_defaults
-    spec = spec.replace(knobs=get_defaults())
-    from ..lifecycle import relay
-    return relay.run_interactive(spec)
+    return spec.replace(knobs=get_defaults())
 
 
 def _warn_reachable(path: str) -> None:

@@ -69,8 +69,8 @@ def _remove(args: list[str]) -> int:
     if len(rest) != 1:
         raise UsageError(USAGE)
     _need_root("remove")
-    from .jexec import parse_jid
-    jid = parse_jid(rest[0], "jailctl: remove")
+    from .jexec import parse_jail
+    jid = parse_jail(rest[0], "jailctl: remove")
     if isinstance(jid, str):
         from ..state import registry
         rec = registry.lookup_name(jid)

@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_jid(text: str, prog: str = "jexec") -> int | str:
-    """strtol(3) semantics; a non-numeric word may be a jail's rc.conf name."""
+    """strtol(3) semantics; a non-numeric word may be a jail's name."""
     digits = text.lstrip(" \t\n\v\f\r")
     if digits[:1] in ("+", "-"):
         digits = digits[1:]
@@ -36,22 +36,45 @@ def parse_jid(text: str, prog: str = "jexec") -> int | str:
     return value
 
 
+def parse_jail(text: str, prog: str = "jexec") -> int | str:
+    """parse_jid, but any word that is the name of a running jail is that
+    jail (FreeBSD's names may hold '-', '.' ...); other words fail as
+    parse_jid says."""
+    try:
+        return parse_jid(text, prog)
+    except JailError:
+        if text and os.geteuid() == 0:
+            from ..state import registry
+            rec = registry.lookup_name(text)
+            if rec is not None:
+                return text
+        raise
+
+
 def _jexec(args: list[str]) -> int:
     from .getopt import GetoptError, getopt
     try:
-        opts, rest = getopt(args, "u:U:")
+        opts, rest = getopt(args, "d:lnu:U:")
     except GetoptError as err:
         raise UsageError(USAGE, f"jexec: {err}") from None
-    user = juser = None
+    user = juser = workdir = None
+    login = False
     for opt, val in opts:
         if opt == "-u":
             user = val
-        else:
+        elif opt == "-U":
             juser = val
-    if (user is not None and juser is not None) or len(rest) < 2:
+        elif opt == "-d":
+            workdir = val
+        elif opt == "-l":
+            login = True
+        # -n: FreeBSD's "specified name", unused there too
+    # FreeBSD: with -l and no command, the user's login shell; without -l a
+    # missing command stays DragonFly's usage error
+    if (user is not None and juser is not None) or len(rest) < (1 if login else 2):
         raise UsageError(USAGE)
     jid_text, *command = rest
-    jid = parse_jid(jid_text)
+    jid = parse_jail(jid_text)
     from ._main import jailed
     inside = jailed()
     if isinstance(jid, str) and not inside:
@@ -69,4 +92,5 @@ def _jexec(args: list[str]) -> int:
         from ..users import host_user as lookup
         host_user = lookup(user, "jexec")
     from ..lifecycle.attach import exec_in_jail
-    return exec_in_jail(jid, command, user=juser, host_user=host_user, interactive=True)
+    return exec_in_jail(jid, command, user=juser, host_user=host_user, interactive=True,
+                        cwd=workdir, login=login)

@@ -10,9 +10,6 @@ def main(argv: list[str] | None = None) -> int:
     return run("jls", _jls, argv)
 
 
-USAGE = "usage: jls [-v | --json]"
-
-
 def escape(text: str) -> str:
     """Show control characters of an untrusted hostname as octal escapes."""
     out = []
@@ -56,15 +53,10 @@ def current_hostname(pid: int, fallback: str) -> str:
 
 
 def _jls(args: list[str]) -> int:
-    from ..errors import UsageError
-    verbose = as_json = False
-    for arg in args:
-        if arg == "-v":
-            verbose = True
-        elif arg == "--json":
-            as_json = True
-        else:
-            raise UsageError(USAGE)
+    if args and args != ["--json"]:     # FreeBSD's options and parameters
+        from .jls_fbsd import main_fbsd
+        return main_fbsd(args)
+    as_json = args == ["--json"]
     from ._main import jailed
     if jailed():
         return 0
@@ -85,18 +77,11 @@ def _jls(args: list[str]) -> int:
         from ..confine import racct
         out.write(json.dumps([{"jid": r.jid, "name": r.name, "hostname": h, "path": r.path,
                                "ips": list(reversed(r.ips)), "pid": r.pid,
+                               "state": r.state, "persist": bool(r.persist),
                                "knobs": r.knobs, **_usage(racct.light(r))}
                               for r, h in rows], indent=1) + "\n")
         return 0
     if not rows:
-        return 0
-    if verbose:
-        out.write("JID\tName\tHostname\tPath\tIPs\tState\tProcesses\n")
-        for r, h in rows:
-            from ..confine import cgroup
-            nproc = len(cgroup.pids(r.cgroup)) if r.cgroup else 0
-            out.write(f"{r.jid}\t{escape(r.name) or '-'}\t{escape(h)}\t{escape(r.path)}\t"
-                      f"{format_ips(r.ips)}\t{r.state}\t{nproc}\n")
         return 0
     out.write("JID\tHostname\tPath\t\tIPs\n")
     for r, h in rows:

@@ -11,7 +11,13 @@ the man pages follow it.  Three kinds of names besides the table:
 """
 from __future__ import annotations
 
+from ..errors import JailError
+from ..model import KNOB_DEFAULTS, Mount
 from ..record import Record, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..model import IPAddress
 
 
 @record()
@@ -137,3 +143,339 @@ def known_name(name: str) -> bool:
 def negated(name: str) -> bool:
     """Written with the "no" prefix (nopersist, allow.noset_hostname)."""
     return base_name(name) != name
+
+
+# -- parameters -> a jail description ---------------------------------------------
+
+#: jail(8)'s exec.* commands, in the order a start or a stop runs them
+HOOKS = ("exec.prepare", "exec.prestart", "exec.created", "exec.start", "command",
+         "exec.poststart", "exec.prestop", "exec.stop", "exec.poststop", "exec.release")
+HOSTNAME_MAX = 64       # Linux (FreeBSD: 255), as for jail(8)'s DragonFly form
+JID_MAX = 999999
+DEFAULT_STOP_TIMEOUT = 10   # jail(8): stop.timeout
+
+
+@record()
+class FbJail(Record):
+    """One jail as FreeBSD's parameters describe it, validated.
+
+    Unset values keep their defaults; `given` lists the parameters (table
+    names) that were set, which is what `jail -m` changes."""
+    label: str                          # the jail.conf name, "" on the command line
+    given: frozenset[str]
+    jid: int = 0
+    name: str = ""
+    path: str = ""
+    hostname: str = ""
+    ips: tuple[IPAddress, ...] = ()
+    ip4_disabled: bool = False
+    ip6_disabled: bool = False
+    persist: bool = False
+    knobs: tuple[tuple[str, int], ...] = ()      # per-jail knob values (seed names)
+    devfs: bool = False
+    procfs: bool = False
+    devfs_ruleset: int = 0
+    mounts: tuple[Mount, ...] = ()
+    interface: str = ""
+    hooks: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    clean: bool = False
+    jail_user: str = ""
+    system_jail_user: bool = False
+    system_user: str = ""
+    exec_timeout: int = 0
+    consolelog: str = ""
+    stop_timeout: int = DEFAULT_STOP_TIMEOUT
+    depend: tuple[str, ...] = ()
+    pairs: tuple[tuple[str, tuple[str, ...]], ...] = ()   # as given, for -J and -v
+    command_argv: bool = False          # `command` is one argv (the command line's)
+
+    def commands(self, hook: str) -> tuple[str, ...]:
+        for name, values in self.hooks:
+            if name == hook:
+                return values
+        return ()
+
+
+class ParamError(JailError):
+    pass
+
+
+def _bool(name: str, values: list[str], label: str) -> bool:
+    """config.c bool_param and check_intparams: the "no" prefix flips it."""
+    value = True
+    if values:
+        last = values[-1]
+        if last.lower() == "true":
+            value = True
+        elif last.lower() == "false":
+            value = False
+        else:
+            number = _strtol(last)
+            if number is None:
+                raise _error(label, f'{name}: unknown boolean value "{last}"')
+            value = number != 0
+    return value != negated(name)
+
+
+def _strtol(text: str) -> int | None:
+    t = text.strip()
+    sign = 1
+    if t[:1] in "+-" and t[:1]:
+        sign, t = (-1 if t[0] == "-" else 1), t[1:]
+    if not t or not (t.isascii() and t.isdigit()):
+        return None
+    return sign * int(t)
+
+
+def _int(name: str, values: list[str], label: str) -> int:
+    last = values[-1] if values else ""
+    number = _strtol(last)
+    if number is None:
+        raise _error(label, f'{name}: non-integer value "{last}"')
+    return number
+
+
+def _error(label: str, message: str) -> ParamError:
+    return ParamError(f"{label}: {message}" if label else message)
+
+
+def _address(name: str, text: str, label: str) -> tuple[str, IPAddress]:
+    """ip4.addr / ip6.addr element: [interface|]address[/mask] [ifconfig params]."""
+    from ..model import parse_ip
+    iface, bar, rest = text.partition("|")
+    if not bar:
+        iface, rest = "", text
+    addr = rest.split(" ", 1)[0].split("/", 1)[0]
+    family = "IPv4" if name == "ip4.addr" else "IPv6"
+    try:
+        ip = parse_ip(addr)
+    except ValueError:
+        ip = None
+    if ip is None or (ip.version == 4) != (family == "IPv4"):
+        raise _error(label, f"{name}: not an {family} address: {addr}")
+    return iface, ip
+
+
+def build(pairs: list[tuple[str, list[str]]], label: str = "", *,
+          command_argv: bool = False, host_hostname: str | None = None) -> FbJail:
+    """Validate PAIRS (parameter as written, values) into an FbJail.
+
+    LABEL names the jail in messages (jail.conf's name); COMMAND_ARGV: the
+    `command` values are one argv (the command line's command=...), not
+    command lines.  Mount tables are read here; nothing is changed."""
+    given: set[str] = set()
+    out: dict[str, object] = {"label": label, "command_argv": command_argv}
+    knobs: dict[str, int] = {}
+    hooks: dict[str, tuple[str, ...]] = {}
+    ips: list[IPAddress] = []
+    interfaces: set[str] = set()
+    fstabs: list[str] = []
+    mount_lines: list[str] = []
+    jailsys: dict[str, str] = {}
+    seen_addr = {"ip4.addr": False, "ip6.addr": False}
+    for written, values in pairs:
+        name = base_name(written)
+        if name in REFUSED:
+            raise _error(label, f"{name}: {REFUSED[name]}")
+        if name in FORCED_OFF:
+            if _bool(written, values, label):
+                raise _error(label, f"{name}: linjail never grants this permission "
+                                    f"(jailed root cannot do that here)")
+            continue
+        pdef = BY_NAME.get(name)
+        if pdef is None:
+            raise _error(label, f"unknown parameter: {written}")
+        if pdef.readonly:
+            raise _error(label, f"{name}: read-only parameter")
+        if pdef.kind != "bool" and negated(written):
+            raise _error(label, f"unknown parameter: {written}")
+        given.add(name)
+        kind = pdef.kind
+        if kind == "bool":
+            value = _bool(written, values, label)
+            if pdef.knob:
+                knobs[pdef.knob] = int(value != pdef.reverse)
+            elif name == "persist":
+                out["persist"] = value
+            elif name == "allow.reserved_ports":
+                if not value:
+                    raise _error(label, "allow.reserved_ports: cannot be false: jailed root "
+                                        "always binds ports below 1024 (jail(8))")
+            elif name == "mount.devfs":
+                out["devfs"] = value
+            elif name == "mount.procfs":
+                out["procfs"] = value
+            elif name == "exec.clean":
+                out["clean"] = value
+            elif name == "exec.system_jail_user":
+                out["system_jail_user"] = value
+            elif name == "ip_hostname":
+                out["ip_hostname"] = value
+            continue
+        if kind == "int":
+            if not values:
+                raise _error(label, f'{name}: non-integer value ""')
+            number = _int(name, values, label)
+            if name == "jid":
+                if not 0 < number <= JID_MAX:
+                    raise _error(label, f"jid: {number}: out of range (1 to {JID_MAX})")
+                out["jid"] = number
+            elif name == "enforce_statfs":
+                if number not in (0, 1, 2):
+                    raise _error(label, f"enforce_statfs: {number}: must be 0, 1 or 2")
+                knobs["enforce_statfs"] = number
+            elif name == "children.max":
+                if number != 0:
+                    raise _error(label, "children.max: 0 only: a jail cannot create "
+                                        "jails on linjail")
+            elif name == "devfs_ruleset":
+                if number not in (0, 4):
+                    raise _error(label, f"devfs_ruleset: {number}: linjail's /dev is "
+                                        f"always devfsrules_jail (ruleset 4)")
+                out["devfs_ruleset"] = number
+            elif name == "exec.timeout":
+                out["exec_timeout"] = number
+            elif name == "stop.timeout":
+                out["stop_timeout"] = number
+            continue
+        if kind == "jailsys":
+            word = values[-1] if values else ""
+            if word not in ("new", "disable", "inherit"):
+                raise _error(label, f'{name}: unknown value "{word}"')
+            if word == "inherit":
+                why = ("each jail has its own SysV IPC namespace" if name.startswith("sysv")
+                       else "a jail never uses the host's own addresses")
+                raise _error(label, f"{name}: inherit cannot hold here: {why} (use new "
+                                    f"or disable)")
+            jailsys[name] = word
+            continue
+        if kind == "cmd":
+            if name == "command" and command_argv:
+                hooks[name] = tuple(values)
+            else:
+                hooks[name] = tuple(v for v in values if v)
+            continue
+        if kind == "list":
+            if name in seen_addr:
+                seen_addr[name] = True
+                for text in values:
+                    if not text:
+                        continue        # ip6.addr= : none (libjail imports no element)
+                    iface, ip = _address(name, text, label)
+                    if iface:
+                        interfaces.add(iface)
+                    ips.append(ip)
+            elif name == "mount.fstab":
+                fstabs.extend(v for v in values if v)
+            elif name == "mount":
+                mount_lines.extend(v for v in values if v)
+            elif name == "depend":
+                out["depend"] = tuple(values)
+            continue
+        # kind == "str": the last value counts (config.c string_param)
+        text = values[-1] if values else ""
+        if name == "name":
+            if "." in text:
+                raise _error(label, f"name: {text}: a name with a '.' names a child jail; "
+                                    f"linjail has no nested jails")
+            if text.isdigit() and text != str(out.get("jid", "")):
+                raise _error(label, f"name: {text}: a jail's name cannot be a number "
+                                    f"other than its jid")
+            out["name"] = text
+        elif name == "path":
+            out["path"] = text
+        elif name == "host.hostname":
+            if len(text.encode()) > HOSTNAME_MAX:
+                raise _error(label, "host.hostname: File name too long")
+            out["hostname"] = text
+        elif name == "interface":
+            interfaces.add(text)
+        elif name == "exec.jail_user":
+            out["jail_user"] = text
+        elif name == "exec.system_user":
+            out["system_user"] = text
+        elif name == "exec.consolelog":
+            if text and not text.startswith("/"):
+                raise _error(label, f"exec.consolelog: {text}: not an absolute pathname")
+            out["consolelog"] = text
+
+    # sysvmsg/sysvsem/sysvshm are one knob here
+    if jailsys:
+        sysv = {jailsys[k] for k in ("sysvmsg", "sysvsem", "sysvshm") if k in jailsys}
+        if len(sysv) > 1:
+            raise _error(label, "sysvmsg, sysvsem and sysvshm: one setting for all three "
+                                "on linjail (new or disable)")
+        if sysv:
+            knobs["sysvipc_allowed"] = int(sysv.pop() == "new")
+        for fam, key in (("ip4", "ip4_disabled"), ("ip6", "ip6_disabled")):
+            if jailsys.get(fam) == "disable":
+                if seen_addr[f"{fam}.addr"] and any(
+                        ip.version == (4 if fam == "ip4" else 6) for ip in ips):
+                    raise _error(label, f"{fam}.addr: {fam} is disabled")
+                out[key] = True
+    if len(interfaces) > 1:
+        raise _error(label, "interface: one interface per jail on linjail "
+                            f"({', '.join(sorted(interfaces))})")
+    if interfaces:
+        out["interface"] = interfaces.pop()
+    if out.get("ip_hostname"):
+        ips.extend(_resolve_hostname(str(out.get("hostname") or host_hostname or ""), label))
+    seen: list[IPAddress] = []
+    for ip in ips:
+        if ip not in seen:
+            seen.append(ip)
+    out.pop("ip_hostname", None)
+    path = str(out.get("path", ""))
+    out["mounts"] = _mounts(fstabs, mount_lines, path, label)
+    return FbJail(given=frozenset(given), ips=tuple(seen), knobs=tuple(sorted(knobs.items())),
+                  hooks=tuple(hooks.items()),
+                  pairs=tuple((n, tuple(v)) for n, v in pairs), **out)  # type: ignore[arg-type]
+
+
+def _resolve_hostname(hostname: str, label: str) -> list[IPAddress]:
+    """ip_hostname / -h: every address host.hostname resolves to."""
+    import socket
+    from ..model import parse_ip
+    if not hostname:
+        return []
+    try:
+        infos = socket.getaddrinfo(hostname, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise _error(label, f"host.hostname {hostname}: {err.strerror}") from None
+    out: list[IPAddress] = []
+    for info in infos:
+        out.append(parse_ip(str(info[4][0]).split("%", 1)[0]))
+    return out
+
+
+def _mounts(fstabs: list[str], lines: list[str], path: str, label: str) -> tuple[Mount, ...]:
+    """mount.fstab files and mount lines, as config/fstab.py reads them
+    (bind mounts and tmpfs, targets inside the jail)."""
+    if not fstabs and not lines:
+        return ()
+    import os
+    from . import fstab
+    roots = (path, os.path.realpath(path)) if path else ()
+    entries: list[fstab.FstabEntry] = []
+    for f in fstabs:
+        try:
+            entries.extend(fstab.read(f))
+        except fstab.FstabError as err:
+            text = str(err)
+            raise _error(label, f"mount.fstab: {text}") from None
+    for line in lines:
+        if len(line.split()) < 3:
+            raise _error(label, f"mount: {line}: missing information")
+        if len(line.split()) == 3:
+            line += " rw"
+        try:
+            entries.extend(fstab.parse(line, "mount"))
+        except fstab.FstabError as err:
+            raise _error(label, str(err)) from None
+    return fstab.to_mounts(entries, roots)
+
+
+def default_knobs() -> dict[str, int]:
+    """What a new jail's knobs start from: the global defaults (jail.defaults.*)."""
+    from ..state.knobs import get_defaults
+    return {**KNOB_DEFAULTS, **get_defaults().as_dict()}

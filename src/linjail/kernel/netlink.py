@@ -30,9 +30,9 @@ NLM_F_CREATE = 0x400
 NLM_F_APPEND = 0x800
 
 RTM_NEWLINK, RTM_DELLINK, RTM_SETLINK = 16, 17, 19
-RTM_NEWADDR = 20
+RTM_NEWADDR, RTM_DELADDR = 20, 21
 RTM_NEWROUTE, RTM_DELROUTE = 24, 25
-RTM_NEWNEIGH = 28
+RTM_NEWNEIGH, RTM_DELNEIGH = 28, 29
 RTM_NEWRULE, RTM_DELRULE, RTM_GETRULE = 32, 33, 34
 
 IFF_UP = 0x1
@@ -156,6 +156,20 @@ class Netlink:
                 + _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
                 + _u32(IFA_FLAGS, flags))
         self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body, f"add address {addr}")
+
+    def delete_address(self, index: int, addr: Address) -> None:
+        """ip addr del ADDR/32 (or /128) dev INDEX (jail -m: an address leaves)"""
+        packed = addr.packed
+        plen = 32 if addr.version == 4 else 128
+        body = (struct.pack("BBBBI", _family(addr), plen, 0, RT_SCOPE_UNIVERSE, index)
+                + _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed))
+        self.request(RTM_DELADDR, 0, body, f"delete address {addr}")
+
+    def delete_neighbour(self, index: int, addr: Address) -> None:
+        """ip neigh del ADDR dev INDEX"""
+        body = (struct.pack("BxxxiHBB", _family(addr), index, 0, 0, 0)
+                + _attr(NDA_DST, addr.packed))
+        self.request(RTM_DELNEIGH, 0, body, f"delete neighbour {addr}")
 
     def add_neighbour(self, index: int, addr: Address, mac: str) -> None:
         """ip neigh replace ADDR lladdr MAC dev INDEX nud permanent"""

@@ -71,8 +71,15 @@ def open_namespaces(rec: registry.JailRecord) -> list[tuple[int, int]]:
 def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
                  stdin: int = 0, stdout: int = 1, stderr: int = 2,
                  user: str | None = None, host_user: User | None = None,
-                 interactive: bool = False) -> int:
-    """Run ARGV in jail JID like jexec; returns its exit status (128+N for a signal)."""
+                 interactive: bool = False, cwd: str | None = None, login: bool = False,
+                 exec_error: str = "") -> int:
+    """Run ARGV in jail JID like jexec; returns its exit status (128+N for a signal).
+
+    FreeBSD's additions: CWD instead of /; LOGIN (jexec -l, jail(8)'s
+    exec.clean): a clean environment for the user (root without one), the
+    user's home as the directory unless CWD is given, and an empty ARGV runs
+    the user's login shell.  EXEC_ERROR formats an exec failure ({cmd},
+    {err}) instead of jexec's own line."""
     rec = registry.lookup(jid)
     if rec is None or rec.state != "running":
         raise _attach_failed(jid)
@@ -89,8 +96,8 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     from ..state import rctl
     if rctl.exists():
         from ..confine import limits  # noqa: F401  (rctl rules exist: the joiner uses it)
-    if user is not None:
-        from ..confine import rootfs  # noqa: F401  (-U reads the jail's files with it)
+    if user is not None or login:
+        from ..confine import rootfs  # noqa: F401  (-U, -l read the jail's files with it)
     target = 0
 
     def forward(sig: int) -> None:
@@ -105,7 +112,7 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
             try:    # never back into the launcher's code, whatever escapes
                 os.close(pid_r)
                 _joiner(rec, nsfds, confine, list(argv), environment, stdio, pid_w, user,
-                        host_user, pty.slave if pty else None)
+                        host_user, pty.slave if pty else None, (cwd, login, exec_error))
             finally:
                 os._exit(1)
         os.close(pid_w)
@@ -137,7 +144,8 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
 def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             confine: confinement.Confinement, argv: list[str], env: dict[str, str],
             stdio: tuple[int, int, int], pid_w: int, user: str | None,
-            host_user: User | None, pty_slave: int | None) -> None:
+            host_user: User | None, pty_slave: int | None,
+            how: tuple[str | None, bool, str] = (None, False, "")) -> None:
     code = 1
     try:
         # the launcher passes the caller's signals to the command; a Ctrl-C
@@ -166,10 +174,26 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             # the joiner holds every capability: no symlink, no fifo (SPEC §7)
             from ..confine.rootfs import jail_user
             who = jail_user(user, rec.path, "jexec")
+        cwd, login, exec_error = how
+        if login:
+            from ..confine.rootfs import jail_user
+            from ..users import login_env
+            if who is None:
+                who = jail_user("root", rec.path, "jexec")
+            env = login_env(who, env.get("TERM"))
+            if cwd is None:
+                cwd = who.home
+            if not argv:     # the user's login shell, named as login(1) names it
+                shell = who.shell or "/bin/sh"
+                argv = [shell, "-" + os.path.basename(shell)]
+            else:
+                argv = [argv[0], *argv]
+        else:
+            argv = [argv[0], *argv]
         child = os.fork()
         if child == 0:
             try:
-                _command(argv, env, stdio, confine, who, rlimits)
+                _command(argv, env, stdio, confine, who, rlimits, cwd or "/", exec_error)
             finally:
                 os._exit(1)
         unixsock.send(pid_w, struct.pack("i", child), [master] if master else [])
@@ -219,7 +243,8 @@ def _jail_pty() -> tuple[int | None, int]:
 
 def _command(argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
              confine: confinement.Confinement, who: User | None,
-             rlimits: Plan | None = None) -> None:
+             rlimits: Plan | None = None, cwd: str = "/", exec_error: str = "") -> None:
+    """ARGV is the file to execute followed by the command's own argv."""
     try:
         parked = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000) for fd in stdio]
         for target, fd in enumerate(parked):
@@ -228,7 +253,11 @@ def _command(argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
         os.setsid()
         if os.isatty(0):
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-        os.chdir("/")
+        try:
+            os.chdir(cwd)
+        except OSError as err:
+            os.write(2, as_bytes(f"jexec: chdir(): {cwd}: {os.strerror(err.errno or 0)}\n"))
+            os._exit(1)
         if rlimits is not None:
             from ..confine import limits     # loaded by the joiner: no file is read
             limits.jail_rlimits(rlimits)
@@ -244,10 +273,13 @@ def _command(argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
         try:
-            os.execvpe(argv[0], argv, env)
+            os.execvpe(argv[0], argv[1:], env)
         except OSError as err:
-            os.write(2, as_bytes(f"jexec: execvp({argv[0]}) failed: "
-                                 f"{os.strerror(err.errno or 0)}\n"))
+            text = os.strerror(err.errno or 0)
+            if exec_error:      # the caller's own line; 127 says it was printed
+                os.write(2, as_bytes(exec_error.format(cmd=argv[0], err=text) + "\n"))
+                os._exit(127)
+            os.write(2, as_bytes(f"jexec: execvp({argv[0]}) failed: {text}\n"))
     except BaseException as err:
         os.write(2, as_bytes(f"jexec: {err}\n"))
     os._exit(1)

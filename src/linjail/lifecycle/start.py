@@ -112,8 +112,10 @@ def start(spec: JailSpec, *, stdin: int = 0, stdout: int = 1, stderr: int = 2,
         jid=jid, hostname=spec.hostname, path=spec.path, ips=[str(a) for a in spec.ips],
         bootid=registry.boot_id(), owner_pid=os.getpid(), owner_start=owner_start,
         name=spec.name, created=time.time(), knobs=spec.knobs.as_dict(),
+        persist=int(spec.persist),
         cgroup=cgroup.jail_cgroup(jid), hostif=name_veth(jid)),
-        claim=cgroup.claim, unclaim=lambda jid: cgroup.remove(cgroup.jail_cgroup(jid)))
+        claim=cgroup.claim, unclaim=lambda jid: cgroup.remove(cgroup.jail_cgroup(jid)),
+        want=spec.jid, name=spec.name)
     undo = _Undo()
     undo.push(lambda: registry.delete(rec.jid))
     undo.push(lambda: cgroup.remove(rec.cgroup))
@@ -539,7 +541,8 @@ def _reaper_argv(spec: JailSpec, user: User | None) -> list[str]:
         if why:   # -1 would read as "no user" and run the command as root
             raise JailError(f"jail: {user.name}: {why}")
         ids = [str(user.uid), str(user.gid), ",".join(map(str, user.groups)) or "-"]
-    return ["linjail-reaper", "3", "4", *ids, "--", *spec.command]
+    persist = ["-p"] if spec.persist else []     # FreeBSD's persist (reaper.c)
+    return ["linjail-reaper", "3", "4", *ids, *persist, "--", *spec.command]
 
 
 # --- waiting for the command -----------------------------------------------------------

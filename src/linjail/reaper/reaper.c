@@ -22,6 +22,13 @@
  * command while it lives.  When the last process of the jail is gone (its
  * own children, and processes joined with jexec), it exits, which ends the
  * jail: the kernel tears the namespaces down.
+ *
+ *   linjail-reaper STATUS_FD GO_FD UID GID GROUPS [-p] -- [command [args...]]
+ *
+ * -p (FreeBSD's `persist`): the jail stays when no process is left; without
+ * a command PID 1 only reaps.  Signal 40 from outside the jail (si_pid 0: the
+ * sender is not in this PID namespace) turns persist on, 41 turns it off;
+ * the same signals from inside the jail are ignored.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -63,6 +70,11 @@ static int parse_groups(const char *s, gid_t *groups, int max)
 
 extern char **environ;
 
+/* FreeBSD's persist, switched from the host (jail -m persist / nopersist):
+ * real-time signal numbers, above musl's and glibc's reserved ones */
+#define SIG_PERSIST_ON 40
+#define SIG_PERSIST_OFF 41
+
 /* The command does not inherit PID 1's LINJAIL_* facts (SPEC §5: they stay
  * readable in /proc/1/environ). */
 static void strip_linjail_env(void)
@@ -89,11 +101,15 @@ int main(int argc, char **argv)
 	gid_t groups[256];
 	int ngroups;
 	sigset_t all, old;
-	pid_t cmd;
-	int have_cmd = 1, exit_code = 0, idle = 0;
+	pid_t cmd = -1;
+	int have_cmd = 1, exit_code = 0, idle = 0, persist = 0, cmdi = 7;
 	char go = 0;
 
-	if (argc < 8 || strcmp(argv[6], "--") != 0 ||
+	if (argc > 6 && strcmp(argv[6], "-p") == 0) {
+		persist = 1;
+		cmdi = 8;
+	}
+	if (argc < cmdi || strcmp(argv[cmdi - 1], "--") != 0 ||
 	    parse_int(argv[1], &status_fd) || parse_int(argv[2], &go_fd) ||
 	    parse_int(argv[3], &uid) || parse_int(argv[4], &gid) ||
 	    (ngroups = parse_groups(argv[5], groups, 256)) < 0) {
@@ -115,6 +131,16 @@ int main(int argc, char **argv)
 		return 111;
 	close((int)go_fd);
 
+	if (argc == cmdi) {
+		/* no command: PID 1 only reaps (the jail persists until told) */
+		have_cmd = 0;
+		idle = 1;
+		close((int)status_fd);
+		close(0);
+		close(1);
+		close(2);
+		goto reap;
+	}
 	cmd = fork();
 	if (cmd < 0) {
 		put("jail: fork: ", strerror(errno), "");
@@ -143,11 +169,11 @@ int main(int argc, char **argv)
 			}
 		}
 		strip_linjail_env();
-		execv(argv[7], argv + 7);
+		execv(argv[cmdi], argv + cmdi);
 		{
 			int e = errno;
 			char head[4200];
-			snprintf(head, sizeof head, "jail: execv: %s: ", argv[7]);
+			snprintf(head, sizeof head, "jail: execv: %s: ", argv[cmdi]);
 			put(head, strerror(e), "");
 		}
 		_exit(1);
@@ -158,6 +184,7 @@ int main(int argc, char **argv)
 	close(1);
 	close(2);
 
+reap:
 	for (;;) {
 		siginfo_t si;
 		int sig;
@@ -168,7 +195,7 @@ int main(int argc, char **argv)
 			 * second.  kill(-1, 0) from PID 1 reaches every other process
 			 * of the PID namespace; ESRCH means there is none. */
 			struct timespec half = { 0, 500000000L };
-			if (kill(-1, 0) < 0 && errno == ESRCH)
+			if (!persist && kill(-1, 0) < 0 && errno == ESRCH)
 				return exit_code;
 			sig = sigtimedwait(&all, &si, &half);
 		} else {
@@ -176,6 +203,10 @@ int main(int argc, char **argv)
 		}
 		if (sig < 0)
 			continue;
+		if ((sig == SIG_PERSIST_ON || sig == SIG_PERSIST_OFF) && si.si_pid == 0) {
+			persist = sig == SIG_PERSIST_ON;
+			continue;
+		}
 		if (sig != SIGCHLD) {
 			if (have_cmd)
 				kill(cmd, sig);

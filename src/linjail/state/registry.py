@@ -85,6 +85,8 @@ class JailRecord(Record):
     hostif: str = ""               # host-side interface (veth) name
     created: float = 0.0
     knobs: dict[str, int] = {}
+    persist: int = 0               # FreeBSD's persist (the reaper stays without processes)
+    devfs_ruleset: int = 0         # FreeBSD's devfs_ruleset, as given (0 or 4)
 
     def live(self) -> bool:
         if self.bootid != boot_id():
@@ -127,7 +129,8 @@ class JailRecord(Record):
         return cls(**values)
 
 
-_INTS = frozenset({"jid", "owner_pid", "owner_start", "pid", "starttime", "cgroup_ino"})
+_INTS = frozenset({"jid", "owner_pid", "owner_start", "pid", "starttime", "cgroup_ino",
+                   "persist", "devfs_ruleset"})
 
 
 def ensure_dirs() -> None:
@@ -335,7 +338,8 @@ def all_records(strays: list[str] | None = None) -> Iterator[JailRecord]:
 
 def allocate(make: Callable[[int], JailRecord],
              claim: Callable[[int], int | None] | None = None,
-             unclaim: Callable[[int], None] | None = None) -> JailRecord:
+             unclaim: Callable[[int], None] | None = None,
+             want: int = 0, name: str = "") -> JailRecord:
     """Allocate the next JID under the lock and write make(jid) as its record.
 
     JIDs start at 1 after boot and only go up; after 999999 they wrap to 1,
@@ -343,8 +347,14 @@ def allocate(make: Callable[[int], JailRecord],
     host-wide claim on a JID (the jail's cgroup, see cgroup.claim) and
     returns its token, or None when another jail holds it, from this or any
     other registry: that JID is skipped too.
+
+    WANT (FreeBSD's jid parameter) asks for that JID and no other; NAME
+    must not be the name of a live jail (FreeBSD: names are unique among
+    running jails).  Either conflict raises JailError('"X" already exists').
     """
     with Lock():
+        if want or name:
+            _check_free(want, name, claim)
         counter = os.path.join(state_dir(), "jid")
         nxt = 1
         try:
@@ -355,6 +365,8 @@ def allocate(make: Callable[[int], JailRecord],
         except (OSError, ValueError):
             pass
         token = 0
+        if want:
+            nxt = want
         for _ in range(JID_MAX):
             if nxt > JID_MAX:
                 nxt = 1
@@ -365,6 +377,8 @@ def allocate(make: Callable[[int], JailRecord],
                 if got is not None:
                     token = got
                     break
+            if want:
+                raise _exists(str(want))
             nxt += 1
         else:
             raise OSError(11, "no free jail id")
@@ -378,13 +392,34 @@ def allocate(make: Callable[[int], JailRecord],
             except BaseException:
                 release_addresses(rec)
                 raise
-            atomic_write(counter, f"{boot_id()} {nxt + 1}\n".encode())
+            if not want:
+                atomic_write(counter, f"{boot_id()} {nxt + 1}\n".encode())
         except BaseException:
             delete(nxt)
             if unclaim is not None:
                 unclaim(nxt)
             raise
         return rec
+
+
+def _exists(what: str) -> Exception:
+    from ..errors import JailError
+    return JailError(f'"{what}" already exists')
+
+
+def _check_free(want: int, name: str, claim: Callable[[int], int | None] | None) -> None:
+    """Under the lock: JID WANT and NAME belong to no live jail.  A dead
+    record in the way is released first (its jail is gone)."""
+    for rec in all_records():
+        if not rec.live():
+            if rec.jid == want:
+                from .cleanup import release
+                release(rec)
+            continue
+        if want and rec.jid == want:
+            raise _exists(str(want))
+        if name and (rec.name or str(rec.jid)) == name:
+            raise _exists(name)
 
 
 def live_jails() -> list[JailRecord]:

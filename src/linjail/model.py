@@ -87,6 +87,7 @@ class JailSpec(Record):
     limits: tuple[Rule, ...] = ()
     jid: int = 0                    # FreeBSD's jid parameter: this JID or fail (0: any)
     persist: bool = False           # FreeBSD's persist: the jail stays without processes
+    unique_name: bool = False       # FreeBSD's name (jail -c name=, -n): no live jail has it
 
 
 def parse_ip_list(text: str) -> tuple[IPAddress, ...]:

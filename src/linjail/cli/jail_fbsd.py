@@ -159,7 +159,7 @@ def _legacy(o: Options, rest: list[str]) -> int:
     if o.name:
         from ..config.params import build
         build([("name", [o.name])])      # the same checks as name=...
-        spec = spec.replace(name=o.name)
+        spec = spec.replace(name=o.name, unique_name=True)
     if o.ip_hostname:
         from ..config.params import _resolve_hostname
         extra = [ip for ip in _resolve_hostname(spec.hostname, "") if ip not in spec.ips]

@@ -249,7 +249,7 @@ def to_spec(fj: FbJail) -> JailSpec:
     return JailSpec(path=path, hostname=fj.hostname or os.uname().nodename, ips=ips,
                     command=(), name=fj.name, knobs=Knobs.from_dict(knobs), devfs=fj.devfs,
                     procfs=fj.procfs, mounts=fj.mounts, interface=fj.interface or None,
-                    overlay=overlay, jid=fj.jid, persist=True)
+                    overlay=overlay, jid=fj.jid, persist=True, unique_name=True)
 
 
 def default_route_interfaces() -> set[str]:

@@ -115,7 +115,7 @@ def start(spec: JailSpec, *, stdin: int = 0, stdout: int = 1, stderr: int = 2,
         persist=int(spec.persist),
         cgroup=cgroup.jail_cgroup(jid), hostif=name_veth(jid)),
         claim=cgroup.claim, unclaim=lambda jid: cgroup.remove(cgroup.jail_cgroup(jid)),
-        want=spec.jid, name=spec.name)
+        want=spec.jid, name=spec.name if spec.unique_name else "")
     undo = _Undo()
     undo.push(lambda: registry.delete(rec.jid))
     undo.push(lambda: cgroup.remove(rec.cgroup))

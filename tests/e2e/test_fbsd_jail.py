@@ -59,6 +59,12 @@ def named() -> Iterator[Named]:
     n.cleanup()
 
 
+def jls_pid(name: str) -> int:
+    pid = jls_json(name).get("pid")
+    assert isinstance(pid, int)
+    return pid
+
+
 def jls_json(name: str) -> dict[str, object]:
     import json
     r = run("jls", "--json")
@@ -597,6 +603,17 @@ def test_bastille_style_conf(private_root: str, tmp_path: object, veth: str,
     assert "198.51.100.79/32" in r.out
     assert run("jexec", name, BB, "ls", "/dev/null").rc == 0
     assert run("jls", "-j", name, "devfs_ruleset").out == "4\n"
+    # jail -m on a jail of a host's link: its address and its egress filter
+    r = run("jail", "-m", f"name={name}", "ip4.addr=198.51.100.83")
+    assert (r.rc, r.out, r.err) == (0, "", "")
+    r = run("jexec", name, BB, "ip", "-o", "-4", "addr", "show", "dev", "eth0")
+    assert "198.51.100.83/32" in r.out and "198.51.100.79" not in r.out
+    pid = jls_pid(name)
+    rules = run("nsenter", f"--net=/proc/{pid}/ns/net", "nft", "list", "table", "netdev",
+                "linjail")
+    if rules.rc == 0:        # nft(8) is the oracle when installed
+        assert "0xc6336453" in rules.out or "198.51.100.83" in rules.out, rules.out
+        assert "0xc633644f" not in rules.out and "198.51.100.79" not in rules.out
     r = run("jail", "-f", conf, "-r", name)
     assert (r.rc, r.out, r.err) == (0, f"shutting down\n{name}: removed\n", "")
     assert not leftovers(jid)

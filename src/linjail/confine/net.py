@@ -324,11 +324,14 @@ def link_source_rules(ips: tuple[Address, ...], mac: str) -> list[tuple[int, int
     return out
 
 
-def confine_link_sources(ips: tuple[Address, ...], mac: str) -> None:
-    """In the jail's namespace: the egress filter of its interface."""
+def confine_link_sources(ips: tuple[Address, ...], mac: str, replace: bool = False) -> None:
+    """In the jail's namespace: the egress filter of its interface (REPLACE:
+    the old one goes in the same transaction, for `jail -m ip4.addr=`)."""
     from ..kernel import netlink as k
     table, chain = FILTER_TABLE, "egress"
-    requests = [
+    requests = [(k.NFT_MSG_DELTABLE, 0, k.NFPROTO_NETDEV, k.nft_table(table))] if replace \
+        else []
+    requests += [
         (k.NFT_MSG_NEWTABLE, k.NLM_F_CREATE, k.NFPROTO_NETDEV, k.nft_table(table)),
         (k.NFT_MSG_NEWCHAIN, k.NLM_F_CREATE, k.NFPROTO_NETDEV,
          k.nft_base_chain(table, chain, k.NF_NETDEV_EGRESS, 0, device=JAIL_IF,

@@ -6,7 +6,8 @@ the main table and in table 4242 (what jails may reach); in the jail the
 address on eth0 and, for a family it had none of, the default route back to
 the host.  Each address it loses loses all of that.  A jail started without
 any address has no veth yet: the first address creates it, as a start would.
-A jail on an `interface` (macvlan) only changes the addresses on its eth0.
+A jail on an `interface` (macvlan) changes the addresses on its eth0 and its
+egress filter (the sources it may send from) in one nf_tables transaction.
 Nothing else of the jail is touched; its sockets on a removed address fail
 as they would on FreeBSD.
 """
@@ -85,7 +86,7 @@ def change(rec: registry.JailRecord, new: list[str]) -> None:
                 _host_side(rec.jid, hostif, add, drop)
             families_before: set[int] = {int(a.version) for a in old}
             _in_jail_net(rec.pid, lambda: _jail_side(rec.jid, add, drop, families_before,
-                                                     bool(hostif)))
+                                                     bool(hostif), want))
     except BaseException:
         _unclaim(rec.jid, claimed)
         raise
@@ -108,9 +109,9 @@ def _host_side(jid: int, hostif: str, add: list[Address], drop: list[Address]) -
 
 
 def _jail_side(jid: int, add: list[Address], drop: list[Address], families: set[int],
-               veth: bool) -> None:
+               veth: bool, want: list[Address]) -> None:
     from ..confine import net
-    host_mac, _ = net.macs(jid)
+    host_mac, jail_mac = net.macs(jid)
     index = socket.if_nametoindex(net.JAIL_IF)
     with Netlink() as nl:
         for addr in drop:
@@ -122,6 +123,9 @@ def _jail_side(jid: int, add: list[Address], drop: list[Address], families: set[
                 nl.add_neighbour(index, gateway, host_mac)
                 nl.add_default_route(index, gateway)
                 families.add(addr.version)
+    if not veth:
+        # on a host's link: its egress filter names its addresses (net.py)
+        net.confine_link_sources(tuple(want), jail_mac, replace=True)
 
 
 def _claim(jid: int, ips: list[str]) -> list[str]:

@@ -165,7 +165,9 @@ def test_zsh_completion_parses() -> None:
     assert (p.returncode, p.stderr) == (0, "")
     # loaded by compinit from a directory on fpath, it defines the completer
     script = (f"fpath=({shlex.quote(str(ZSH.parent))} $fpath); autoload -Uz compinit; "
-              "compinit -u -d /dev/null; print -r -- $_comps[jls] $_comps[rctl]")
+              # -D: no dump file (-d /dev/null made zsh mv its dump over /dev/null,
+              # replacing the host's device with a regular file)
+              "compinit -u -D; print -r -- $_comps[jls] $_comps[rctl]")
     p = subprocess.run([zsh, "-f", "-c", script], capture_output=True, text=True,
                        env={"PATH": HOST_PATH, "HOME": os.environ.get("HOME", "/root")})
     assert (p.returncode, p.stdout) == (0, "_linjail _linjail\n"), p.stderr

@@ -86,6 +86,42 @@ def net(jail_base: str, probe_binary: str) -> Iterator[Net]:
         run("ip", "link", "del", veth)
 
 
+def other_veth_jails() -> list[str]:
+    from linjail.state import registry
+    return ([n for n in os.listdir("/sys/class/net") if n.startswith("ljh")]
+            + [str(r.jid) for r in registry.all_records() if r.hostif])
+
+
+def test_the_table_lives_as_long_as_jails_with_veths(jail_base: str) -> None:
+    """Made by the first jail with a veth, deleted with the last; jails
+    without addresses neither make nor keep it.  (Runs before this module's
+    jails exist; other sessions' jails may hold the table: then skipped.)"""
+    run("jls")                                   # releases what has ended
+    if other_veth_jails():
+        pytest.skip(f"jails of other sessions hold the table: {other_veth_jails()}")
+    # a table may be there all the same: left by a release that saw another
+    # session's jail, or by an older linjail
+    present = run("nft", "list", "table", "inet", "linjail").rc == 0
+    root = build_service_root(os.path.join(jail_base, "spoof-table"))
+    jids = []
+    try:
+        r = run("jail", "-i", root, "plain", "", "/bin/sh", "-c", KEEP)
+        assert r.rc == 0, r.err
+        jids.append(int(r.out.split()[0]))
+        assert (run("nft", "list", "table", "inet", "linjail").rc == 0) == present
+        r = run("jail", "-i", root, "veth", A[4], "/bin/sh", "-c", KEEP)
+        assert r.rc == 0, r.err
+        jids.append(int(r.out.split()[0]))
+        assert run("nft", "list", "table", "inet", "linjail").rc == 0
+        assert run("jailctl", "remove", str(jids.pop())).rc == 0
+        if other_veth_jails():
+            pytest.skip("a jail of another session started meanwhile")
+        assert run("nft", "list", "table", "inet", "linjail").rc == 1
+    finally:
+        for jid in jids:
+            run("jailctl", "remove", "-t", "0.2", str(jid))
+
+
 class Receiver:
     """Datagrams to ADDR:PORT, in jail JID (the probe) or on the host (jid 0)."""
 

@@ -182,10 +182,11 @@ def teardown_host(net: HostNet) -> None:
 # (fe80::/64 is on every veth): neighbour discovery keeps working.
 #
 # It costs nothing per jail: the first start creates the table, later starts
-# only ask for it (one netlink round trip); the release of the last jail
-# (registry.Lock, no other record) deletes it, so a host without jails has
-# no table of ours.  The table's user data is its version: a table that
-# differs is replaced whole, in one transaction.
+# only ask for it (one netlink round trip); the release of the last jail with
+# a veth deletes it (registry.Lock: no other jail veth, no other record that
+# names one), so a host without such jails has no table of ours.  The
+# table's user data is its version: a table that differs is replaced whole,
+# in one transaction.
 
 FILTER_TABLE = "linjail"
 FILTER_CHAIN = "prerouting"
@@ -228,20 +229,22 @@ def ensure_source_filter() -> None:
 
 
 def release_source_filter(jid: int) -> None:
-    """Delete the table when jail JID was the last: no other record in the
-    registry (under its lock, so no start slips in between: a start makes
-    its record before it asks for the table) and no other jail veth."""
+    """Delete the table when jail JID's veth was the last: no other jail veth
+    on the host, and no other record of a veth jail in the registry (under
+    its lock, so no start slips in between: a start writes its record, which
+    names its veth, before it asks for the table).  Jails without addresses
+    or on a host's link do not keep it."""
     from ..state import registry
     from ..kernel import netlink as k
     with registry.Lock():
-        if registry.others_exist(jid):
-            return
         try:
             if any(n.startswith("ljh") and n != host_ifname(jid)
                    for n in os.listdir("/sys/class/net")):
-                return       # a jail of another registry (LINJAIL_STATE_DIR)
+                return       # also a jail of another registry (LINJAIL_STATE_DIR)
         except OSError:
             return
+        if any(rec.hostif and rec.jid != jid for rec in registry.all_records()):
+            return           # a start between its record and its veth, or a dead one
         try:
             with k.Nftables() as nft:
                 nft.commit([(k.NFT_MSG_DELTABLE, 0, k.NFPROTO_INET,

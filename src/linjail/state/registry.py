@@ -234,14 +234,6 @@ def delete(jid: int) -> None:
         pass
 
 
-def others_exist(jid: int) -> bool:
-    """Whether the registry holds a record (or one being written) besides JID's."""
-    try:
-        return any(name != str(jid) for name in os.listdir(_jails_dir()))
-    except FileNotFoundError:
-        return False
-
-
 # --- addresses ---------------------------------------------------------------------
 #
 # No two jails share an address: each would need the one host route to it, and

@@ -99,9 +99,13 @@ def deb_base(complete_root: Path) -> Path:  # noqa: F811
                             f"{r.err.strip()[-300:]}")
         shutil.rmtree(work / "var/lib/apt/lists", ignore_errors=True)
         (work / "var/lib/apt/lists/partial").mkdir(parents=True)
+        if BASE.is_dir() and stamp.exists() and stamp.read_text() == key:
+            return BASE                 # another session made it meanwhile
         stamp.unlink(missing_ok=True)
-        if BASE.exists():
-            shutil.rmtree(BASE)
+        if BASE.exists():               # stale: out of the way in one rename, then gone
+            old = Path(f"{BASE}.old.{os.getpid()}")
+            os.rename(BASE, old)
+            shutil.rmtree(old, ignore_errors=True)
         os.rename(work, BASE)
         stamp.write_text(key)
     finally:

@@ -439,6 +439,8 @@ class RcService:
         self.out = out
         self.err = err
         self.directory = directory if directory is not None else varrun()
+        from .rc_jailconf import ConfJails
+        self.conf_jails = ConfJails(self)      # FreeBSD's jail.conf beside rc.conf
 
     # output
     def say(self, text: str) -> None:
@@ -497,7 +499,8 @@ class RcService:
         """The jails to act on, or None when rc.conf disables the service."""
         if not names and not force and not self.rc.jail_enable(self.warn):
             return None
-        return names or self.rc.jail_list()
+        # FreeBSD: with jail.conf, an empty jail_list means all its jails
+        return names or self.rc.jail_list() or self.conf_jails.all_names()
 
     # start
     def start(self, names: list[str], force: bool = False) -> int:
@@ -511,6 +514,9 @@ class RcService:
             failed = False
             try:
                 for name in todo:
+                    if self.conf_jails.defines(name):
+                        failed |= not self.conf_jails.start_one(name)
+                        continue
                     failed |= not self._start_one(resolve(self.rc, name, self.warn))
             except (JailError, OSError):
                 self.say("\n")     # end the pending line before the error
@@ -567,8 +573,14 @@ class RcService:
         failed = False
         with _DirLock(self.directory):
             self.say("Stopping jails:")
+            if checkyesno(self.rc.get("jail_reverse_stop") or "NO", "jail_reverse_stop",
+                          self.warn):
+                todo = list(reversed(todo))    # FreeBSD's jail_reverse_stop
             try:
                 for name in todo:
+                    if self.conf_jails.defines(name):
+                        failed |= not self.conf_jails.stop_one(name)
+                        continue
                     failed |= not self._stop_one(name)
             except (JailError, OSError):
                 self.say("\n")     # end the pending line before the error
@@ -647,9 +659,12 @@ class RcService:
 
     def status(self, names: list[str], force: bool = False) -> int:
         """One line per configured jail; 0 if all run, else 3 (LSB: not running)."""
-        todo = names or self.rc.jail_list()
+        todo = names or self.rc.jail_list() or self.conf_jails.all_names()
         code = 0
         for name in todo:
+            if self.conf_jails.defines(name):
+                code = max(code, self.conf_jails.status_one(name))
+                continue
             if not valid_name(name):
                 raise FatalConfig(f"Invalid jail name {name!r}")
             rec = self.live(name)

@@ -635,3 +635,47 @@ def test_interface_with_the_default_route_is_refused(service_root: str, tmp_path
                                            "default route; a jail needs an interface of "
                                            "its own\n")
     assert named.jid(name) == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-c", "path=/", "persist", "host.hostname=x"], "jail: jail_set: Operation not permitted\n"),
+    (["-m", "name=x", "persist"], "jail: jail_set: Operation not permitted\n"),
+    (["-r", "x"], "jail: jail_remove: Operation not permitted\n"),
+])
+def test_not_root_is_refused(args: list[str], message: str) -> None:
+    """FreeBSD's words for a user other than root (in-process, as nobody)."""
+    import sys
+    from linjail.cli import _main, jail as jail_cli, jail_fbsd  # noqa: F401
+    from linjail.lifecycle import fbsd  # noqa: F401
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 99
+        try:
+            os.close(r)
+            sys.stderr = open(w, "w")
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            code = jail_cli.main(args)
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    os.close(w)
+    err = os.read(r, 4096).decode()
+    os.close(r)
+    _, st = os.waitpid(pid, 0)
+    assert (os.waitstatus_to_exitcode(st), err) == (1, message)
+
+
+def test_jid_file_and_verbose(service_root: str, tmp_path: object, named: Named) -> None:
+    name = named()
+    jf = os.path.join(str(tmp_path), "jids")
+    r = run("jail", "-v", "-J", jf, "-c", f"path={service_root}", f"name={name}", "persist",
+            "host.hostname=with space", "exec.poststart=true")
+    assert r.rc == 0, r.err
+    jid = named.jid(name)
+    assert r.out == "created\nrun command: true\n"        # -v: notes for any jail
+    with open(jf) as f:
+        assert f.read() == (f'jid={jid} path={service_root} name={name} persist '
+                            f'host.hostname="with space" exec.poststart=true\n')

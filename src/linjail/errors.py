@@ -7,6 +7,8 @@ LINJAIL_DEBUG is set in the environment.
 """
 from __future__ import annotations
 
+import os
+
 
 class JailError(Exception):
     """A failure with the message the user sees and the exit status."""
@@ -40,3 +42,32 @@ def as_bytes(text: str) -> bytes:
     Python decodes what is not UTF-8 to lone surrogates (PEP 383); a strict
     encode() of them raised UnicodeEncodeError (issue 16, item 10)."""
     return text.encode("utf-8", "surrogateescape")
+
+
+def one_line(text: str) -> str:
+    """TEXT with its control characters shown as octal escapes (\\012): a
+    value quoted in a message (an argument, a file's line) must not break it
+    into two lines, nor send escape sequences to a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(f"\\{ord(ch):03o}" if (ord(ch) < 0x20 and ch != "\t") or
+                   0x7F <= ord(ch) < 0xA0 else ch for ch in text)
+
+
+def write_fd(fd: int, text: str) -> None:
+    """Write TEXT to FD whole, for a process without sys.stderr (a forked
+    helper): EINTR is retried, a full non-blocking pipe waited for; any other
+    error drops the message (there is nowhere left to say it)."""
+    view = memoryview(as_bytes(text))
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except InterruptedError:
+            continue
+        except BlockingIOError:
+            import select
+            poller = select.poll()
+            poller.register(fd, select.POLLOUT)
+            poller.poll()
+        except OSError:
+            return

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Jails, cmd, needs_root
+from conftest import COMMANDS, Jails, cmd, needs_root
 
 pytestmark = needs_root
 BB = b"/usr/bin/busybox"
@@ -24,7 +24,7 @@ def run_b(*argv: bytes, env: dict[bytes, bytes] | None = None,
           cwd: str | None = None) -> tuple[int, bytes, bytes]:
     """A command with bytes arguments (argv on Linux is bytes)."""
     name = argv[0].decode()
-    argv0 = cmd(name).encode() if name in ("jail", "jls", "jexec", "jailctl") else argv[0]
+    argv0 = cmd(name).encode() if name in COMMANDS else argv[0]
     p = subprocess.run([argv0, *argv[1:]], capture_output=True, env=env or ENV, timeout=60,
                        cwd=cwd, stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout, p.stderr
@@ -192,6 +192,11 @@ def _damage(src: Path, dst: Path, how: str) -> Path:
     return dst
 
 
+def _short(src: Path, dst: Path) -> Path:
+    dst.write_bytes(src.read_bytes()[:40])
+    return dst
+
+
 @pytest.fixture
 def tars(tmp_path: Path) -> Path:
     d = tmp_path / "tars"
@@ -217,6 +222,8 @@ def _cases(d: Path) -> list[tuple[Path, str]]:
         (_damage(plain, d / "cut.tar", "cut"), head + "cut.tar: damaged tar archive (unexpected "
          "end of data)"),
         (d / "junk.xz", head + "junk.xz: damaged xz data"),
+        # cut inside gzip's first block: tarfile.open raised EOFError (fuzzer, seed 409)
+        (_short(gz, d / "short.tgz"), head + "short.tgz: damaged gzip data"),
         (d / "junk", head + "junk: not a tar archive"),
         (_tar(d / "neg.tar", uid=-2), head + "neg.tar: refusing unsafe entries: etc/data (uid "
          "-2 out of range)"),
@@ -244,3 +251,42 @@ def test_damaged_or_hostile_tarballs_are_one_line_and_leave_nothing(tars: Path) 
         assert r[0] == 1 and r[2].startswith(want.encode()), (archive, r)
         assert os.listdir(target) == [], archive
         shutil.rmtree(tars / "new")
+
+
+def test_a_newline_in_a_quoted_value_stays_one_line() -> None:
+    """A value quoted in a message is shown with its control characters
+    escaped (fuzzer, seed 409: `jexec $'\\n' ...` printed two lines)."""
+    assert run_b(b"jexec", b"\n", b"/bin/true") == (
+        1, b"", b"jexec: cannot parse jail id: \\012.\n")
+    assert run_b(b"jexec", b"\x1b[2J", b"/bin/true") == (
+        1, b"", b"jexec: cannot parse jail id: \\033[2J.\n")
+    r = run_b(b"rctl", b"-n", b"\n:cputime")
+    assert r[0] == 1 and r[2].count(b"\n") == 1 and b"\\012" in r[2], r
+
+
+def test_rctl_numbers_of_5000_digits_are_one_line(tmp_path: Path) -> None:
+    """int() refuses 4300 digits and more (fuzzer, seed 396: `rctl -u
+    jail:000...1` was an internal error)."""
+    env = {**ENV, b"LINJAIL_STATE_DIR": str(tmp_path).encode()}
+    for args in ([b"-u", b"jail:" + b"0" * 5000 + b"1"],
+                 [b"-a", b"jail:fz:memoryuse:deny=" + b"9" * 5000],
+                 [b"-a", b"jail:fz:memoryuse:deny=" + b"9" * 5000 + b"k"],
+                 [b"-l", b"process:" + b"9" * 5000]):
+        r = run_b(b"rctl", *args, env=env)
+        assert b"internal error" not in r[2] and r[2].count(b"\n") <= 1, (args, r)
+
+
+def test_jail_conf_numbers_of_5000_digits_are_one_line(tmp_path: Path,
+                                                       service_root: str) -> None:
+    """jail.conf's numbers and numeric names went through int() unbounded
+    (fuzzer, jail.conf entry: `jid = 999...;` was an internal error)."""
+    env = {**ENV, b"LINJAIL_STATE_DIR": str(tmp_path / "state").encode()}
+    big = b"9" * 5000
+    conf = tmp_path / "jail.conf"
+    conf.write_bytes(b'fz { path = "' + service_root.encode() + b'"; jid = ' + big +
+                     b"; }\n" + b"0" * 5000 + b'1 { path = "/nonexistent"; }\n')
+    for args in ([b"-c", b"fz"], [b"-c", b"0" * 5000 + b"1"], [b"-r", b"0" * 5000 + b"1"],
+                 [b"-r", big]):
+        r = run_b(b"jail", b"-f", str(conf).encode(), *args, env=env)
+        assert r[0] != 0 and b"internal error" not in r[2] and r[2].count(b"\n") <= 1, \
+            (args, r)

@@ -165,6 +165,8 @@ def build_from_tar(path: str, archive: str, log: Log | None = None) -> str:
     """
     damaged: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, OSError,
                                             *_decompression_errors())
+    unopened: tuple[type[Exception], ...] = (tarfile.TarError, EOFError,
+                                             *_decompression_errors())
     try:
         tf = tarfile.open(archive, "r:*")
     except FileNotFoundError:
@@ -173,8 +175,9 @@ def build_from_tar(path: str, archive: str, log: Log | None = None) -> str:
         raise JailError(f"build: {archive}: Is a directory") from None
     except OSError as e:
         raise JailError(f"build: {archive}: {e.strerror}") from None
-    except tarfile.TarError:
-        # tarfile's own text is one line per method it tried: name the likely one
+    except unopened:
+        # tarfile's own text is one line per method it tried (and a stream cut
+        # in its first block is EOFError): name the likely one
         kind = _compression(archive)
         raise JailError(f"build: {archive}: " + (f"damaged {kind} data" if kind else
                                                  "not a tar archive")) from None

@@ -23,7 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
 
-from ..errors import JailError
+from ..errors import JailError, UsageError, one_line
 
 
 class Output:
@@ -140,18 +140,37 @@ def run(prog: str, body: Callable[[list[str]], int], argv: list[str] | None = No
         stream = sys.stdout if e.stdout else sys.stderr
         text = e.message if e.bare or e.message.startswith(f"{prog}: ") \
             else f"{prog}: {e.message}"
-        stream.write(text + "\n")
+        # a usage text is the one message of several lines; anything else that
+        # quotes a value with a newline in it stays one line
+        stream.write(("\n".join(one_line(line) for line in text.split("\n"))
+                      if isinstance(e, UsageError) else one_line(text)) + "\n")
         stream.flush()
         code = e.code
     except KeyboardInterrupt:
         code = 130
     except Exception as e:   # a bug or an unforeseen OS state: one line, no traceback
+        if _interrupted(e):
+            code = 130        # Ctrl-C inside an import: Python wraps it (RuntimeError)
+            return _settle(prog, code)
         if os.environ.get("LINJAIL_DEBUG"):
             raise
-        sys.stderr.write(f"{prog}: internal error: {type(e).__name__}: {e} "
-                         f"(set LINJAIL_DEBUG=1 for details)\n")
+        sys.stderr.write(one_line(f"{prog}: internal error: {type(e).__name__}: {e} "
+                                  f"(set LINJAIL_DEBUG=1 for details)") + "\n")
         code = 1
     return _settle(prog, code)
+
+
+def _interrupted(e: BaseException) -> bool:
+    """True if a KeyboardInterrupt is behind E (an import that it interrupted
+    fails with "RuntimeError: Error calling __set_name__ ...")."""
+    seen = 0
+    cause: BaseException | None = e
+    while cause is not None and seen < 20:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return False
 
 
 def _settle(prog: str, code: int) -> int:

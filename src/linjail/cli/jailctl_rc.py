@@ -13,7 +13,7 @@ from typing import TextIO
 
 from linjail.config.jails import DEFAULT_KNOBS, GLOBAL_VARS, RcVars
 from linjail.config.rcconf import config_files, read_files
-from linjail.errors import JailError
+from linjail.errors import JailError, one_line
 from linjail.lifecycle.rc import Backend, RcService, RealBackend
 
 ACTIONS = ("start", "stop", "restart", "status")
@@ -69,7 +69,7 @@ def main_rc(action: str, argv: list[str], out: TextIO, err: TextIO,
         out.flush()
         if os.environ.get("LINJAIL_DEBUG"):
             traceback.print_exc(file=err)
-        err.write(f"jailctl: {e.message}\n")
+        err.write(one_line(f"jailctl: {e.message}") + "\n")
         err.flush()
         return e.code
     except OSError as e:
@@ -77,6 +77,6 @@ def main_rc(action: str, argv: list[str], out: TextIO, err: TextIO,
         if os.environ.get("LINJAIL_DEBUG"):
             traceback.print_exc(file=err)
         where = f"{e.filename}: " if e.filename else ""
-        err.write(f"jailctl: {where}{e.strerror}\n")
+        err.write(one_line(f"jailctl: {where}{e.strerror}") + "\n")
         err.flush()
         return 1

@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _warn(text: str) -> None:
     sys.stdout.flush()
-    sys.stderr.write(f"rctl: {text}\n")
+    from ..errors import one_line
+    sys.stderr.write(one_line(f"rctl: {text}") + "\n")
     sys.stderr.flush()
 
 
@@ -131,9 +132,11 @@ def _limits(flt: Rule, human: bool) -> None:
         raise RuleError(errno.EINVAL)
     if flt.subject != "process":
         raise RuleError(errno.EOPNOTSUPP)
-    if not flt.id or not flt.id.isdigit():
+    if not flt.id or not (flt.id.isascii() and flt.id.isdigit()):
         raise RuleError(errno.EINVAL)
-    jid = _jail_of(int(flt.id))
+    if len(flt.id.lstrip("0")) > 10:
+        return                  # no such process (int() refuses 4300 digits)
+    jid = _jail_of(int(flt.id.lstrip("0") or "0"))
     if jid is None:
         return
     from ..state import registry

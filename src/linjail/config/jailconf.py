@@ -572,7 +572,7 @@ def resolve(conf: Conf, name: str) -> list[tuple[str, list[str]]]:
 
     # the definition's name is the jail's name, or its jid when numeric
     # (and then also its name until one is given: jail_basic_test jid_name_set)
-    if name.isdigit() and int(name) > 0:
+    if name.isascii() and name.isdigit() and 0 < len(name.lstrip("0")) <= 10:
         entries["jid"] = _Entry("jid", [(("s", name),)], False, immutable=True)
         entries["name"] = _Entry("name", [(("s", name),)], False)
     else:

@@ -222,9 +222,9 @@ def _strtol(text: str) -> int | None:
     sign = 1
     if t[:1] in "+-" and t[:1]:
         sign, t = (-1 if t[0] == "-" else 1), t[1:]
-    if not t or not (t.isascii() and t.isdigit()):
-        return None
-    return sign * int(t)
+    if not t or not (t.isascii() and t.isdigit()) or len(t.lstrip("0")) > 19:
+        return None      # beyond any long (int() refuses 4300 digits and more)
+    return sign * int(t.lstrip("0") or "0")
 
 
 def _int(name: str, values: list[str], label: str) -> int:

@@ -140,6 +140,8 @@ def expand_number(text: str) -> int:
         i += 1
     if i == 0 or not digits[:i].lstrip("+-"):
         raise ValueError(text)
+    if len(digits[:i].lstrip("+-").lstrip("0")) > 19:
+        raise ValueError(text)     # >= 2**63; int() refuses 4300 digits and more
     number = int(digits[:i])
     rest = digits[i:]
     if not rest:
@@ -236,6 +238,8 @@ def parse(text: str) -> Rule:
     if amount:
         if not (amount.isdigit() and amount.isascii()):
             raise RuleError(errno.EINVAL)
+        if len(amount.lstrip("0")) > 19:     # int() refuses 4300 digits and more
+            raise RuleError(errno.ERANGE)
         value = int(amount)
         if value >= 1 << 63:
             raise RuleError(errno.ERANGE)

@@ -26,7 +26,7 @@ import sys
 import termios
 import warnings  # noqa: F401  os.execvpe imports it, after we have entered the jail
 
-from ..errors import JailError, as_bytes
+from ..errors import JailError, one_line, write_fd
 from ..kernel import libc
 from ..model import Knobs, User
 from ..state import registry
@@ -211,11 +211,11 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
                 continue
         code = shell_status(st)
     except JailError as err:
-        os.write(2, as_bytes(err.message + "\n"))
+        write_fd(2, one_line(err.message) + "\n")
     except OSError as err:
-        os.write(2, as_bytes(f"jexec: {err.strerror}\n"))
+        write_fd(2, f"jexec: {err.strerror}\n")
     except BaseException as err:
-        os.write(2, as_bytes(f"jexec: internal error: {type(err).__name__}: {err}\n"))
+        write_fd(2, one_line(f"jexec: internal error: {type(err).__name__}: {err}") + "\n")
     os._exit(code)
 
 
@@ -256,7 +256,7 @@ def _command(argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
         try:
             os.chdir(cwd)
         except OSError as err:
-            os.write(2, as_bytes(f"jexec: chdir(): {cwd}: {os.strerror(err.errno or 0)}\n"))
+            write_fd(2, one_line(f"jexec: chdir(): {cwd}: {os.strerror(err.errno or 0)}") + "\n")
             os._exit(1)
         if rlimits is not None:
             from ..confine import limits     # loaded by the joiner: no file is read
@@ -277,10 +277,10 @@ def _command(argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
         except OSError as err:
             text = os.strerror(err.errno or 0)
             if exec_error:      # the caller's own line; 127 says it was printed
-                os.write(2, as_bytes(exec_error.format(cmd=argv[0], err=text) + "\n"))
+                write_fd(2, one_line(exec_error.format(cmd=argv[0], err=text)) + "\n")
                 os._exit(127)
-            os.write(2, as_bytes(f"jexec: execvp({argv[0]}) failed: {text}\n"))
+            write_fd(2, one_line(f"jexec: execvp({argv[0]}) failed: {text}") + "\n")
     except BaseException as err:
-        os.write(2, as_bytes(f"jexec: {err}\n"))
+        write_fd(2, one_line(f"jexec: {err}") + "\n")
     os._exit(1)
 

@@ -286,8 +286,8 @@ def existing(fj: FbJail) -> registry.JailRecord | None:
 
 def find(word: str) -> registry.JailRecord | None:
     """A running jail by JID or name (state.c running_jail)."""
-    if word.isascii() and word.isdigit() and int(word) > 0:
-        rec = registry.lookup(int(word))
+    if word.isascii() and word.isdigit() and 0 < len(word.lstrip("0")) <= 10:
+        rec = registry.lookup(int(word.lstrip("0")))
         if rec is not None and rec.state == "running":
             return rec
     for rec in registry.live_jails():

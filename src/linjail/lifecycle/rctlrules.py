@@ -55,9 +55,9 @@ def jail_only(flt: Rule) -> None:
 def resolve(rule: Rule) -> Rule:
     """A JID names the running jail: rules are kept under its name if it has
     one (FreeBSD's subject id is the jail's name), else under the JID."""
-    if rule.id.isdigit():
+    if rule.id.isascii() and rule.id.isdigit() and len(rule.id.lstrip("0")) <= 10:
         from ..state import registry
-        rec = registry.lookup(int(rule.id))
+        rec = registry.lookup(int(rule.id.lstrip("0") or "0"))
         if rec is not None and rec.state == "running":
             return rule.replace(id=rec.name or str(rec.jid))
     return rule

@@ -33,6 +33,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,11 +89,27 @@ static void strip_linjail_env(void)
 
 static void put(const char *a, const char *b, const char *c)
 {
-	/* one line on stderr without stdio buffering: jail: execv: CMD: text */
+	/* one line on stderr without stdio buffering: jail: execv: CMD: text;
+	 * cut short it still ends the line, and a non-blocking stderr that is
+	 * full is waited for (the message was lost: issue 16) */
 	char buf[4096];
+	size_t len, off = 0;
 	int n = snprintf(buf, sizeof buf, "%s%s%s\n", a, b, c);
-	if (n > 0)
-		(void)!write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+	if (n <= 0)
+		return;
+	len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
+	buf[len - 1] = '\n';
+	while (off < len) {
+		ssize_t w = write(2, buf + off, len - off);
+		if (w > 0) {
+			off += (size_t)w;
+		} else if (w < 0 && errno == EAGAIN) {
+			struct pollfd p = { 2, POLLOUT, 0 };
+			(void)poll(&p, 1, -1);
+		} else if (!(w < 0 && errno == EINTR)) {
+			break;
+		}
+	}
 }
 
 int main(int argc, char **argv)

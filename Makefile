@@ -25,7 +25,7 @@ SYSCONFDIR ?= /etc
 INSTALL_VARS = PREFIX=$(PREFIX) PYTHON=$(PYTHON) SYSCONFDIR=$(SYSCONFDIR) DESTDIR=$(DESTDIR) \
 	$(if $(SYSTEMDUNITDIR),SYSTEMDUNITDIR=$(SYSTEMDUNITDIR))
 
-.PHONY: install uninstall dev launchers demo test bench deb wheel
+.PHONY: install uninstall dev launchers demo test fuzz bench deb wheel
 
 # $(call need-debs,PACKAGES): apt-get install those that are missing
 need-debs = missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -80,6 +80,12 @@ $(TEST_STAMP): $(PY_STAMP) pyproject.toml
 test: dev $(TEST_STAMP)
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# the fuzzer alone, longer: make fuzz CASES=3000 SEED=409 (make test runs 400 of seed 16)
+CASES ?= 3000
+SEED ?= 16
+fuzz: dev $(TEST_STAMP)
+	LINJAIL_FUZZ_CASES=$(CASES) LINJAIL_FUZZ_SEED=$(SEED) $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
 
 demo: dev
 	@bash demo/demo.sh

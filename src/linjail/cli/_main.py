@@ -194,13 +194,14 @@ def _settle(prog: str, code: int) -> int:
     return code
 
 
-def finish(main: Callable[[], int]) -> None:
+def finish(main: Callable[[], int] | int) -> None:
     """Run a command's main() and leave without interpreter shutdown (the
     launchers' exit): shutdown costs ~17 ms on these machines and linjail
     registers no atexit handler.  run() has reported a failed flush; what is
-    left is a Ctrl-C that arrived after run()'s own handler (status 130)."""
+    left is a Ctrl-C that arrived after run()'s own handler (status 130).
+    A launcher built before main was passed uncalled gives the status."""
     try:
-        code = main()
+        code = main() if callable(main) else main
     except KeyboardInterrupt:
         code = 130
     except SystemExit as e:

@@ -198,3 +198,20 @@ def test_messages_of_helpers_wait_for_a_non_blocking_stderr(service_root: str,
     o = run_with([cmd("jail"), service_root, "nb", "", "/nonexistent"],
                  ("null", "pipe", "nonblock"), env=_env())
     assert (o.rc, o.err) == (1, b"jail: execv: /nonexistent: No such file or directory\n")
+
+
+@pytest.mark.parametrize("fd", [0, 1, 2])
+def test_jexec_with_a_closed_descriptor_runs_the_command_without_it(
+        fd: int, service_root: str, jails: Jails) -> None:
+    """A closed stdio descriptor is one the command does not have (as with a
+    C jexec); it was 'jexec: [Errno 9] Bad file descriptor', and a descriptor
+    linjail opened could land on the number and reach the jail."""
+    jid = jails.start(service_root, "cl", "", "/bin/sh", "-c", DAEMON)
+    states = ["null", "pipe", "pipe"]
+    states[fd] = "closed"
+    o = run_with([cmd("jexec"), str(jid), "/bin/sh", "-c",
+                  "for n in 0 1 2; do [ -e /proc/$$/fd/$n ] && r=\"$r $n\"; done; "
+                  f"echo $r > /tmp/fds-{fd}; exit 3"], (states[0], states[1], states[2]), env=_env())
+    assert (o.rc, o.out, o.err) == (3, b"", b"")
+    r = run("jexec", str(jid), "/bin/sh", "-c", f"{BB} cat /tmp/fds-{fd}")
+    assert r.out.split() == [str(n) for n in (0, 1, 2) if n != fd], r.out

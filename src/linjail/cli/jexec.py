@@ -52,6 +52,8 @@ def parse_jail(text: str, prog: str = "jexec") -> int | str:
 
 
 def _jexec(args: list[str]) -> int:
+    from ._main import hold_closed_stdio
+    closed = hold_closed_stdio()       # before anything is opened
     from .getopt import GetoptError, getopt
     try:
         opts, rest = getopt(args, "d:lnu:U:")
@@ -93,4 +95,5 @@ def _jexec(args: list[str]) -> int:
         host_user = lookup(user, "jexec")
     from ..lifecycle.attach import exec_in_jail
     return exec_in_jail(jid, command, user=juser, host_user=host_user, interactive=True,
+                        closed=closed,
                         cwd=workdir, login=login)

@@ -72,7 +72,7 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
                  stdin: int = 0, stdout: int = 1, stderr: int = 2,
                  user: str | None = None, host_user: User | None = None,
                  interactive: bool = False, cwd: str | None = None, login: bool = False,
-                 exec_error: str = "") -> int:
+                 exec_error: str = "", closed: frozenset[int] = frozenset()) -> int:
     """Run ARGV in jail JID like jexec; returns its exit status (128+N for a signal).
 
     FreeBSD's additions: CWD instead of /; LOGIN (jexec -l, jail(8)'s
@@ -90,6 +90,10 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     from . import relay
     pty = relay.maybe_pty() if interactive else None
     stdio = pty.stdio() if pty else (stdin, stdout, stderr)
+    # CLOSED: fds 0-2 the caller did not have (_main.hold_closed_stdio holds
+    # them with /dev/null); the command does not get them either
+    stdio = (-1 if 0 in closed else stdio[0], -1 if 1 in closed else stdio[1],
+             -1 if 2 in closed else stdio[2])
     pid_r, pid_w = unixsock.pair()
     from .. import users  # noqa: F401  (the joiner needs it after entering the jail)
     from ..confine import cgroup  # noqa: F401  (imported once, not in the joiner)
@@ -246,9 +250,16 @@ def _command(argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
              rlimits: Plan | None = None, cwd: str = "/", exec_error: str = "") -> None:
     """ARGV is the file to execute followed by the command's own argv."""
     try:
-        parked = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000) for fd in stdio]
+        parked = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000) if fd >= 0 else -1
+                  for fd in stdio]
         for target, fd in enumerate(parked):
-            os.dup2(fd, target, inheritable=True)
+            if fd >= 0:
+                os.dup2(fd, target, inheritable=True)
+            else:                 # the caller had none: neither has the command
+                try:
+                    os.close(target)
+                except OSError:
+                    pass
         libc.close_range(3)
         os.setsid()
         if os.isatty(0):

@@ -33,6 +33,20 @@ def _env(tmp_path: Path | None = None) -> dict[str, str]:
     return env
 
 
+def _route_left(addr: str, hostname: str) -> bool:
+    """A route to ADDR through a veth that no live jail of another run of
+    these tests (same addresses, other hostnames do not count) holds."""
+    from linjail.state import registry
+    for line in run("ip", "route").out.splitlines():
+        words = line.split()
+        if words[:1] == [addr] and "dev" in words:
+            dev = words[words.index("dev") + 1]
+            rec = registry.read(int(dev[3:])) if dev[3:].isdigit() else None
+            if rec is None or rec.hostname == hostname:
+                return True
+    return False
+
+
 def _clean(err: bytes) -> None:
     for word in BAD:
         assert word.encode() not in err, err
@@ -95,11 +109,11 @@ def test_jail_i_that_cannot_print_the_jid_leaves_nothing(service_root: str, stat
     before = {r.jid for r in registry.all_records()}
     o = run_with([cmd("jail"), "-i", service_root, "noprint", "198.51.100.172", "/bin/sh",
                   "-c", f"echo x > {marker}"], ("null", state, "pipe"), env=_env())
-    assert (o.rc, o.err) == (1, f"jail: stdout: {why}\n".encode())
+    assert (o.rc, o.err) in ((1, f"jail: stdout: {why}\n".encode()), BUSY)
     new = [r for r in registry.all_records() if r.jid not in before and r.hostname == "noprint"]
     assert new == []
     assert not marker.exists()
-    assert "198.51.100.172" not in run("ip", "route").out
+    assert not _route_left("198.51.100.172", "noprint")
     for jid in range(max(before | {0}) + 1, max(before | {0}) + 20):
         assert leftovers(jid) == [] or jid in {r.jid for r in registry.all_records()}
 
@@ -131,7 +145,7 @@ def test_ctrl_c_during_jail_start_leaves_nothing(service_root: str) -> None:
     assert ours == []
     assert [r for r in registry.all_records() if r.jid not in before and r.hostname == "intr"] \
         == []
-    assert "198.51.100.173" not in run("ip", "route").out
+    assert not _route_left("198.51.100.173", "intr")
     for name in os.listdir("/sys/class/net"):
         if name.startswith("ljh") and name[3:].isdigit() and int(name[3:]) not in before:
             rec = registry.read(int(name[3:]))
@@ -164,7 +178,7 @@ def test_ctrl_c_at_a_terminal_during_jail_start_leaves_nothing(service_root: str
         == []     # (this also releases jails that ended, as jls does)
     assert [r for r in registry.all_records() if r.jid not in before and r.hostname == "tintr"] \
         == []
-    assert "198.51.100.174" not in run("ip", "route").out
+    assert not _route_left("198.51.100.174", "tintr")
 
 
 SIGNALS = f"{BB} grep -E '^Sig(Blk|Ign):' /proc/self/status"

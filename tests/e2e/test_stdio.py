@@ -229,3 +229,12 @@ def test_jexec_with_a_closed_descriptor_runs_the_command_without_it(
     assert (o.rc, o.out, o.err) == (3, b"", b"")
     r = run("jexec", str(jid), "/bin/sh", "-c", f"{BB} cat /tmp/fds-{fd}")
     assert r.out.split() == [str(n) for n in (0, 1, 2) if n != fd], r.out
+
+
+def test_the_launcher_s_own_line_waits_for_a_non_blocking_stderr() -> None:
+    """The C launcher refuses a directory on stdin in one line; fprintf lost
+    it on a full non-blocking stderr (fuzzer, seed 77: status 1, nothing
+    said)."""
+    o = run_with([cmd("jls")], ("dir", "pipe", "nonblock"), env=_env())
+    assert (o.rc, o.err) == (1, b"jls: standard input is a directory: refusing to pass it "
+                             b"into a jail\n")

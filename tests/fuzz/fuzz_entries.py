@@ -511,10 +511,10 @@ def generate(seed: str, index: int, ctx: Context, only: list[str] | None = None)
     names = [n for n in ENTRIES if not only or n in only]
     name = rnd.choices(names, weights=[ENTRIES[n][0] for n in names])[0]
     case = ENTRIES[name][1](rnd, ctx)
-    if rnd.random() < 0.3:                   # a hostile stdio state on one descriptor
-        fd = rnd.randrange(3)
+    if rnd.random() < 0.3:                   # hostile stdio states: mostly one descriptor
         states = list(case.stdio)
-        states[fd] = rnd.choice(STDIO[fd])
+        for fd in rnd.sample(range(3), rnd.choice([1, 1, 1, 2, 3])):
+            states[fd] = rnd.choice(STDIO[fd])
         case.stdio = (states[0], states[1], states[2])
     if rnd.random() < 0.12:                  # Ctrl-C during start-up
         case.sigint = rnd.uniform(0.0, 0.15)

@@ -7,6 +7,8 @@
  * refusal; a shell launcher would add PWD to the environment the jail gets;
  * and `python -I -S` skips site, which we do not need (~10 ms).
  */
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +20,37 @@
 #error TOOL, PYTHON and SRC must be defined
 #endif
 
+/* one line on stderr, waiting for a full non-blocking pipe (fprintf dropped
+ * the line on EAGAIN: status 1 with nothing said) */
+static void say(const char *a, const char *b, const char *c)
+{
+	char buf[4096];
+	size_t len, off = 0;
+	int n = snprintf(buf, sizeof buf, "%s: %s%s\n", a, b, c);
+	if (n <= 0)
+		return;
+	len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
+	buf[len - 1] = '\n';
+	while (off < len) {
+		ssize_t w = write(2, buf + off, len - off);
+		if (w > 0) {
+			off += (size_t)w;
+		} else if (w < 0 && errno == EAGAIN) {
+			struct pollfd p = { 2, POLLOUT, 0 };
+			(void)poll(&p, 1, -1);
+		} else if (!(w < 0 && errno == EINTR)) {
+			break;
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
-	static const char *what[] = { "input", "output", "error" };
+	static const char *what[] = {
+		"input is a directory: refusing to pass it into a jail",
+		"output is a directory: refusing to pass it into a jail",
+		"error is a directory: refusing to pass it into a jail",
+	};
 	char **args = calloc((size_t)argc + 6, sizeof *args);
 	struct stat st;
 	sigset_t intr;
@@ -28,8 +58,7 @@ int main(int argc, char **argv)
 
 	for (fd = 0; fd < 3; fd++) {
 		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-			fprintf(stderr, "%s: standard %s is a directory: refusing to pass it "
-				"into a jail\n", TOOL, what[fd]);
+			say(TOOL, "standard ", what[fd]);
 			return 1;
 		}
 	}
@@ -59,6 +88,6 @@ int main(int argc, char **argv)
 		args[4 + i] = argv[i];
 	execv(PYTHON, args);
 	sigprocmask(SIG_UNBLOCK, &intr, NULL);
-	fprintf(stderr, "%s: %s: cannot run the interpreter\n", TOOL, PYTHON);
+	say(TOOL, PYTHON, ": cannot run the interpreter");
 	return 1;
 }

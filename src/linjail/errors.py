@@ -41,7 +41,18 @@ def as_bytes(text: str) -> bytes:
     """TEXT as the bytes it came from: argv and paths are bytes on Linux, and
     Python decodes what is not UTF-8 to lone surrogates (PEP 383); a strict
     encode() of them raised UnicodeEncodeError (issue 16, item 10)."""
-    return text.encode("utf-8", "surrogateescape")
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        # a surrogate no byte decoded to (JSON's "\\ud800"): shown escaped
+        return b"".join(_char_bytes(ch) for ch in text)
+
+
+def _char_bytes(ch: str) -> bytes:
+    try:
+        return ch.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return ch.encode("ascii", "backslashreplace")
 
 
 def one_line(text: str) -> str:

@@ -94,19 +94,18 @@ def _marker_root(tmp: Path, text: str) -> str:
 
 
 @pytest.mark.parametrize("text,why", [
-    ("[" * 60000, "not a thin-jail description (nested too deeply)"),
-    ('{"base": "/var/tmp/a\\u0000b", "top": "TOP"}', "base /var/tmp/a\0b: overlayfs cannot "
-     "take a path with '\\x00'"),
+    ("[" * 60000, b"not a thin-jail description (nested too deeply)"),
+    ('{"base": "/var/tmp/a\\u0000b", "top": "TOP"}',
+     b"base /var/tmp/a\\000b: overlayfs cannot take a path with '\\x00'"),
+    # a lone surrogate no byte decodes to: shown escaped (it broke the stderr
+    # stream itself: fuzzer, seed 5)
     ('{"base": "/var/\\ud800", "top": "TOP"}',
-     "base /var/\ud800: missing, not a directory, or a symbolic link"),
+     b"base /var/\\ud800: missing, not a directory, or a symbolic link"),
 ])
-def test_a_hostile_thin_marker_is_one_line(tmp_path: Path, text: str, why: str) -> None:
-    root = _marker_root(tmp_path, text.replace("TOP", str(tmp_path / "thin/r.linjail-layer")))
+def test_a_hostile_thin_marker_is_one_line(tmp_path: Path, text: str, why: bytes) -> None:
+    root = _marker_root(tmp_path, text.replace("TOP", str(tmp_path / "thin/r.layer")))
     r = run_b(b"jail", root.encode(), b"h", b"", b"/bin/sh")
-    want = f"jail: {root}.linjail-thin: {why}\n".encode("utf-8", "surrogatepass")
-    assert r[0] == 1 and r[1] == b"", r
-    assert r[2] == want or (r[2].startswith(f"jail: {root}.linjail-thin: ".encode()) and
-                            r[2].count(b"\n") == 1 and b"internal error" not in r[2]), r
+    assert r == (1, b"", f"jail: {root}.linjail-thin: ".encode() + why + b"\n")
 
 
 def test_a_5000_digit_knob_value_is_one_line() -> None:

@@ -23,7 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
 
-from ..errors import JailError, UsageError, one_line
+from ..errors import JailError, UsageError, as_bytes, one_line
 
 
 class Output:
@@ -53,7 +53,10 @@ class Output:
         self.errors = "surrogateescape"
 
     def write(self, text: str) -> int:
-        self.buf += text.encode(self.encoding, self.errors)
+        try:
+            self.buf += text.encode(self.encoding, self.errors)
+        except UnicodeError:      # a lone surrogate no byte decoded to
+            self.buf += as_bytes(text)
         if len(self.buf) >= 65536 or (self.line_buffered and "\n" in text):
             self.flush()
         return len(text)

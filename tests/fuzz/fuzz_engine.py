@@ -7,7 +7,12 @@ the table in fuzz_entries.py.  The oracle is the project's rule (README,
 naming the object and the reason with a non-zero status; never a traceback,
 "internal error", "Exception ignored", "Fatal Python error", a hang or
 exit 120.  After each batch nothing of the fuzzer's may be left: records,
-cgroups, veths, rules, mounts, id files.
+cgroups, veths, rules, mounts, id files (test_fuzz.py Fuzz.leaks).
+
+What a C tool does is no failure: dying of SIGPIPE when a pipe's reader is
+gone, of SIGINT (or exiting 130) on Ctrl-C, saying nothing when its stderr
+cannot take a line.  A usage text, or rctl's one line per failed argument
+(its status is their number), may take several lines.
 """
 from __future__ import annotations
 
@@ -47,8 +52,7 @@ class Case:
     sigint_group: bool = False          # to the process group, as a terminal
     status: int = 0                     # the status of the work done (a jail's command)
     timeout: float = 30
-    #: after a success: what must exist (relative paths); after a failure: what
-    #: must not (a build's target), checked by the oracle
+    #: what must not exist after a failure (a build's target; relative paths)
     absent_on_failure: list[str] = field(default_factory=list)
     cleanup: list[list[bytes]] = field(default_factory=list)  # argv run afterwards
     starts_jails: bool = False          # may create a jail (the leak check looks)

@@ -121,9 +121,25 @@ def _install_streams() -> None:
         sys.stderr = Output(2, "stderr", line_buffered=True)
 
 
+_UNRAISED: list[BaseException] = []
+
+
+def _unraisable(info: object) -> None:
+    """sys.unraisablehook: a Ctrl-C that lands in a callback (importlib's
+    module-lock weakref, a __del__) cannot propagate, and CPython printed
+    "Exception ignored in: ... KeyboardInterrupt"; it is kept for the end
+    (status 130).  Anything else stays silent unless LINJAIL_DEBUG is set."""
+    exc = getattr(info, "exc_value", None)
+    if isinstance(exc, KeyboardInterrupt):
+        _UNRAISED.append(exc)
+    elif os.environ.get("LINJAIL_DEBUG"):
+        sys.__unraisablehook__(info)  # type: ignore[arg-type]
+
+
 def run(prog: str, body: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     _install_streams()
+    sys.unraisablehook = _unraisable
     code = 1
     try:
         # the launcher blocked SIGINT around the interpreter's start-up (a
@@ -180,6 +196,8 @@ def _settle(prog: str, code: int) -> int:
     """The status once stdout is flushed: a write that failed is a failure
     (C: ferror(stdout) at exit), said in one line unless one was said."""
     out, err = sys.stdout, sys.stderr
+    if _UNRAISED and code == 0:
+        code = 130            # a Ctrl-C that a callback swallowed
     try:
         out.flush()
         failed = getattr(out, "error", 0)

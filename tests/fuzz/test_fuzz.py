@@ -41,6 +41,13 @@ class Fuzz:
 
     def __init__(self) -> None:
         self.base = tempfile.mkdtemp(prefix="linjail-fuzz-", dir="/var/tmp")
+        try:
+            self._prepare()
+        except BaseException:
+            self.close()
+            raise
+
+    def _prepare(self) -> None:
         os.chmod(self.base, 0o700)
         self.root = build_service_root(os.path.join(self.base, "root"))
         with open(os.path.join(self.root, "etc/passwd"), "ab") as f:
@@ -133,6 +140,9 @@ class Fuzz:
         return found
 
     def close(self) -> None:
+        self.state = getattr(self, "state", os.path.join(self.base, "state"))
+        self.env = getattr(self, "env", {b"PATH": HOST_PATH.encode(),
+                                         b"LINJAIL_STATE_DIR": self.state.encode()})
         with self.registry() as registry:
             jids = [r.jid for r in registry.live_jails()]  # type: ignore[attr-defined]
         for jid in jids:

@@ -59,7 +59,9 @@ ATTACKS: list[tuple[str, Expect]] = [
     ("leaked-fds", "none"),
     ("cwd", "/"),
     # PID 1 holds the status pipe to `jail` until the first command exits
-    ("pid1-fds", lambda mode: "3:pipe" if mode == "first" else "none"),
+    # and its signalfd (signals and the launcher's death are what it waits for)
+    ("pid1-fds", lambda mode: "3:pipe 4:anon_inode:[signalfd]" if mode == "first" else
+     "4:anon_inode:[signalfd]"),
     ("planted-dev /tmp/planted-zero", "EACCES"),
     # device nodes
     ("mknod-mem", "EPERM"),

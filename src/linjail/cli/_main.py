@@ -229,33 +229,14 @@ def finish(main: Callable[[], int] | int) -> None:
         code = e.code if isinstance(e.code, int) else 1
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:          # started with that descriptor closed
+            continue
         try:
             if stream is not None:
                 stream.flush()
         except BaseException:
             pass
     os._exit(code if isinstance(code, int) else 1)
-
-
-def hold_closed_stdio() -> frozenset[int]:
-    """Which of fds 0-2 the command was started without; each is held by
-    /dev/null (close-on-exec) from now on, so that nothing linjail opens
-    takes its number and reaches a jail as stdio (a namespace descriptor or
-    the launcher's socket did).  Call it before opening anything; give the
-    set to whatever starts a command, which closes those fds in it again: a
-    closed stdout is a descriptor the command does not have."""
-    closed = []
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            closed.append(fd)
-    for fd in closed:
-        got = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        if got != fd:
-            os.dup2(got, fd, inheritable=False)
-            os.close(got)
-    return frozenset(closed)
 
 
 def jailed() -> bool:

@@ -72,13 +72,16 @@ def parse(args: list[str]) -> "object":
 
 
 def _jail(args: list[str]) -> int:
+    from ..lifecycle import stdio
+    stdio.occupy_closed()                 # first: nothing of ours may land on 0-2
+    passed = stdio.passable(stdio.inherited())
     from .jail_fbsd import wants_freebsd
     if wants_freebsd(args):     # -c/-m/-r, -f, -n ...: FreeBSD's forms
         from .jail_fbsd import main_fbsd
         return main_fbsd(args)
     spec = checks_and_knobs(parse(args))
     from ..lifecycle import relay
-    return relay.run_interactive(spec)
+    return relay.run_interactive(spec, passed)
 
 
 def checks_and_knobs(spec: "object") -> "JailSpec":

@@ -52,8 +52,9 @@ def parse_jail(text: str, prog: str = "jexec") -> int | str:
 
 
 def _jexec(args: list[str]) -> int:
-    from ._main import hold_closed_stdio
-    closed = hold_closed_stdio()       # before anything is opened
+    from ..lifecycle import stdio
+    stdio.occupy_closed()                 # first: nothing of ours may land on 0-2
+    passed = stdio.passable(stdio.inherited())
     from .getopt import GetoptError, getopt
     try:
         opts, rest = getopt(args, "d:lnu:U:")
@@ -94,6 +95,8 @@ def _jexec(args: list[str]) -> int:
         from ..users import host_user as lookup
         host_user = lookup(user, "jexec")
     from ..lifecycle.attach import exec_in_jail
+    closed = stdio.CLOSED
     return exec_in_jail(jid, command, user=juser, host_user=host_user, interactive=True,
-                        closed=closed,
-                        cwd=workdir, login=login)
+                        cwd=workdir, login=login,
+                        stdin=None if 0 in closed else 0, stdout=None if 1 in closed else 1,
+                        stderr=None if 2 in closed else 2, pass_fds=passed)

@@ -73,10 +73,13 @@ _ARCH = os.uname().machine
 # syscall numbers that differ between architectures; the ones added since
 # Linux 5.0 share one number everywhere
 _NR = {
-    "x86_64": {"pivot_root": 155, "capset": 126, "capget": 125},
-    "aarch64": {"pivot_root": 41, "capset": 91, "capget": 90},
+    "x86_64": {"pivot_root": 155, "capset": 126, "capget": 125, "kcmp": 312},
+    "aarch64": {"pivot_root": 41, "capset": 91, "capget": 90, "kcmp": 272},
 }[_ARCH]
 NR_OPEN_TREE = 428
+NR_FSOPEN = 430
+NR_FSCONFIG = 431
+NR_FSMOUNT = 432
 NR_MOVE_MOUNT = 429
 NR_FSCONFIG = 431
 NR_FSPICK = 433
@@ -180,6 +183,44 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> i
     return _check(_syscall(ctypes.c_long(NR_OPENAT2), ctypes.c_int(dirfd), _b(path),
                            ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how))),
                   "openat2", path)
+
+
+FSOPEN_CLOEXEC = 1
+FSCONFIG_CMD_CREATE = 6
+FSMOUNT_CLOEXEC = 1
+KCMP_FILE = 0
+
+
+def fsmount_new(fstype: str, attrs: int) -> int:
+    """A new, detached mount of FSTYPE (fsopen, fsconfig CREATE, fsmount): its
+    descriptor is the only way to it; it is attached nowhere."""
+    fs = _check(_syscall(ctypes.c_long(NR_FSOPEN), _b(fstype), ctypes.c_uint(FSOPEN_CLOEXEC)),
+                "fsopen", fstype)
+    try:
+        _check(_syscall(ctypes.c_long(NR_FSCONFIG), ctypes.c_int(fs),
+                        ctypes.c_uint(FSCONFIG_CMD_CREATE), None, None, ctypes.c_int(0)),
+               "fsconfig", fstype)
+        return _check(_syscall(ctypes.c_long(NR_FSMOUNT), ctypes.c_int(fs),
+                               ctypes.c_uint(FSMOUNT_CLOEXEC), ctypes.c_uint(attrs)),
+                      "fsmount", fstype)
+    finally:
+        os.close(fs)
+
+
+def same_file(fd1: int, fd2: int) -> bool:
+    """kcmp(KCMP_FILE): do two descriptors share one open file description?"""
+    pid = os.getpid()
+    ret = _syscall(ctypes.c_long(_NR["kcmp"]), ctypes.c_int(pid), ctypes.c_int(pid),
+                   ctypes.c_int(KCMP_FILE), ctypes.c_ulong(fd1), ctypes.c_ulong(fd2))
+    if ret < 0:
+        # kcmp unavailable: the same inode at the same offset is the same open file
+        a, b = os.fstat(fd1), os.fstat(fd2)
+        try:
+            return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) and \
+                os.lseek(fd1, 0, os.SEEK_CUR) == os.lseek(fd2, 0, os.SEEK_CUR)
+        except OSError:
+            return bool((a.st_dev, a.st_ino) == (b.st_dev, b.st_ino))
+    return bool(ret == 0)
 
 
 def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:

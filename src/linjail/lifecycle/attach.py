@@ -32,12 +32,16 @@ from ..model import Knobs, User
 from ..state import registry
 from ..kernel import unixsock
 from . import confinement
-from .start import SigintDeferred, caller_environment, check_stdio, shell_status
+from .start import (REAPER, SigintDeferred, caller_environment, check_stdio, enter_dir,
+                    shell_status)
+from .stdio import Prepared, close_all_but, place, prepare
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Mapping, Sequence
     from ..confine.limits import Plan
+
+    from .relay import Pty
 
 # order: cgroup first (its view is computed from the cgroup we just joined),
 # the mount namespace last (it changes our root and cwd)
@@ -69,31 +73,54 @@ def open_namespaces(rec: registry.JailRecord) -> list[tuple[int, int]]:
 
 
 def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-                 stdin: int = 0, stdout: int = 1, stderr: int = 2,
+                 stdin: int | None = 0, stdout: int | None = 1, stderr: int | None = 2,
                  user: str | None = None, host_user: User | None = None,
                  interactive: bool = False, cwd: str | None = None, login: bool = False,
-                 exec_error: str = "", closed: frozenset[int] = frozenset()) -> int:
+                 exec_error: str = "", closed: frozenset[int] = frozenset(),
+                 pass_fds: tuple[int, ...] = ()) -> int:
     """Run ARGV in jail JID like jexec; returns its exit status (128+N for a signal).
 
     FreeBSD's additions: CWD instead of /; LOGIN (jexec -l, jail(8)'s
     exec.clean): a clean environment for the user (root without one), the
     user's home as the directory unless CWD is given, and an empty ARGV runs
     the user's login shell.  EXEC_ERROR formats an exec failure ({cmd},
-    {err}) instead of jexec's own line."""
+    {err}) instead of jexec's own line.  The descriptors follow the same rule
+    as a jail's first command (stdio.py): pipes and stream sockets pass
+    (PASS_FDS, above 2), the rest is replaced."""
     rec = registry.lookup(jid)
     if rec is None or rec.state != "running":
         raise _attach_failed(jid)
     check_stdio((stdin, stdout, stderr), "jexec")
     confine = confinement.prepare(Knobs.from_dict(rec.knobs))
     nsfds = open_namespaces(rec)
-    environment = caller_environment() if env is None else dict(env)
+    try:
+        from . import relay
+        pty = relay.maybe_pty() if interactive else None
+        # CLOSED: fds 0-2 the caller did not have: the command has none either
+        fds = (None if 0 in closed else stdin, None if 1 in closed else stdout,
+               None if 2 in closed else stderr)
+        handed = prepare(pty.stdio(fds) if pty else fds, REAPER,
+                         keep=(pty.slave,) if pty else ())
+    except BaseException:
+        for fd, _ in nsfds:
+            os.close(fd)
+        raise
+    try:
+        return _exec(rec, nsfds, confine, argv, env, handed, pty, user, host_user,
+                     interactive, pass_fds, (cwd, login, exec_error))
+    finally:
+        handed.close()
+
+
+def _exec(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
+          confine: confinement.Confinement, argv: Sequence[str], env: Mapping[str, str] | None,
+          handed: Prepared, pty: Pty | None, user: str | None,
+          host_user: User | None, interactive: bool, pass_fds: tuple[int, ...],
+          how: tuple[str | None, bool, str]) -> int:
+    cwd, login, exec_error = how
     from . import relay
-    pty = relay.maybe_pty() if interactive else None
-    stdio = pty.stdio() if pty else (stdin, stdout, stderr)
-    # CLOSED: fds 0-2 the caller did not have (_main.hold_closed_stdio holds
-    # them with /dev/null); the command does not get them either
-    stdio = (-1 if 0 in closed else stdio[0], -1 if 1 in closed else stdio[1],
-             -1 if 2 in closed else stdio[2])
+    environment = caller_environment() if env is None else dict(env)
+    stdio = (handed.fds[0], handed.fds[1], handed.fds[2])
     pid_r, pid_w = unixsock.pair()
     from .. import users  # noqa: F401  (the joiner needs it after entering the jail)
     from ..confine import cgroup  # noqa: F401  (imported once, not in the joiner)
@@ -116,9 +143,11 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
             try:    # never back into the launcher's code, whatever escapes
                 os.close(pid_r)
                 _joiner(rec, nsfds, confine, list(argv), environment, stdio, pid_w, user,
-                        host_user, pty.slave if pty else None, (cwd, login, exec_error))
+                        host_user, pty.slave if pty else None, (cwd, login, exec_error),
+                        pass_fds)
             finally:
                 os._exit(1)
+        handed.handed_over()
         os.close(pid_w)
         for fd, _ in nsfds:
             os.close(fd)
@@ -142,14 +171,16 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
             break
         except InterruptedError:
             continue
+    handed.drain()
     return shell_status(st)
 
 
 def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             confine: confinement.Confinement, argv: list[str], env: dict[str, str],
-            stdio: tuple[int, int, int], pid_w: int, user: str | None,
+            stdio: tuple[int | None, int | None, int | None], pid_w: int, user: str | None,
             host_user: User | None, pty_slave: int | None,
-            how: tuple[str | None, bool, str] = (None, False, "")) -> None:
+            how: tuple[str | None, bool, str] = (None, False, ""),
+            pass_fds: tuple[int, ...] = ()) -> None:
     code = 1
     try:
         # the launcher passes the caller's signals to the command; a Ctrl-C
@@ -158,6 +189,10 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             signal.signal(sig, signal.SIG_IGN)
         libc.prctl(libc.PR_SET_DUMPABLE, 0)
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        # before entering anything: only what the command is given stays open
+        # (and the caller's 0-2, where the joiner itself reports)
+        close_all_but([0, 1, 2] + [fd for fd in stdio if fd is not None] + list(pass_fds) +
+                      [pid_w] + [fd for fd, _ in nsfds])
         if rec.cgroup:
             from ..confine import cgroup
             cgroup.join(rec.cgroup)
@@ -197,16 +232,17 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
         child = os.fork()
         if child == 0:
             try:
-                _command(argv, env, stdio, confine, who, rlimits, cwd or "/", exec_error)
+                _command(argv, env, stdio, pass_fds, confine, who, rlimits, cwd or "/",
+                         exec_error)
             finally:
                 os._exit(1)
         unixsock.send(pid_w, struct.pack("i", child), [master] if master else [])
         os.close(pid_w)
         if master is not None:
             os.close(master)
-        for fd in set(stdio):
-            if fd > 2:
-                os.close(fd)
+        for given in set(stdio):
+            if given is not None and given > 2:
+                os.close(given)
         while True:
             try:
                 st = os.waitpid(child, 0)[1]
@@ -245,27 +281,20 @@ def _jail_pty() -> tuple[int | None, int]:
     return master, slave
 
 
-def _command(argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
+def _command(argv: list[str], env: dict[str, str],
+             stdio: tuple[int | None, int | None, int | None], pass_fds: tuple[int, ...],
              confine: confinement.Confinement, who: User | None,
              rlimits: Plan | None = None, cwd: str = "/", exec_error: str = "") -> None:
     """ARGV is the file to execute followed by the command's own argv."""
     try:
-        parked = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000) if fd >= 0 else -1
-                  for fd in stdio]
-        for target, fd in enumerate(parked):
-            if fd >= 0:
-                os.dup2(fd, target, inheritable=True)
-            else:                 # the caller had none: neither has the command
-                try:
-                    os.close(target)
-                except OSError:
-                    pass
-        libc.close_range(3)
+        mapping: dict[int, int | None] = {0: stdio[0], 1: stdio[1], 2: stdio[2]}
+        mapping.update({fd: fd for fd in pass_fds})
+        place(mapping)
         os.setsid()
         if os.isatty(0):
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         try:
-            os.chdir(cwd)
+            enter_dir(cwd)      # in the jail's root, no magic link (start.py)
         except OSError as err:
             write_fd(2, one_line(f"jexec: chdir(): {cwd}: {os.strerror(err.errno or 0)}") + "\n")
             os._exit(1)
@@ -283,6 +312,10 @@ def _command(argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
         for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+        # dies with the joiner, which dies with jexec: `kill -9 jexec` ends the
+        # command, as on DragonFly where jexec is the command (after setuid:
+        # a change of credentials clears the setting)
+        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
         try:
             os.execvpe(argv[0], argv[1:], env)
         except OSError as err:

@@ -1,11 +1,12 @@
 """Running a jail's (or a jexec's) command for a user at a terminal.
 
-When standard input is a terminal, the command gets a private pty whose
-master stays here: the caller's terminal is put in raw mode and relayed, the
-window size follows SIGWINCH, and when the command ends the master is
-closed, so no process left in the jail keeps a handle on the caller's
-terminal (TIOCSTI and later keystrokes: SPEC §2).  Signals sent to the
-launcher are passed to the command (through the jail's PID 1).
+When any of standard input, output or error is a terminal, the command gets
+a private pty in its place whose master stays here: the caller's terminal is
+put in raw mode (when it is standard input) and relayed, the window size
+follows SIGWINCH, and when the command ends the master is closed, so no
+process left in the jail keeps a handle on the caller's terminal (TIOCSTI
+and later keystrokes: SPEC §2, §7).  Signals sent to the launcher are passed
+to the command (through the jail's PID 1).
 """
 from __future__ import annotations
 
@@ -41,17 +42,29 @@ class Pty:
 
     def copy_winsize(self) -> None:
         try:
-            size = fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
+            size = fcntl.ioctl(_tty_fd(), termios.TIOCGWINSZ, b"\0" * 8)
             fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
         except OSError:
             pass
 
-    def stdio(self) -> tuple[int, int, int]:
-        return tuple(self.slave if os.isatty(fd) else fd for fd in (0, 1, 2))  # type: ignore
+    def stdio(self, fds: tuple[int | None, int | None, int | None] = (0, 1, 2)
+              ) -> tuple[int | None, int | None, int | None]:
+        a, b, c = (self.slave if fd is not None and os.isatty(fd) else fd for fd in fds)
+        return a, b, c
+
+
+def _tty_fd() -> int:
+    """The caller's terminal: the first of fds 0-2 that is one."""
+    for fd in (0, 1, 2):
+        if os.isatty(fd):
+            return fd
+    return 0
 
 
 def maybe_pty() -> Pty | None:
-    return Pty() if os.isatty(0) else None
+    """A pty for the command when any of fds 0-2 is a terminal."""
+    from .stdio import CLOSED
+    return Pty() if any(fd not in CLOSED and os.isatty(fd) for fd in (0, 1, 2)) else None
 
 
 def forward_signals(target: Callable[[int], None], pty: Pty | None) -> None:
@@ -66,16 +79,24 @@ def forward_signals(target: Callable[[int], None], pty: Pty | None) -> None:
 
 
 def relay(pty: Pty, done_fd: int) -> None:
-    """Copy the caller's terminal to the pty and back until done_fd is readable."""
+    """Copy the caller's terminal to the pty and back until done_fd is readable.
+
+    Only the caller's fds that are terminals take part: standard input is
+    read (in raw mode) when it is one; the pty's output goes to standard
+    output if it is a terminal, else to standard error.
+    """
     out = 1 if os.isatty(1) else 2
-    try:
-        saved = termios.tcgetattr(0)
-    except termios.error:
-        saved = None
+    tty_in = os.isatty(0)
+    saved = None
+    if tty_in:
+        try:
+            saved = termios.tcgetattr(0)
+        except termios.error:
+            saved = None
     if saved is not None:
         import tty
         tty.setraw(0, termios.TCSANOW)
-    stdin_open = master_open = True
+    stdin_open, master_open = tty_in, True
     try:
         while True:
             rlist = [done_fd] + ([pty.master] if master_open else []) + \
@@ -123,13 +144,15 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[n:]
 
 
-def run_interactive(spec: "object") -> int:
+def run_interactive(spec: "object", pass_fds: tuple[int, ...] = ()) -> int:
     """`jail`: create the jail, print the JID for -i, run and relay the command."""
     from ..model import JailSpec
     from . import start
+    from .stdio import CLOSED
     assert isinstance(spec, JailSpec)
     pty = maybe_pty()
-    stdio = pty.stdio() if pty else (0, 1, 2)
+    a, b, c = (None if fd in CLOSED else fd for fd in (0, 1, 2))
+    stdio = pty.stdio((a, b, c)) if pty else (a, b, c)
 
     def to_jail(sig: int) -> None:
         try:
@@ -138,7 +161,7 @@ def run_interactive(spec: "object") -> int:
             pass
     with start.SigintDeferred() as intr:
         started = start.start(spec, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
-                              pty_slave=pty.slave if pty else None)
+                              pty_slave=pty.slave if pty else None, pass_fds=pass_fds)
         try:
             if pty is not None:
                 os.close(pty.slave)
@@ -158,4 +181,4 @@ def run_interactive(spec: "object") -> int:
         start.go(started)     # a Ctrl-C from here on reaches the command
     if pty is not None:
         relay(pty, started.status_fd)
-    return start.wait_status(started.status_fd, started.pid)
+    return start.finish(started)

@@ -39,6 +39,7 @@ from ..kernel import unixsock
 from ..record import Record, record
 from ..state import registry
 from . import confinement
+from .stdio import Prepared, close_all_but, place, prepare
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ class Started(Record):
     record: registry.JailRecord
     #: the master of a pty in the jail's own devpts, when one was asked for
     pty_master: int | None = None
+    #: what the host side keeps of the jail's stdio: relays to drain at the end
+    stdio: Prepared | None = None
 
 
 class _Undo:
@@ -76,10 +79,12 @@ class _Undo:
         self.steps.clear()
 
 
-def check_stdio(fds: tuple[int, int, int], prog: str) -> None:
+def check_stdio(fds: tuple[int | None, int | None, int | None], prog: str) -> None:
     """A directory must never reach the jail as a descriptor (openat escapes)."""
     import stat
     for fd, name in zip(fds, ("standard input", "standard output", "standard error")):
+        if fd is None:
+            continue
         try:
             mode = os.fstat(fd).st_mode
         except OSError:
@@ -88,10 +93,13 @@ def check_stdio(fds: tuple[int, int, int], prog: str) -> None:
             raise JailError(f"{prog}: {name} is a directory: refusing to pass it into a jail")
 
 
-def start(spec: JailSpec, *, stdin: int = 0, stdout: int = 1, stderr: int = 2,
-          pty_slave: int | None = None) -> Started:
+def start(spec: JailSpec, *, stdin: int | None = 0, stdout: int | None = 1,
+          stderr: int | None = 2, pty_slave: int | None = None,
+          pass_fds: tuple[int, ...] = ()) -> Started:
     """Create the jail and wait until its PID 1 is ready; the command has not run.
 
+    STDIN..STDERR (None: closed) become what stdio.prepare makes of them;
+    PASS_FDS (pipes and stream sockets above 2) keep their numbers.
     Call go(started) to let the command run.
     """
     check_stdio((stdin, stdout, stderr), "jail")
@@ -100,6 +108,19 @@ def start(spec: JailSpec, *, stdin: int = 0, stdout: int = 1, stderr: int = 2,
             reaper = f.read()
     except OSError:
         raise JailError(f"jail: {REAPER}: missing (`make dev` builds it)") from None
+    handed = prepare((stdin, stdout, stderr), REAPER,
+                     keep=() if pty_slave is None else (pty_slave,))
+    try:
+        started = _create(spec, reaper, handed, pty_slave, pass_fds)
+    except BaseException:
+        handed.close()
+        raise
+    started.stdio = handed
+    return started
+
+
+def _create(spec: JailSpec, reaper: bytes, handed: Prepared, pty_slave: int | None,
+            pass_fds: tuple[int, ...]) -> Started:
     from ..confine import cgroup
     owner_start = registry.starttime(os.getpid()) or 0
     name_veth: Callable[[int], str] = lambda jid: ""
@@ -120,14 +141,15 @@ def start(spec: JailSpec, *, stdin: int = 0, stdout: int = 1, stderr: int = 2,
     undo.push(lambda: registry.delete(rec.jid))
     undo.push(lambda: cgroup.remove(rec.cgroup))
     try:
-        return _start(spec, rec, reaper, (stdin, stdout, stderr), pty_slave, undo)
+        return _start(spec, rec, reaper, handed, pty_slave, pass_fds, undo)
     except BaseException:
         undo.run()
         raise
 
 
-def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
-           stdio: tuple[int, int, int], pty_slave: int | None, undo: _Undo) -> Started:
+def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes, handed: Prepared,
+           pty_slave: int | None, pass_fds: tuple[int, ...], undo: _Undo) -> Started:
+    stdio = (handed.fds[0], handed.fds[1], handed.fds[2])
     from ..confine import cgroup
     confine = confinement.prepare(spec.knobs)
     if spec.ips or spec.interface:
@@ -160,10 +182,11 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes,
         libc.setns(own_pidns, libc.CLONE_NEWPID)
         raise
     if pid == 0:
-        _first_process(spec, rec.jid, cg, reaper, stdio, pty_slave, ours, theirs,
+        _first_process(spec, rec.jid, cg, reaper, stdio, pty_slave, pass_fds, ours, theirs,
                        confine)   # never returns
     libc.setns(own_pidns, libc.CLONE_NEWPID)
     os.close(own_pidns)
+    handed.handed_over()
     # Moving a process into a cgroup waits for an RCU grace period (7-15 ms
     # here, cgroup_threadgroup_rwsem), so a thread of the launcher does it
     # while the first process unshares and mounts and the launcher makes the
@@ -294,7 +317,8 @@ def _report_error(msg: bytes) -> JailError:
 # --- the first process ----------------------------------------------------------------
 
 def _first_process(spec: JailSpec, jid: int, cg: str, reaper: bytes,
-                   stdio: tuple[int, int, int], pty_slave: int | None, ours: tuple[int, ...],
+                   stdio: tuple[int | None, int | None, int | None], pty_slave: int | None,
+                   pass_fds: tuple[int, ...], ours: tuple[int, ...],
                    theirs: tuple[int, ...], confine: confinement.Confinement) -> None:
     global _REPORT_FD
     report_w, cmd_r, status_w, go_r = theirs
@@ -305,13 +329,16 @@ def _first_process(spec: JailSpec, jid: int, cg: str, reaper: bytes,
         import traceback  # noqa: F401
     try:   # whatever happens, this process never returns into the launcher's code
         try:
-            for fd in ours:
-                os.close(fd)
+            # before anything resolves a path: only what the jail is given stays
+            # open (a directory the caller leaked would be a way out: SPEC §7)
+            close_all_but([fd for fd in stdio if fd is not None] + list(pass_fds) +
+                          list(theirs))
+            del ours
             # die with the launcher until the reaper is exec'd (reset before exec)
             libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
             libc.prctl(libc.PR_SET_DUMPABLE, 0)
-            _setup(spec, jid, cg, reaper, stdio, pty_slave, report_w, cmd_r, status_w, go_r,
-                   confine)
+            _setup(spec, jid, cg, reaper, stdio, pty_slave, pass_fds, report_w, cmd_r,
+                   status_w, go_r, confine)
         except JailError as err:
             _report(b"E" + as_bytes(err.message) + _trace())
         except OSError as err:
@@ -337,7 +364,7 @@ def _describe(err: OSError) -> str:
     return f"jail: {text}"
 
 
-_REPORT_FD = -1    # where the first process reports; it moves to 6 before exec
+_REPORT_FD = -1    # where the first process reports; it moves above the others before exec
 
 
 def _report(data: bytes) -> None:
@@ -347,8 +374,9 @@ def _report(data: bytes) -> None:
         pass
 
 
-def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, int, int],
-           pty_slave: int | None, report_w: int, cmd_r: int, status_w: int, go_r: int,
+def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes,
+           stdio: tuple[int | None, int | None, int | None], pty_slave: int | None,
+           pass_fds: tuple[int, ...], report_w: int, cmd_r: int, status_w: int, go_r: int,
            confine: confinement.Confinement) -> None:
     from ..confine import rootfs
     libc.unshare(_NS_FLAGS)
@@ -403,26 +431,55 @@ def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes, stdio: tuple[int, i
     env = _environment(spec, user, caller)
     if spec.login:
         assert user is not None
-        try:
-            os.chdir(user.home)
-        except OSError:
-            raise JailError("jail: no home directory") from None
-    argv = _reaper_argv(spec, user)
+        enter_home(user.home, "jail")
 
-    # descriptors: 0-2 the command's stdio, 3 status, 4 go, 5 memfd, 6 report;
-    # nothing else survives.  Park them high first so no dup2 hits another.
-    wanted = [*stdio, status_w, go_r, memfd, report_w]
-    parked = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 1000) for fd in wanted]
-    for target, fd in enumerate(parked):
-        os.dup2(fd, target, inheritable=target <= 4)
+    # descriptors: 0-2 the command's stdio (None: closed), the passed pipes and
+    # sockets at their numbers, then status, go, memfd, report above them;
+    # nothing else survives.
+    base = max((2, *pass_fds)) + 1
+    mapping: dict[int, int | None] = {0: stdio[0], 1: stdio[1], 2: stdio[2]}
+    mapping.update({fd: fd for fd in pass_fds})
+    mapping.update({base: status_w, base + 1: go_r, base + 2: memfd, base + 3: report_w})
+    place(mapping, cloexec=(base + 2, base + 3))
     global _REPORT_FD
-    _REPORT_FD = 6
-    libc.close_range(7)
+    _REPORT_FD = base + 3
+    argv = _reaper_argv(spec, user, base, base + 1)
     if plan is not None:     # rctl's rlimits, inherited by every process of the jail
         plan.set_rlimits()
     confinement.apply(confine)
     libc.prctl(libc.PR_SET_PDEATHSIG, 0)
-    os.execve(5, argv, env)
+    os.execve(base + 2, argv, env)
+
+
+def enter_home(home: str, prog: str) -> None:
+    """chdir to HOME inside the jail's root, which is / by now.
+
+    Resolved with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) and entered
+    with fchdir, then checked with getcwd: a home of /proc/self/fd/N (a
+    descriptor of the host) or a symlink out of the root cannot become the
+    command's cwd (CVE-2024-21626).  Anything else is a missing home.
+    """
+    try:
+        enter_dir(home)
+    except OSError:
+        raise JailError(f"{prog}: no home directory", bare=True) from None
+
+
+def enter_dir(path: str) -> None:
+    """chdir to PATH resolved in the root (/) without magic links; OSError if
+    it cannot be, or if the result is not below the root."""
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = libc.openat2(root, path, os.O_PATH | os.O_DIRECTORY,
+                          libc.RESOLVE_IN_ROOT | libc.RESOLVE_NO_MAGICLINKS)
+    finally:
+        os.close(root)
+    try:
+        os.fchdir(fd)
+    finally:
+        os.close(fd)
+    if not os.getcwd().startswith("/"):
+        raise OSError(2, os.strerror(2), path)
 
 
 def _allow_ping_sockets() -> None:
@@ -532,7 +589,7 @@ def caller_environment() -> dict[str, str]:
     return env
 
 
-def _reaper_argv(spec: JailSpec, user: User | None) -> list[str]:
+def _reaper_argv(spec: JailSpec, user: User | None, status_fd: int, go_fd: int) -> list[str]:
     if user is None:
         ids = ["-1", "-1", "-"]     # the reaper's "no user": no set*id call
     else:
@@ -542,7 +599,7 @@ def _reaper_argv(spec: JailSpec, user: User | None) -> list[str]:
             raise JailError(f"jail: {user.name}: {why}")
         ids = [str(user.uid), str(user.gid), ",".join(map(str, user.groups)) or "-"]
     persist = ["-p"] if spec.persist else []     # FreeBSD's persist (reaper.c)
-    return ["linjail-reaper", "3", "4", *ids, *persist, "--", *spec.command]
+    return ["linjail-reaper", str(status_fd), str(go_fd), *ids, *persist, "--", *spec.command]
 
 
 # --- waiting for the command -----------------------------------------------------------
@@ -588,7 +645,15 @@ def run_jail(spec: JailSpec, *, stdin: int, stdout: int, stderr: int,
             abandon(started)
             raise
         go(started)
-    return wait_status(started.status_fd, started.pid)
+    return finish(started)
+
+
+def finish(started: Started) -> int:
+    """The command's status, once the relays hold everything it wrote."""
+    status = wait_status(started.status_fd, started.pid)
+    if started.stdio is not None:
+        started.stdio.drain()
+    return status
 
 
 class SigintDeferred:
@@ -632,5 +697,7 @@ def abandon(started: Started) -> None:
     for fd in (started.go_fd, started.status_fd, started.pty_master):
         if fd is not None:
             _close(fd)
+    if started.stdio is not None:
+        started.stdio.close()
     with registry.Lock():
         cleanup.release(started.record)

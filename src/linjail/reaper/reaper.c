@@ -17,7 +17,10 @@
  * closes its own stdio (so nothing in the jail holds the caller's pipes or
  * terminal through PID 1), and reaps every process of the jail.
  * When the command ends, its wait status goes to STATUS_FD as 4 bytes
- * (native int) and the descriptor is closed.  Signals that reach PID 1 from
+ * (native int) and the descriptor is closed.  If the launcher dies first
+ * (`kill -9 jail`), the read end of STATUS_FD is gone and the command is
+ * killed with SIGKILL, as on DragonFly where jail(8) *is* the command: the
+ * jail lives on only if the command had already left daemons behind.  Signals that reach PID 1 from
  * the host (INT TERM HUP QUIT USR1 USR2 WINCH CONT TSTP) are passed to the
  * command while it lives.  When the last process of the jail is gone (its
  * own children, and processes joined with jexec), it exits, which ends the
@@ -32,6 +35,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
@@ -39,6 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +73,118 @@ static int parse_groups(const char *s, gid_t *groups, int max)
 		p = end;
 	}
 	return n;
+}
+
+/*
+ * linjail-reaper relay o SRC DST CTL   (the jail writes SRC, a pipe; DST is a host file)
+ * linjail-reaper relay i SRC DST       (SRC is a host file; the jail reads DST, a pipe)
+ *
+ * The host side of a jail's standard descriptors when they are files,
+ * devices, FIFOs or datagram sockets (SPEC §7: no host file is handed to a
+ * jail).  It runs on the host, in a session of its own (the administrator's
+ * Ctrl-C does not reach it), and ends by itself: at EOF, or when its
+ * destination fails (then it closes its source, so the writer in the jail
+ * gets EPIPE as it would have from the file).  CTL is a socket to the
+ * launcher: one byte asks "drain what is in the pipe now", answered with one
+ * byte once it is in DST, so `jail cmd > f; cat f` shows all of cmd's output
+ * while daemons left in the jail may go on writing.
+ */
+static char relay_buf[65536];
+
+/* Move up to one pipe's worth from src to dst: bytes moved, 0 at EOF, -1 on
+ * EAGAIN (nothing to read now), -2 when dst or src failed. */
+static ssize_t copy_once(int src, int dst, int *use_splice)
+{
+	ssize_t n, off, w;
+	if (*use_splice) {
+		n = splice(src, NULL, dst, NULL, 1 << 20, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n >= 0)
+			return n;
+		if (errno == EAGAIN)
+			return -1;
+		if (errno != EINVAL && errno != ENOSYS)
+			return -2;
+		*use_splice = 0;   /* a tty, a datagram socket...: read and write */
+	}
+	n = read(src, relay_buf, sizeof relay_buf);
+	if (n < 0)
+		return errno == EAGAIN ? -1 : (errno == EINTR ? -1 : -2);
+	for (off = 0; off < n; off += w) {
+		w = write(dst, relay_buf + off, (size_t)(n - off));
+		if (w < 0) {
+			if (errno == EINTR)
+				w = 0;
+			else if (errno == EAGAIN) {
+				struct pollfd p = { dst, POLLOUT, 0 };
+				(void)poll(&p, 1, -1);
+				w = 0;
+			} else
+				return -2;
+		}
+	}
+	return n;
+}
+
+static int relay(int argc, char **argv)
+{
+	long src, dst, ctl = -1;
+	int splice_ok = 1, out;
+	if (argc < 5 || (argv[2][0] != 'o' && argv[2][0] != 'i') ||
+	    parse_int(argv[3], &src) || parse_int(argv[4], &dst) ||
+	    (argc > 5 && parse_int(argv[5], &ctl)))
+		return 111;
+	out = argv[2][0] == 'o';
+	setsid();
+	signal(SIGPIPE, SIG_IGN);
+	{
+		long top = src > dst ? src : dst;
+		if (ctl > top)
+			top = ctl;
+		syscall(SYS_close_range, (unsigned)top + 1, ~0U, 0);
+	}
+	if (!out) {
+		/* host file -> the jail's pipe: blocking, until EOF or the jail
+		 * closes its end */
+		for (;;) {
+			ssize_t n = copy_once((int)src, (int)dst, &splice_ok);
+			if (n == 0 || n == -2)
+				return 0;
+			if (n == -1) {
+				struct pollfd p = { (int)src, POLLIN, 0 };
+				(void)poll(&p, 1, 1000);
+			}
+		}
+	}
+	fcntl((int)src, F_SETFL, fcntl((int)src, F_GETFL) | O_NONBLOCK);
+	for (;;) {
+		struct pollfd p[2] = { { (int)src, POLLIN, 0 }, { (int)ctl, POLLIN, 0 } };
+		int nfds = ctl >= 0 ? 2 : 1;
+		if (poll(p, (nfds_t)nfds, -1) < 0)
+			continue;
+		if (p[0].revents) {
+			ssize_t n = copy_once((int)src, (int)dst, &splice_ok);
+			if (n == 0 || n == -2)
+				return 0;
+		}
+		if (nfds == 2 && p[1].revents) {
+			char c;
+			if (read((int)ctl, &c, 1) <= 0) {
+				close((int)ctl);
+				ctl = -1;
+				continue;
+			}
+			for (;;) {
+				ssize_t n = copy_once((int)src, (int)dst, &splice_ok);
+				if (n == 0 || n == -2) {
+					(void)!write((int)ctl, "d", 1);
+					return 0;
+				}
+				if (n == -1)
+					break;
+			}
+			(void)!write((int)ctl, "d", 1);
+		}
+	}
 }
 
 extern char **environ;
@@ -119,9 +237,11 @@ int main(int argc, char **argv)
 	int ngroups;
 	sigset_t all, old;
 	pid_t cmd = -1;
-	int have_cmd = 1, exit_code = 0, idle = 0, persist = 0, cmdi = 7;
+	int have_cmd = 1, exit_code = 0, idle = 0, persist = 0, cmdi = 7, sfd;
 	char go = 0;
 
+	if (argc > 1 && strcmp(argv[1], "relay") == 0)
+		return relay(argc, argv);
 	if (argc > 6 && strcmp(argv[6], "-p") == 0) {
 		persist = 1;
 		cmdi = 8;
@@ -153,6 +273,7 @@ int main(int argc, char **argv)
 		have_cmd = 0;
 		idle = 1;
 		close((int)status_fd);
+		status_fd = -1;
 		close(0);
 		close(1);
 		close(2);
@@ -202,8 +323,18 @@ int main(int argc, char **argv)
 	close(2);
 
 reap:
+	/* above 2: a closed 0-2 is not ours to fill */
+	sfd = signalfd(-1, &all, SFD_CLOEXEC);
+	if (sfd >= 0 && sfd < 3) {
+		int high = fcntl(sfd, F_DUPFD_CLOEXEC, 3);
+		close(sfd);
+		sfd = high;
+	}
 	for (;;) {
-		siginfo_t si;
+		struct signalfd_siginfo si;
+		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { (int)status_fd, 0, 0 } };
+		/* the status pipe is watched for POLLERR: its reader, the launcher, died */
+		int watch = have_cmd && status_fd >= 0;
 		int sig;
 		if (idle) {
 			/* No child of ours is left, but processes joined with jexec
@@ -211,16 +342,21 @@ reap:
 			 * when they end, and nothing tells PID 1, so look twice a
 			 * second.  kill(-1, 0) from PID 1 reaches every other process
 			 * of the PID namespace; ESRCH means there is none. */
-			struct timespec half = { 0, 500000000L };
 			if (!persist && kill(-1, 0) < 0 && errno == ESRCH)
 				return exit_code;
-			sig = sigtimedwait(&all, &si, &half);
-		} else {
-			sig = sigwaitinfo(&all, &si);
 		}
-		if (sig < 0)
+		if (poll(p, watch ? 2 : 1, idle ? 500 : -1) < 0 && errno != EINTR)
+			return 111;
+		if (watch && (p[1].revents & (POLLERR | POLLHUP))) {
+			kill(cmd, SIGKILL);
+			close((int)status_fd);
+			status_fd = -1;
+		}
+		if (!(p[0].revents & POLLIN) ||
+		    read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
 			continue;
-		if ((sig == SIG_PERSIST_ON || sig == SIG_PERSIST_OFF) && si.si_pid == 0) {
+		sig = (int)si.ssi_signo;
+		if ((sig == SIG_PERSIST_ON || sig == SIG_PERSIST_OFF) && si.ssi_pid == 0) {
 			persist = sig == SIG_PERSIST_ON;
 			continue;
 		}
@@ -245,8 +381,11 @@ reap:
 			if (p == cmd && have_cmd) {
 				have_cmd = 0;
 				exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-				(void)!write((int)status_fd, &st, sizeof st);
-				close((int)status_fd);
+				if (status_fd >= 0) {
+					(void)!write((int)status_fd, &st, sizeof st);
+					close((int)status_fd);
+					status_fd = -1;
+				}
 			}
 		}
 	}

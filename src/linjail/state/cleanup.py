@@ -46,6 +46,40 @@ def sweep_orphans(strays: list[str]) -> None:
                 pass
 
 
+#: a claim (a jail cgroup) no record names is left alone this long: the
+#: launcher that made it writes the record milliseconds later
+CLAIM_GRACE = 10.0
+
+
+def sweep_claims(named: set[int]) -> None:
+    """Remove the jail cgroups that no record names, that hold no process and
+    are older than CLAIM_GRACE: what a launcher killed between claiming its
+    JID (cgroup.claim) and writing its record leaves (issue 9: 40 `kill -9`
+    during start-up leave nothing).  Only root's default registry does it;
+    an empty cgroup cannot be another registry's running jail (rmdir refuses
+    a populated one), and the grace covers another launcher's claim window."""
+    if os.geteuid() != 0 or registry.state_dir() != registry.DEFAULT_STATE_DIR:
+        return
+    import time
+    from ..confine import cgroup
+    base = os.path.dirname(cgroup.jail_cgroup(0))
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        if not name.isdigit() or int(name) in named:
+            continue
+        path = os.path.join(base, name)
+        try:
+            if now - os.stat(path).st_ctime < CLAIM_GRACE or cgroup.pids(path):
+                continue
+            os.rmdir(path)
+        except OSError:
+            pass
+
+
 def owns_host_side(rec: registry.JailRecord) -> bool:
     """True if REC still holds the host-wide claim on its JID (its cgroup,
     made by cgroup.claim), so the cgroup, veth and rules named after that

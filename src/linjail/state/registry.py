@@ -421,6 +421,8 @@ def live_jails() -> list[JailRecord]:
     strays: list[str] = []
     for rec in all_records(strays):
         (out if rec.live() else dead).append(rec)
+    from .cleanup import sweep_claims
+    sweep_claims({rec.jid for rec in out + dead})
     if dead or strays:
         # a jail that ended, or a writer killed between its tmp file and the
         # rename: release what is no longer anybody's

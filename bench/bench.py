@@ -149,23 +149,17 @@ class Bench:
 
     def jail_rctl(self) -> float:
         """A start with three rctl rules (memory, pids: a v1 migration on hybrid
-        hosts; openfiles: an rlimit).  `jail` gives no name, so the rules name
-        the next JIDs (the registry's counter; a few, as claims may skip one);
-        adding and removing them is not timed."""
-        state = os.environ.get("LINJAIL_STATE_DIR", "/run/linjail")
-        try:
-            with open(os.path.join(state, "jid")) as f:
-                nxt = int(f.read().split()[1])
-        except (OSError, ValueError, IndexError):
-            nxt = 1
-        ids = range(nxt, nxt + 4)
-        subprocess.run([self.rctl, "-a", *[f"jail:{j}:{r}" for j in ids for r in
+        hosts; openfiles: an rlimit), named by the jail's name (`jail -n`), so
+        no other jail of the host is touched; adding and removing them is not
+        timed."""
+        name = f"bench-rctl-{os.getpid()}"
+        subprocess.run([self.rctl, "-a", *[f"jail:{name}:{r}" for r in
                         ("memoryuse:deny=512m", "maxproc:deny=200", "openfiles:deny=1024")]],
                        check=True, stdout=subprocess.DEVNULL)
         try:
-            return timed([self.jail, self.root, "bench-rctl", "", "/bin/true"])
+            return timed([self.jail, "-n", name, self.root, "bench-rctl", "", "/bin/true"])
         finally:
-            subprocess.run([self.rctl, "-r", *[f"jail:{j}" for j in ids]],
+            subprocess.run([self.rctl, "-r", f"jail:{name}"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def start_commands(self, addrs: str) -> dict[str, Callable[[], float]]:

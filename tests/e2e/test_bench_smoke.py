@@ -40,7 +40,7 @@ def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
     [row] = data["density"]["linjail"]
     assert row["n"] == 5 and row["alive"] == 5 and row["kept_procs_per_jail"] == 1
     assert len(data["stop"]["ms"]) == 2 and min(data["stop"]["processes"]) == 101
-    assert len(data["targets"]) == 10
+    assert len(data["targets"]) == 11       # with "3 rctl rules add ≤ 5 ms"
     # peers: their numbers where they are installed, a note where not
     peers = {"bwrap": "bwrap", "runc": "runc", "nspawn": "systemd-nspawn"}
     for key, prog in peers.items():

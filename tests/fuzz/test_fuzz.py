@@ -21,7 +21,7 @@ from typing import Iterator
 import pytest
 
 from conftest import BIN, HOST_PATH, build_service_root, is_root, run
-from fuzz_engine import Case, judge
+from fuzz_engine import judge
 from fuzz_entries import PASSWD_EXTRA, Context, generate
 
 CASES = int(os.environ.get("LINJAIL_FUZZ_CASES", "400"))
@@ -159,16 +159,6 @@ def fuzz() -> Iterator[Fuzz]:
     f.close()
 
 
-def known_finding(case: Case, problems: list[str]) -> str | None:
-    """Findings another session owns (issue 16): xfail, with the item."""
-    closed = [fd for fd, state in enumerate(case.stdio) if state == "closed"]
-    if closed and case.starts_jails and any(p.startswith(("hang", "the batch left"))
-                                            for p in problems):
-        return ("issue 16 items 2/14 (the lead, lifecycle/start.py): with fds 0-2 closed "
-                "linjail's own descriptors land on them")
-    return None
-
-
 def _repeat(index: int) -> str:
     only = f"LINJAIL_FUZZ_ONLY={','.join(ONLY)} " if ONLY else ""
     return (f"repeat: {only}LINJAIL_FUZZ_SEED={SEED} LINJAIL_FUZZ_CASES={CASES} "
@@ -212,7 +202,4 @@ def test_case(fuzz: Fuzz, index: int) -> None:
         problems.append("the batch left: " + ", ".join(leaked) + "\n  batch:\n    " +
                         "\n    ".join(fuzz.batch))
     if problems:
-        why = known_finding(case, problems)
-        if why:
-            pytest.xfail(why)
         pytest.fail("; ".join(problems) + "\n" + report, pytrace=False)

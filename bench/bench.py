@@ -401,6 +401,49 @@ class Bench:
             ms.append(self.cleanup.remove_jail(jid))
         self.data["stop"] = {"ms": ms, "processes": procs}
 
+    def test_relay(self) -> None:
+        """Throughput of the host-side relay (a jail's stdout on a FIFO: a host
+        object, so it goes through `linjail-reaper relay`) against the same
+        command writing straight into a pipe (pipes are passed as they are)."""
+        size = (256 if self.args.quick else 1024) << 20
+        runs = max(1, min(self.args.runs, 5))
+        log(f"relay: {size >> 20} MiB out of a jail, relayed and through a pipe, {runs} runs")
+        argv = [self.jail, self.root, "bench-relay", "", "/usr/bin/head", "-c", str(size),
+                "/dev/zero"]
+        fifo = os.path.join(self.work, "relay.fifo")
+        os.mkfifo(fifo, 0o600)
+        null = os.open(os.devnull, os.O_WRONLY)
+        out: dict[str, list[float]] = {"relay": [], "pipe": []}
+        try:
+            for _ in range(runs):
+                for kind in out:
+                    if kind == "relay":
+                        r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+                        w = os.open(fifo, os.O_WRONLY)
+                        os.set_blocking(r, True)
+                    else:
+                        r, w = os.pipe()
+                    t = time.monotonic()
+                    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=w)
+                    os.close(w)
+                    moved = 0
+                    while True:
+                        n = os.splice(r, null, 1 << 20)
+                        if n == 0:
+                            break
+                        moved += n
+                    proc.wait()
+                    took = time.monotonic() - t
+                    os.close(r)
+                    if proc.returncode != 0 or moved != size:
+                        raise ToolFailed(f"relay: status {proc.returncode}, {moved} of {size} "
+                                         "bytes")
+                    out[kind].append(size / took / 1e9)
+        finally:
+            os.close(null)
+            os.unlink(fifo)
+        self.data["relay"] = {"gb_per_s": out, "bytes": size}
+
     # --- all ------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -412,6 +455,7 @@ class Bench:
             self.test_jexec()
             self.test_density()
             self.test_stop()
+            self.test_relay()
         except ToolFailed as err:
             log(f"failed: {err}")
             return 1

@@ -36,6 +36,9 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
                 e[f"jexec/{peer}"] = pair_ratio(ex["jexec"], ex[peer])
         e["jexec-python"] = e["jexec"] - e["python"]
         out["jexec"] = e
+    relay = data.get("relay")
+    if relay:
+        out["relay"] = {kind: median(v) for kind, v in relay["gb_per_s"].items()}
     stop = data.get("stop")
     if stop:
         out["stop"] = {"median_ms": median(stop["ms"]), "max_ms": max(stop["ms"]),
@@ -110,6 +113,11 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     stop = s.get("stop", {})
     out.append(_target("jailctl remove of a 100-process jail ≤ 1.5 s",
                        stop["median_ms"] / 1000.0 if stop else None, 1.5, "s"))
+    relay = s.get("relay", {})
+    got = relay.get("relay")
+    out.append(_target("stdio relay ≥ 1 GB/s", got, 1.0, "GB/s",
+                       f"a pipe, no relay: {relay['pipe']:.2f} GB/s" if relay else "not run",
+                       met=None if got is None else got >= 1.0))
     return out
 
 
@@ -188,6 +196,11 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append(f"| `jailctl remove`, jail of {stop['processes'] - 1} processes "
                      f"+ reaper (ms) | {_f(stop['median_ms'], 0)} "
                      f"(max {_f(stop['max_ms'], 0)}) | – | – |")
+    relay = s.get("relay")
+    if relay:
+        lines.append(f"| {data['relay']['bytes'] >> 20} MiB out of a jail through the stdio "
+                     f"relay (GB/s) | {_f(relay['relay'], 2)} | "
+                     f"{_join([('a pipe, no relay', relay['pipe'], 2)])} | – |")
     lines += ["", "| Target | Measured | Result |", "|---|---|---|"]
     for t in data.get("targets", []):
         result = {True: "met", False: "**missed**", None: "n/a"}[t["met"]]

@@ -270,9 +270,10 @@ def make_root(jailctl: str, parent: str) -> tuple[str, str]:
     jail(8) advises); (path, how it was made)."""
     root = os.path.join(parent, "root")
     proc = subprocess.run([jailctl, "build", root, "--service", "/bin/sh", "/bin/true",
-                           "/bin/sleep"], stdin=subprocess.DEVNULL, capture_output=True)
+                           "/bin/sleep", "/usr/bin/head"], stdin=subprocess.DEVNULL,
+                          capture_output=True)
     if proc.returncode == 0:
-        how = "jailctl build --service /bin/sh /bin/true /bin/sleep"
+        how = "jailctl build --service /bin/sh /bin/true /bin/sleep /usr/bin/head"
     else:
         shutil.rmtree(root, ignore_errors=True)
         busybox_root(root)

@@ -40,7 +40,9 @@ def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
     [row] = data["density"]["linjail"]
     assert row["n"] == 5 and row["alive"] == 5 and row["kept_procs_per_jail"] == 1
     assert len(data["stop"]["ms"]) == 2 and min(data["stop"]["processes"]) == 101
-    assert len(data["targets"]) == 11       # with "3 rctl rules add ≤ 5 ms"
+    assert len(data["targets"]) == 12       # with rctl's and the relay's
+    relay = data["relay"]["gb_per_s"]
+    assert len(relay["relay"]) == len(relay["pipe"]) == 2 and min(relay["relay"]) > 0
     # peers: their numbers where they are installed, a note where not
     peers = {"bwrap": "bwrap", "runc": "runc", "nspawn": "systemd-nspawn"}
     for key, prog in peers.items():

@@ -162,9 +162,14 @@ static int relay(int argc, char **argv)
 		if (poll(p, (nfds_t)nfds, -1) < 0)
 			continue;
 		if (p[0].revents) {
-			ssize_t n = copy_once((int)src, (int)dst, &splice_ok);
-			if (n == 0 || n == -2)
-				return 0;
+			/* all there is now: one poll per wake-up, not per chunk */
+			for (;;) {
+				ssize_t n = copy_once((int)src, (int)dst, &splice_ok);
+				if (n == 0 || n == -2)
+					return 0;
+				if (n == -1)
+					break;
+			}
 		}
 		if (nfds == 2 && p[1].revents) {
 			char c;

@@ -460,3 +460,35 @@ def test_relay_holds_nothing_of_the_caller(private_root: str, tmp_path: object) 
         run("jailctl", "stop", "-f", conf, name, env=env, timeout=60)
         for jid in _ours(private_root):
             run("jailctl", "remove", "-t", "0.2", str(jid))
+
+
+def _ignore_libc_signals() -> None:
+    """What some callers leave behind: libc's own signals 32 and 33 ignored
+    (libc's sigaction refuses them; the raw system call does not)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    class KSigaction(ctypes.Structure):
+        _fields_ = [("handler", ctypes.c_void_p), ("flags", ctypes.c_ulong),
+                    ("restorer", ctypes.c_void_p), ("mask", ctypes.c_ulong)]
+    act = KSigaction(1, 0, 0, 0)          # SIG_IGN
+    for sig in (32, 33):
+        libc.syscall(13, sig, ctypes.byref(act), None, 8)
+
+
+def test_command_gets_default_signals_whatever_the_caller_ignored(
+        service_root: str, jails: Jails) -> None:
+    """Found by CI: started from a shell that ignored signal 32, the jail's
+    command had it ignored too (the reaper's libc cannot reset it)."""
+    clean = "SigIgn:\t0000000000000000\n"
+    show = f"{BB} grep -E '^SigIgn:' /proc/self/status"
+    p = subprocess.run([cmd("jail"), service_root, "h", "", "/bin/sh", "-c", show],
+                       capture_output=True, text=True, timeout=60,
+                       preexec_fn=_ignore_libc_signals)
+    assert (p.returncode, p.stdout, p.stderr) == (0, clean, "")
+    jid = jails.start(service_root, "h", "", "/bin/sh", "-c",
+                      f"{BB} sleep 60 </dev/null >/dev/null 2>&1 &")
+    p = subprocess.run([cmd("jexec"), str(jid), "/bin/sh", "-c", show],
+                       capture_output=True, text=True, timeout=60,
+                       preexec_fn=_ignore_libc_signals)
+    assert (p.returncode, p.stdout, p.stderr) == (0, clean, "")

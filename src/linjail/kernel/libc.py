@@ -223,6 +223,23 @@ def same_file(fd1: int, fd2: int) -> bool:
     return bool(ret == 0)
 
 
+class _KSigaction(ctypes.Structure):
+    _fields_ = [("handler", ctypes.c_void_p), ("flags", ctypes.c_ulong),
+                ("restorer", ctypes.c_void_p), ("mask", ctypes.c_ulong)]
+
+
+def default_signals() -> None:
+    """Every signal's disposition back to SIG_DFL, by the raw rt_sigaction:
+    libc refuses its own (32, 33), which a caller may have set to SIG_IGN and
+    execve would keep for the command."""
+    nr = {"x86_64": 13, "aarch64": 134}[_ARCH]
+    act = _KSigaction(0, 0, 0, 0)
+    for sig in range(1, 65):
+        if sig not in (9, 19):
+            _syscall(ctypes.c_long(nr), ctypes.c_int(sig), ctypes.byref(act), None,
+                     ctypes.c_size_t(8))
+
+
 def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
     _check(_syscall(ctypes.c_long(NR_CLOSE_RANGE), ctypes.c_uint(first),
                     ctypes.c_uint(last), ctypes.c_uint(flags)), "close_range")

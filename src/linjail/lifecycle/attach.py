@@ -309,8 +309,7 @@ def _command(argv: list[str], env: dict[str, str],
         # what Python and the launcher changed is not the command's: SIGPIPE
         # and SIGXFSZ ignored, SIGINT/SIGQUIT ignored (the joiner), SIGINT
         # blocked (SigintDeferred); caught signals reset at exec by themselves
-        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGXFSZ):
-            signal.signal(sig, signal.SIG_DFL)
+        libc.default_signals()     # (also what whoever started jexec ignored)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
         # dies with the joiner, which dies with jexec: `kill -9 jexec` ends the
         # command, as on DragonFly where jexec is the command (after setuid:

@@ -295,8 +295,16 @@ int main(int argc, char **argv)
 		close((int)status_fd);
 		memset(&dfl, 0, sizeof dfl);
 		dfl.sa_handler = SIG_DFL;
-		for (sig = 1; sig < NSIG; sig++)
-			sigaction(sig, &dfl, NULL);
+		for (sig = 1; sig < NSIG; sig++) {
+			if (sigaction(sig, &dfl, NULL) < 0) {
+				/* 32-34: libc keeps them for itself and refuses; an
+				 * ignored one (inherited from whoever started jail)
+				 * would still be ignored by the command */
+				struct { void *h; unsigned long flags; void *restorer;
+					 unsigned long mask; } k = { SIG_DFL, 0, 0, 0 };
+				syscall(SYS_rt_sigaction, sig, &k, NULL, 8);
+			}
+		}
 		/* the launcher blocks SIGINT while it makes the jail (a Ctrl-C
 		 * then abandons it, lifecycle/start.py): not the command's */
 		sigdelset(&old, SIGINT);

@@ -8,7 +8,7 @@
 # checked against the Python tables by tests/e2e/test_completion.py.
 
 _linjail_knobs="set_hostname_allowed socket_unixiproute_only sysvipc_allowed enforce_statfs
-allow_raw_sockets chflags_allowed"
+allow_raw_sockets chflags_allowed allow_listen_override vfs_mount_nullfs vfs_mount_tmpfs"
 _linjail_rc_actions="start stop restart status"
 _linjail_rc_prefixes="one force fast quiet"
 _linjail_resources="cputime datasize stacksize coredumpsize memoryuse memorylocked maxproc
@@ -200,7 +200,7 @@ _linjail_sysctl_names() {
     for k in $_linjail_knobs; do
         printf 'jail.%s\njail.defaults.%s\n' "$k" "$k"
     done
-    printf 'jail.jailed\n'
+    printf 'jail.jailed\njail.list\n'
     for jid in $(_linjail_jails); do
         [[ $jid == *[!0-9]* ]] && continue
         for k in $_linjail_knobs; do printf 'jail.%s.%s\n' "$jid" "$k"; done

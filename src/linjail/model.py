@@ -11,6 +11,11 @@ KNOB_DEFAULTS: dict[str, int] = {
     "enforce_statfs": 2,
     "allow_raw_sockets": 0,
     "chflags_allowed": 0,
+    # DragonFly's later knobs (kern_jail.c); accepted, with Linux's behaviour
+    # documented in jailctl(8): no effect on confinement (see jailctl_sysctl)
+    "allow_listen_override": 0,
+    "vfs_mount_nullfs": 0,
+    "vfs_mount_tmpfs": 0,
 }
 #: allowed values of each knob
 KNOB_VALUES: dict[str, tuple[int, ...]] = {
@@ -26,6 +31,9 @@ class Knobs(Record):
     enforce_statfs: int = 2
     allow_raw_sockets: int = 0
     chflags_allowed: int = 0
+    allow_listen_override: int = 0
+    vfs_mount_nullfs: int = 0
+    vfs_mount_tmpfs: int = 0
 
     @classmethod
     def from_dict(cls, values: dict[str, int]) -> "Knobs":

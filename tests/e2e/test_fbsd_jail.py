@@ -106,6 +106,12 @@ def test_dragonfly_form_unchanged() -> None:
     ("ip6.addr=198.51.100.1", "jail: ip6.addr: not an IPv6 address: 198.51.100.1\n"),
     ("allow.mount", "jail: allow.mount: linjail never grants this permission (jailed root "
                     "cannot do that here)\n"),
+    # DragonFly's jail.vfs_mount_* are accepted by jailctl sysctl, but jailed root
+    # mounts nothing either way (jailctl(8))
+    ("allow.mount.nullfs", "jail: allow.mount.nullfs: linjail never grants this permission "
+                           "(jailed root cannot do that here)\n"),
+    ("allow.mount.tmpfs=1", "jail: allow.mount.tmpfs: linjail never grants this permission "
+                            "(jailed root cannot do that here)\n"),
     ("sysvmsg=inherit", "jail: sysvmsg: inherit cannot hold here: each jail has its own "
                         "SysV IPC namespace (use new or disable)\n"),
     ("devfs_ruleset=5", "jail: devfs_ruleset: 5: linjail's /dev is always devfsrules_jail "

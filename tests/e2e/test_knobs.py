@@ -22,8 +22,10 @@ from conftest import (Jails, build_service_root, cmd, install_probe, needs_root,
 pytestmark = needs_root
 BB = "/usr/bin/busybox"
 KNOBS = ("set_hostname_allowed", "socket_unixiproute_only", "sysvipc_allowed",
-         "enforce_statfs", "allow_raw_sockets", "chflags_allowed")
-SEED = dict(zip(KNOBS, (1, 1, 0, 2, 0, 0)))
+         "enforce_statfs", "allow_raw_sockets", "chflags_allowed",
+         # DragonFly's later knobs: stored and shown, no effect on Linux (jailctl(8))
+         "allow_listen_override", "vfs_mount_nullfs", "vfs_mount_tmpfs")
+SEED = dict(zip(KNOBS, (1, 1, 0, 2, 0, 0, 0, 0, 0)))
 SHORT = {"hostname": "set_hostname_allowed", "families": "socket_unixiproute_only",
          "sysvipc": "sysvipc_allowed", "statfs": "enforce_statfs",
          "raw": "allow_raw_sockets", "chflags": "chflags_allowed"}
@@ -288,6 +290,25 @@ def test_jailed_inside_and_on_the_host(defaults: dict[str, int], knob_root: str)
 
 UNKNOWN = "jailctl: sysctl: unknown oid '{}'\n"
 INVALID = "jailctl: sysctl: {}: invalid value '{}' (allowed: {})\n"
+
+
+def test_jail_list_shows_a_running_jail(service_root: str, jails: Jails) -> None:
+    """DragonFly's jail.list: "JID hostname path" (no addresses here), the
+    first line after "jail.list: " (other jails of this host may be listed)."""
+    jid = jails.start(service_root, "list.example.org", "", "/bin/sh", "-c",
+                      f"{BB} sleep 120 >/dev/null 2>&1 &")
+    p = sysctl("jail.list")
+    assert (p.returncode, p.stderr) == (0, "")
+    assert p.stdout.startswith("jail.list: ") and p.stdout.endswith("\n")
+    lines = p.stdout[len("jail.list: "):].splitlines()
+    assert f"{jid} list.example.org {service_root}" in lines
+    p = sysctl("jail.list=x")
+    assert (p.returncode, p.stdout, p.stderr) == (
+        1, "", "jailctl: sysctl: oid 'jail.list' is read only\n")
+    run("jailctl", "remove", str(jid))
+    jails.jids.remove(jid)
+    p = sysctl("jail.list")
+    assert f"{jid} list.example.org {service_root}" not in p.stdout
 
 
 @pytest.mark.parametrize("args,err", [

@@ -27,6 +27,8 @@ JID = 424242
     ("jail.7.enforce_statfs", ("jail", 7, "enforce_statfs")),
     ("jail.999999.allow_raw_sockets", ("jail", 999999, "allow_raw_sockets")),
     ("jail.jailed", ("jailed", None, "jailed")),
+    ("jail.list", ("list", None, "list")),
+    ("jail.7.vfs_mount_nullfs", ("jail", 7, "vfs_mount_nullfs")),
 ] + [(f"jail.{k}", ("defaults", None, k)) for k in KNOB_DEFAULTS])
 def test_names(name: str, parsed: tuple[str, int | None, str]) -> None:
     assert _parse_name(name) == parsed
@@ -39,7 +41,8 @@ def test_names(name: str, parsed: tuple[str, int | None, str]) -> None:
     "jail.-1.chflags_allowed", "jail.+7.chflags_allowed", "jail.07.chflags_allowed",
     "jail. 7.chflags_allowed", "jail.\u0667.chflags_allowed", "jail.7x.chflags_allowed",
     "Jail.chflags_allowed", "jail.Chflags_allowed", "jail.chflags_allowed ",
-    "security.jail.chflags_allowed", "jail.jailed.x",
+    "security.jail.chflags_allowed", "jail.jailed.x", "jail.defaults.list", "jail.7.list",
+    "jail.list.x", "jail.List", "jail.vfs_mount_devfs", "jail.7.sys_set_hostname",
 ])
 def test_unknown_names(name: str) -> None:
     with pytest.raises(JailError) as e:
@@ -67,6 +70,9 @@ def test_values(knob: str) -> None:
 def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LINJAIL_STATE_DIR", str(tmp_path))
     monkeypatch.setattr(jailctl_sysctl, "_jailed", lambda: 0)
+    # jail.list asks the jail's UTS namespace as root; these jails are records only
+    from linjail.cli import jls
+    monkeypatch.setattr(jls, "current_hostname", lambda pid, fallback: fallback)
     return tmp_path
 
 
@@ -76,14 +82,16 @@ def sysctl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, st
     return rc, out, err
 
 
-def live_jail(jid: int = JID) -> None:
+def live_jail(jid: int = JID, hostname: str = "h", path: str = "/nonexistent",
+              ips: list[str] | None = None, created: float = 0.0) -> None:
     """A record of a running jail whose PID 1 is this process."""
     from linjail.state import registry
     me = os.getpid()
     registry.write(registry.JailRecord(
-        jid=jid, hostname="h", path="/nonexistent", ips=[], bootid=registry.boot_id(),
+        jid=jid, hostname=hostname, path=path, ips=ips or [], bootid=registry.boot_id(),
         owner_pid=me, owner_start=registry.starttime(me) or 0, pid=me,
-        starttime=registry.starttime(me) or 0, state="running", knobs=dict(KNOB_DEFAULTS)))
+        starttime=registry.starttime(me) or 0, state="running", knobs=dict(KNOB_DEFAULTS),
+        created=created))
 
 
 def test_listing(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -91,9 +99,77 @@ def test_listing(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, err = sysctl(capsys)
     assert (rc, err) == (0, "")
     lines = out.splitlines()
-    assert lines[:7] == [f"jail.{k}: {v}" for k, v in KNOB_DEFAULTS.items()] + ["jail.jailed: 0"]
-    assert lines[7:13] == [f"jail.defaults.{k}: {v}" for k, v in KNOB_DEFAULTS.items()]
-    assert lines[13:] == [f"jail.{JID}.{k}: {v}" for k, v in KNOB_DEFAULTS.items()]
+    n = len(KNOB_DEFAULTS)
+    assert n == 9
+    assert lines[:n + 2] == ([f"jail.{k}: {v}" for k, v in KNOB_DEFAULTS.items()]
+                             + ["jail.jailed: 0", f"jail.list: {JID} h /nonexistent"])
+    assert lines[n + 2:2 * n + 2] == [f"jail.defaults.{k}: {v}" for k, v in KNOB_DEFAULTS.items()]
+    assert lines[2 * n + 2:] == [f"jail.{JID}.{k}: {v}" for k, v in KNOB_DEFAULTS.items()]
+
+
+def test_listing_without_jails_has_no_jail_list(state: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # sysctl(8) prints nothing for a zero-length string (show_var)
+    rc, out, err = sysctl(capsys)
+    assert (rc, err) == (0, "")
+    assert "jail.list" not in out and "jail.jailed: 0\n" in out
+    assert sysctl(capsys, "jail.list") == (0, "", "")
+
+
+def test_jail_list_format(state: Path, capsys: pytest.CaptureFixture[str],
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """kern_jail.c: "JID host path IP ...", newest first, addresses last given
+    first, one line per jail, the value printed once after the name."""
+    live_jail(JID, "www.example.org", "/srv/www", ["198.51.100.10", "2001:db8::1"], 100.0)
+    live_jail(JID + 1, "bare", "/srv/bare", [], 200.0)
+    live_jail(JID + 2, "evil\n1 forged /", "/srv/a b", ["198.51.100.11"], 300.0)
+    assert sysctl(capsys, "jail.list", "jail.jailed") == (
+        0, f"jail.list: {JID + 2} evil\\0121 forged / /srv/a b 198.51.100.11\n"
+           f"{JID + 1} bare /srv/bare\n"
+           f"{JID} www.example.org /srv/www 2001:db8::1 198.51.100.10\n"
+           "jail.jailed: 0\n", "")
+    # inside a jail DragonFly's handler returns nothing: nothing is printed
+    monkeypatch.setattr(jailctl_sysctl, "_jailed", lambda: 1)
+    assert sysctl(capsys, "jail.list") == (0, "", "")
+    assert "jail.list" not in sysctl(capsys)[1]
+
+
+@pytest.mark.parametrize("knob", ["vfs_mount_nullfs", "vfs_mount_tmpfs"])
+def test_mount_knobs_warn_that_mounts_stay_denied(state: Path, knob: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from linjail.state import knobs as knob_state
+    from linjail.state import registry
+    live_jail()
+    why = ("mounts from inside a jail stay denied on Linux: a mount in the jail's namespace "
+           "needs CAP_SYS_ADMIN, which would reopen the escapes linjail closes (jailctl(8))")
+    for name in (f"jail.{knob}", f"jail.defaults.{knob}", f"jail.{JID}.{knob}"):
+        old = "0" if name != f"jail.defaults.{knob}" else "1"
+        assert sysctl(capsys, f"{name}=1") == (
+            0, f"{name}: {old} -> 1\n", f"jailctl: sysctl: {name}: {why}\n")
+        assert sysctl(capsys, name) == (0, f"{name}: 1\n", "")
+    assert getattr(knob_state.get_defaults(), knob) == 1
+    rec = registry.read(JID)
+    assert rec is not None and rec.knobs[knob] == 1
+    # back to 0: no warning (nothing is claimed)
+    assert sysctl(capsys, f"jail.{knob}=0") == (0, f"jail.{knob}: 1 -> 0\n", "")
+    assert sysctl(capsys, f"jail.{JID}.{knob}=0") == (0, f"jail.{JID}.{knob}: 1 -> 0\n", "")
+
+
+def test_listen_override_is_accepted_silently(state: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Each jail has its own network namespace: a wildcard bind never meets
+    the host's listeners whatever the knob says (jailctl(8)); no note."""
+    live_jail()
+    assert sysctl(capsys, "jail.allow_listen_override") == (
+        0, "jail.allow_listen_override: 0\n", "")
+    assert sysctl(capsys, "jail.allow_listen_override=1",
+                  f"jail.{JID}.allow_listen_override=1") == (
+        0, f"jail.allow_listen_override: 0 -> 1\njail.{JID}.allow_listen_override: 0 -> 1\n", "")
+    assert sysctl(capsys, "jail.defaults.allow_listen_override") == (
+        0, "jail.defaults.allow_listen_override: 1\n", "")
+    rc, out, err = sysctl(capsys, "jail.allow_listen_override=2")
+    assert (rc, out, err) == (1, "", "jailctl: sysctl: jail.allow_listen_override: invalid "
+                                     "value '2' (allowed: 0, 1)\n")
 
 
 def test_defaults_write_and_alias(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,6 +209,9 @@ def test_per_jail_write_says_what_it_reaches(state: Path,
     ([f"jail.{JID}.chflags_allowed=1", "jail.enforce_statfs=7"],
      "jailctl: sysctl: jail.enforce_statfs: invalid value '7' (allowed: 0, 1, 2)\n"),
     (["jail.jailed=1"], "jailctl: sysctl: oid 'jail.jailed' is read only\n"),
+    (["jail.list=x"], "jailctl: sysctl: oid 'jail.list' is read only\n"),
+    (["jail.chflags_allowed=1", "jail.list="], "jailctl: sysctl: oid 'jail.list' is read only\n"),
+    (["jail.list.x"], "jailctl: sysctl: unknown oid 'jail.list.x'\n"),
 ])
 def test_nothing_changes_on_a_bad_argument(state: Path, capsys: pytest.CaptureFixture[str],
                                            args: list[str], err: str) -> None:

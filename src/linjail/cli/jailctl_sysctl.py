@@ -4,6 +4,9 @@
   jail.defaults.<knob>   the template
   jail.<jid>.<knob>      that running jail's own value
   jail.jailed            read-only: 0 on the host, 1 inside a jail
+  jail.list              read-only: DragonFly's list of running jails
+                         ("JID hostname path IP ..." per jail, newest first);
+                         empty, so not printed at all, inside a jail or with none
 """
 from __future__ import annotations
 
@@ -15,10 +18,12 @@ from ..model import KNOB_DEFAULTS, KNOB_VALUES, Knobs
 
 
 def _parse_name(name: str) -> tuple[str, int | None, str]:
-    """(kind, jid, knob) with kind in defaults|jail|jailed; JailError if unknown."""
+    """(kind, jid, knob) with kind in defaults|jail|jailed|list; JailError if unknown."""
     parts = name.split(".")
     if name == "jail.jailed":
         return "jailed", None, "jailed"
+    if name == "jail.list":
+        return "list", None, "list"
     if len(parts) == 2 and parts[0] == "jail" and parts[1] in KNOB_DEFAULTS:
         return "defaults", None, parts[1]
     if len(parts) == 3 and parts[0] == "jail" and parts[2] in KNOB_DEFAULTS:
@@ -45,6 +50,50 @@ def _jailed() -> int:
     return 1 if jailed() else 0
 
 
+#: what a write of 1 cannot give on Linux: one line at `jailctl sysctl` time
+_NO_EFFECT: dict[str, str] = {
+    "vfs_mount_nullfs": "mounts from inside a jail stay denied on Linux: a mount in the "
+                        "jail's namespace needs CAP_SYS_ADMIN, which would reopen the escapes "
+                        "linjail closes (jailctl(8))",
+}
+_NO_EFFECT["vfs_mount_tmpfs"] = _NO_EFFECT["vfs_mount_nullfs"]
+#: knobs that change nothing a jail's processes see: no "applies to processes
+#: started from now on" note (allow_listen_override: each jail has its own
+#: network namespace, so a wildcard bind never meets the host's listeners)
+_INERT = frozenset({"allow_listen_override", *_NO_EFFECT})
+
+
+def jail_list() -> str:
+    """kern_jail.c's sysctl_jail_list: "JID hostname path IP ..." for each
+    running jail, newest first, addresses last given first, lines joined by
+    newlines (no final one); "" inside a jail.  Hostnames and paths are
+    escaped as jls escapes them, so no jail can forge a line."""
+    if _jailed():
+        return ""
+    from ..state import registry
+    from .jls import current_hostname, escape
+    import ipaddress
+    root = os.geteuid() == 0
+    lines = []
+    for rec in registry.live_jails():          # newest first, as LIST_INSERT_HEAD
+        if rec.state != "running":
+            continue
+        host = current_hostname(rec.pid, rec.hostname) if root else rec.hostname
+        words = [str(rec.jid), escape(host), escape(rec.path)]
+        words += [str(ipaddress.ip_address(a)) for a in reversed(rec.ips)]
+        lines.append(" ".join(words))
+    return "\n".join(lines)
+
+
+def _show(name: str) -> str:
+    """sysctl(8)'s "name: value" line, or "" for an empty string (show_var
+    prints nothing for a zero-length value)."""
+    if name == "jail.list":
+        text = jail_list()
+        return f"{name}: {text}\n" if text else ""
+    return f"{name}: {_value(name)}\n"
+
+
 def _value(name: str) -> int:
     from ..state import knobs as knob_state
     from ..state import registry
@@ -61,7 +110,7 @@ def _value(name: str) -> int:
 
 def all_names() -> list[str]:
     from ..state import registry
-    names = [f"jail.{k}" for k in KNOB_DEFAULTS] + ["jail.jailed"]
+    names = [f"jail.{k}" for k in KNOB_DEFAULTS] + ["jail.jailed", "jail.list"]
     names += [f"jail.defaults.{k}" for k in KNOB_DEFAULTS]
     for rec in sorted(registry.live_jails(), key=lambda r: r.jid):
         if rec.state == "running":
@@ -84,7 +133,7 @@ def main_sysctl(args: list[str], out: TextIO, err: TextIO) -> int:
         args = args[1:]
     if not args:
         for name in all_names():
-            out.write(f"{name}: {_value(name)}\n")
+            out.write(_show(name))
         return 0
     reads = [a for a in args if "=" not in a]
     writes = [a.split("=", 1) for a in args if "=" in a]
@@ -92,25 +141,27 @@ def main_sysctl(args: list[str], out: TextIO, err: TextIO) -> int:
     planned: list[tuple[str, str, int | None, str, int]] = []
     for name, text in writes:
         kind, jid, knob = _parse_name(name)
-        if kind == "jailed":
+        if kind in ("jailed", "list"):
             raise JailError(f"sysctl: oid '{name}' is read only")
         value = _parse_value(name, knob, text)
         if kind == "jail":
             _value(name)      # the jail must exist
         planned.append((name, kind, jid, knob, value))
     for name in reads:
-        _parse_name(name)
-        _value(name)
+        if _parse_name(name)[0] != "list":
+            _value(name)
     if planned and (os.geteuid() != 0 or _jailed()):
         raise JailError(f"sysctl: {planned[0][0]}: Operation not permitted")
     for name in args:
         if "=" not in name:
-            out.write(f"{name}: {_value(name)}\n")
+            out.write(_show(name))
     for name, kind, jid, knob, value in planned:
         old = _value(name)
         _write(kind, jid, knob, value)
         out.write(f"{name}: {old} -> {value}\n")
-        if kind == "jail" and old != value:
+        if value and knob in _NO_EFFECT:
+            err.write(f"jailctl: sysctl: {name}: {_NO_EFFECT[knob]}\n")
+        elif kind == "jail" and old != value and knob not in _INERT:
             err.write(f"jailctl: sysctl: {name}: applies to processes started in jail {jid} "
                       f"from now on (jexec); its running processes keep the limits they "
                       f"started with\n")

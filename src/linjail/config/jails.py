@@ -69,6 +69,10 @@ DEFAULT_KNOBS: tuple[DefaultKnob, ...] = (
     DefaultKnob("jail_default_chflags_allow", "chflags_allowed", "NO", "chflags_allow"),
     DefaultKnob("jail_default_raw_sockets_allow", "allow_raw_sockets", "NO",
                 "raw_sockets_allow"),
+    DefaultKnob("jail_default_allow_listen_override", "allow_listen_override", "NO",
+                "allow_listen_override"),
+    DefaultKnob("jail_default_vfs_mount_nullfs", "vfs_mount_nullfs", "NO", "vfs_mount_nullfs"),
+    DefaultKnob("jail_default_vfs_mount_tmpfs", "vfs_mount_tmpfs", "NO", "vfs_mount_tmpfs"),
 )
 
 #: per-jail variables `jail_<name>_SUFFIX`; all but the required three also

@@ -118,6 +118,9 @@ REFUSED: dict[str, str] = {
 FORCED_OFF: frozenset[str] = frozenset({
     "allow.mount", "allow.mlock", "allow.quotas", "allow.read_msgbuf", "allow.vmm",
     "allow.nfsd", "allow.settime", "allow.adjtime", "allow.routing", "allow.setaudit",
+    # DragonFly's jail.vfs_mount_nullfs/tmpfs are accepted by jailctl sysctl, but
+    # mounts from inside a jail stay denied either way (jailctl(8))
+    "allow.mount.nullfs", "allow.mount.tmpfs",
 })
 
 

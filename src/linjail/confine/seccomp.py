@@ -241,6 +241,14 @@ def state_dir() -> str:
     return os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR   # "" counts as unset
 
 
+#: the knobs the filter (and its cache name) depends on: the seed's six;
+#: DragonFly's later knobs (allow_listen_override, vfs_mount_*) change nothing
+#: here, so they do not multiply the cached programs
+FILTER_KNOBS: tuple[str, ...] = ("set_hostname_allowed", "socket_unixiproute_only",
+                                 "sysvipc_allowed", "enforce_statfs", "allow_raw_sockets",
+                                 "chflags_allowed")
+
+
 def cache_path(knobs: Knobs) -> str:
     return os.path.join(state_dir(), "seccomp", f"{cache_key(knobs)}.bpf")
 
@@ -249,7 +257,8 @@ def cache_key(knobs: Knobs) -> str:
     """What decides the program, spelled out: FILTER_VERSION, the machine,
     the libseccomp build (identified without loading it) and the knob values
     in the seed's order.  (No hash: hashlib costs ~5 ms on the start path.)"""
-    knob_text = "".join(str(v) for v in knobs.as_dict().values())
+    values = knobs.as_dict()
+    knob_text = "".join(str(values[k]) for k in FILTER_KNOBS)
     text = f"v{FILTER_VERSION}-{os.uname().machine}-{library_identity()}-{knob_text}"
     return text.replace("/", "_").replace(":", "-")
 

@@ -93,9 +93,28 @@ static char relay_buf[65536];
 
 /* Move up to one pipe's worth from src to dst: bytes moved, 0 at EOF, -1 on
  * EAGAIN (nothing to read now), -2 when dst or src failed. */
+/* All of BUF to FD, waiting when a non-blocking FD is full: 0, or -1 when
+ * FD failed. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, buf + off, len - off);
+		if (w > 0) {
+			off += (size_t)w;
+		} else if (w < 0 && errno == EAGAIN) {
+			struct pollfd p = { fd, POLLOUT, 0 };
+			(void)poll(&p, 1, -1);
+		} else if (!(w < 0 && errno == EINTR)) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static ssize_t copy_once(int src, int dst, int *use_splice)
 {
-	ssize_t n, off, w;
+	ssize_t n;
 	if (*use_splice) {
 		n = splice(src, NULL, dst, NULL, 1 << 20, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n >= 0)
@@ -109,20 +128,7 @@ static ssize_t copy_once(int src, int dst, int *use_splice)
 	n = read(src, relay_buf, sizeof relay_buf);
 	if (n < 0)
 		return errno == EAGAIN ? -1 : (errno == EINTR ? -1 : -2);
-	for (off = 0; off < n; off += w) {
-		w = write(dst, relay_buf + off, (size_t)(n - off));
-		if (w < 0) {
-			if (errno == EINTR)
-				w = 0;
-			else if (errno == EAGAIN) {
-				struct pollfd p = { dst, POLLOUT, 0 };
-				(void)poll(&p, 1, -1);
-				w = 0;
-			} else
-				return -2;
-		}
-	}
-	return n;
+	return write_all(dst, relay_buf, (size_t)n) < 0 ? -2 : n;
 }
 
 static int relay(int argc, char **argv)
@@ -216,23 +222,13 @@ static void put(const char *a, const char *b, const char *c)
 	 * cut short it still ends the line, and a non-blocking stderr that is
 	 * full is waited for (the message was lost: issue 16) */
 	char buf[4096];
-	size_t len, off = 0;
+	size_t len;
 	int n = snprintf(buf, sizeof buf, "%s%s%s\n", a, b, c);
 	if (n <= 0)
 		return;
 	len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
 	buf[len - 1] = '\n';
-	while (off < len) {
-		ssize_t w = write(2, buf + off, len - off);
-		if (w > 0) {
-			off += (size_t)w;
-		} else if (w < 0 && errno == EAGAIN) {
-			struct pollfd p = { 2, POLLOUT, 0 };
-			(void)poll(&p, 1, -1);
-		} else if (!(w < 0 && errno == EINTR)) {
-			break;
-		}
-	}
+	(void)write_all(2, buf, len);
 }
 
 int main(int argc, char **argv)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from linjail.build.destroy import destroy, mounts_at_or_below, remove_tree
+from linjail.roots.destroy import destroy, mounts_at_or_below, remove_tree
 from linjail.errors import JailError
 
 pytestmark = [
@@ -44,7 +44,7 @@ ADDR = "198.51.100.171"
 THIN_ADDR = "198.51.100.172"
 BIN = Path(sys.executable).parent
 JAILCTL, JEXEC, JLS = (str(BIN / n) for n in ("jailctl", "jexec", "jls"))
-SRC = Path(__file__).resolve().parents[2] / "src" / "linjail" / "build"
+SRC = Path(__file__).resolve().parents[2] / "src" / "linjail" / "roots"
 
 
 def cmd(*argv: str, env: dict[str, str] | None = None, timeout: float = 120,
@@ -65,7 +65,7 @@ def cache_key() -> str:
 def mirror_or_skip() -> None:
     if shutil.which("debootstrap", path="/usr/sbin:/usr/bin") is None:
         pytest.skip("debootstrap is not installed (make test installs it)")
-    from linjail.build.complete import choose_mirror, host_sources, host_suite, preflight
+    from linjail.roots.complete import choose_mirror, host_sources, host_suite, preflight
     suite = host_suite() or "bookworm"
     mirror = choose_mirror(host_sources(), suite, suite)
     if mirror is None:
@@ -233,7 +233,7 @@ def test_boots_through_rc_conf_and_stops_clean(complete_root: Path,
 def test_a_thin_jail_of_it_boots_its_own_nginx(complete_root: Path, tmp_path: Path) -> None:
     """Thin jails work on a complete base: its /etc/rc, its own address, its
     own writable layer (logs, pid files); the base never changes."""
-    from linjail.build.thin import build_thin, layer_path, overlay_for
+    from linjail.roots.thin import build_thin, layer_path, overlay_for
     from linjail.lifecycle.remove import remove_jail
     from linjail.lifecycle.start import run_jail
     from linjail.model import JailSpec, parse_ip_list
@@ -320,7 +320,7 @@ def test_bad_input_is_refused_before_anything_is_made(tmp_path: Path) -> None:
 
 def test_unknown_suite_on_the_mirror(tmp_path: Path) -> None:
     mirror_or_skip()
-    from linjail.build.complete import choose_mirror, host_sources, host_suite
+    from linjail.roots.complete import choose_mirror, host_sources, host_suite
     suite = host_suite() or "bookworm"
     mirror = choose_mirror(host_sources(), suite, suite)
     assert mirror is not None

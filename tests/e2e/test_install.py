@@ -102,7 +102,7 @@ def test_install_layout(prefix: Path) -> None:
         assert str(REPO).encode() not in body
     assert (lib / "linjail" / "reaper" / "linjail-reaper").read_bytes() == \
         (REPO / "src/linjail/reaper/linjail-reaper").read_bytes()
-    assert (lib / "linjail/build/jailrc/rc").is_file()
+    assert (lib / "linjail/roots/jailrc/rc").is_file()
     assert (lib / "linjail/cli/__pycache__").is_dir()      # compiled by /usr/bin/python3
     for page in ("jail.8", "jls.8", "jexec.8", "jailctl.8", "rc.conf.linjail.5"):
         assert (usr / "share/man" / f"man{page[-1]}" / page).is_file()

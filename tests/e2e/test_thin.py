@@ -1,7 +1,7 @@
-"""Thin jails (build/thin.py): many jails on one read-only base through
+"""Thin jails (roots/thin.py): many jails on one read-only base through
 overlayfs, assembled inside each jail's mount namespace at start.
 
-The base is a service jail (build/service.py: no network needed).  The jails
+The base is a service jail (roots/service.py: no network needed).  The jails
 are started through the library as `jail` does, with JailSpec.overlay =
 overlay_for(PATH): the lead wires that call into `jail` and rc.conf starts.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from linjail.build.destroy import destroy, mounts_at_or_below
-from linjail.build.thin import build_thin, layer_path, marker_path, overlay_for
+from linjail.roots.destroy import destroy, mounts_at_or_below
+from linjail.roots.thin import build_thin, layer_path, marker_path, overlay_for
 from linjail.errors import JailError
 from linjail.model import JailSpec
 
@@ -40,7 +40,7 @@ class Jails:
 
 @pytest.fixture
 def jails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Jails]:
-    from linjail.build.service import build_service
+    from linjail.roots.service import build_service
     monkeypatch.setenv("PATH", SYSTEM_PATH)
     parent = tmp_path / "jails"
     base = parent / "base"

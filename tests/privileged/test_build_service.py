@@ -1,4 +1,4 @@
-"""`jailctl build PATH --service PROG...` (build/service.py): build real roots from
+"""`jailctl build PATH --service PROG...` (roots/service.py): build real roots from
 host programs and prove them with chroot; check the failure paths leave nothing."""
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from linjail.build.elf import read_elf
-from linjail.build.service import MERGED_USR, PASSWD, _Tree, build_service
+from linjail.roots.elf import read_elf
+from linjail.roots.service import MERGED_USR, PASSWD, _Tree, build_service
 from linjail.errors import JailError
 
 # The system's programs, not whatever a developer's PATH puts first (pyenv shims).

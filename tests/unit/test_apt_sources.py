@@ -1,4 +1,4 @@
-"""build/complete.py without root or network: the host's apt sources (both
+"""roots/complete.py without root or network: the host's apt sources (both
 formats, sources.list(5)), the choice of the mirror, and debootstrap's
 progress protocol."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from linjail.build.complete import (AptSource, Progress, Protocol, _format, choose_mirror,
+from linjail.roots.complete import (AptSource, Progress, Protocol, _format, choose_mirror,
                                     host_sources, host_suite, parse_deb822, parse_one_line)
 
 DEBIAN_SOURCES = """\

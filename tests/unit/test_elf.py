@@ -1,4 +1,4 @@
-"""build/elf.py: the ELF reader on host binaries and on crafted images, and the
+"""roots/elf.py: the ELF reader on host binaries and on crafted images, and the
 library resolver against ld.so's rules (and against ldd as an oracle)."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from linjail.build.elf import (
+from linjail.roots.elf import (
     DF_1_NODEFLIB, DT_FLAGS_1, DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, DT_STRSZ,
     DT_STRTAB, ELFCLASS32, ELFCLASS64, EM_386, EM_X86_64, ET_DYN, ET_EXEC, Abi, ElfError,
     ElfInfo, Resolver, default_dirs, expand_tokens, ld_so_conf_dirs, parse_elf, read_elf)

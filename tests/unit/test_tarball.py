@@ -1,5 +1,5 @@
-"""`jailctl build PATH --from-tar FILE` (build/tarball.py) and `jailctl destroy`
-(build/destroy.py): hostile archives are refused before anything is made,
+"""`jailctl build PATH --from-tar FILE` (roots/tarball.py) and `jailctl destroy`
+(roots/destroy.py): hostile archives are refused before anything is made,
 extraction never follows a symlink, and destroy never leaves PATH."""
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from linjail.build import destroy as destroy_mod
-from linjail.build.destroy import Target, destroy, mounts_at_or_below
-from linjail.build.tarball import _Extractor, build_from_tar, check_members
+from linjail.roots import destroy as destroy_mod
+from linjail.roots.destroy import Target, destroy, mounts_at_or_below
+from linjail.roots.tarball import _Extractor, build_from_tar, check_members
 from linjail.errors import JailError
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="extracting owners and modes needs root")

@@ -94,7 +94,7 @@ def _seconds(text: str) -> float:
 def _build(args: list[str]) -> int:
     if len(args) >= 3 and args[1] == "--service":
         _need_root("build")
-        from ..build.service import build_service
+        from ..roots.service import build_service
         build_service(args[0], args[2:], log=lambda line: print(line, file=sys.stderr))
         return 0
     from .jailctl_build import main_build

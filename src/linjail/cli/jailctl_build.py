@@ -1,6 +1,6 @@
 """`jailctl build PATH --complete|--thin|--from-tar` and `jailctl destroy PATH` (SPEC §9).
 
-`jailctl build PATH --service ...` goes to build/service.py (cli/jailctl.py
+`jailctl build PATH --service ...` goes to roots/service.py (cli/jailctl.py
 dispatches it); every other build comes here.  Parsing only builds a
 BuildArgs; the build modules do the work.  A build is interruptible: ^C,
 SIGTERM and SIGHUP stop it, and it removes what it made before exiting 130.
@@ -75,14 +75,14 @@ def main_build(args: list[str], out: TextIO, err: TextIO) -> int:
     with _interruptible():
         try:
             if parsed.kind == "complete":
-                from ..build.complete import build_complete
+                from ..roots.complete import build_complete
                 build_complete(parsed.path, suite=parsed.suite, include=parsed.include,
                                mirror=parsed.mirror, hostname=parsed.hostname, stream=err)
             elif parsed.kind == "thin":
-                from ..build.thin import build_thin
+                from ..roots.thin import build_thin
                 build_thin(parsed.path, parsed.source, log)
             else:
-                from ..build.tarball import build_from_tar
+                from ..roots.tarball import build_from_tar
                 build_from_tar(parsed.path, parsed.source, log)
         except KeyboardInterrupt:
             raise JailError(f"build: interrupted; nothing left in "
@@ -99,7 +99,7 @@ def main_destroy(args: list[str], out: TextIO, err: TextIO) -> int:
         raise _usage()
     if os.geteuid() != 0:
         raise JailError("destroy: Operation not permitted")
-    from ..build.destroy import destroy
+    from ..roots.destroy import destroy
     with _interruptible():
         try:
             destroy(args[0], _logger(err))

@@ -458,7 +458,7 @@ class RcService:
     def jail_trees(self, own: Sequence[str]) -> tuple[str, ...]:
         """Every tree some jail's root may write: roots of the jail at hand, of
         every jail in rc.conf and of every running jail, and thin jails' layers."""
-        from linjail.build.thin import layer_path
+        from linjail.roots.thin import layer_path
         roots = set(own)
         roots.update(v for k, v in self.rc.values.items()
                      if k.startswith("jail_") and k.endswith("_rootdir") and v)

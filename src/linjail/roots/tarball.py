@@ -35,7 +35,7 @@ import tarfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from linjail.build.destroy import Target
+from linjail.roots.destroy import Target
 from linjail.errors import JailError
 
 Log = Callable[[str], None]

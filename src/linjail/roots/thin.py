@@ -29,7 +29,7 @@ import os
 import stat
 from collections.abc import Callable
 
-from linjail.build.destroy import THIN_LAYER, THIN_MARKER, Target
+from linjail.roots.destroy import THIN_LAYER, THIN_MARKER, Target
 from linjail.errors import JailError
 
 Log = Callable[[str], None]

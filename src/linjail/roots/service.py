@@ -1,7 +1,7 @@
 """`jailctl build PATH --service PROG...`: a jail root made of host programs (SPEC §9).
 
 The root holds the programs at their host paths, every object ld.so loads for
-them (found by build/elf.py, never by running them), the interpreters of #!
+them (found by roots/elf.py, never by running them), the interpreters of #!
 scripts, a minimal etc/, root's home and empty dev/ proc/ tmp/.  Symlinks met
 on the way (merged-/usr `bin -> usr/bin`, `/bin/sh -> dash`, ld.so's
 `/lib64/...` link) are reproduced as symlinks, and their targets copied too, so
@@ -29,8 +29,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from linjail.build.destroy import Target, check_target
-from linjail.build.elf import ElfError, Resolver, is_elf
+from linjail.roots.destroy import Target, check_target
+from linjail.roots.elf import ElfError, Resolver, is_elf
 from linjail.errors import JailError
 
 Log = Callable[[str], None]

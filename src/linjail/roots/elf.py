@@ -52,7 +52,7 @@ _MAX_INCLUDE_DEPTH = 40
 class ElfError(ValueError):
     """A file is not a usable ELF object, or a library cannot be found.
 
-    The message is one line naming the file; build/service.py wraps it in a
+    The message is one line naming the file; roots/service.py wraps it in a
     JailError for the user.
     """
 
@@ -448,7 +448,7 @@ class Resolver:
         system = self._system_dirs if self._system_dirs is not None else default_dirs(program)
         # A conf dir that is also a system dir is labelled "default": only
         # libraries found through the other conf dirs need an ld.so.cache in
-        # the jail (build/service.py copies the host's then).
+        # the jail (roots/service.py copies the host's then).
         yield from (("default" if d in system else "ld.so.conf", d)
                     for d in self.conf_dirs())
         yield from (("default", d) for d in system)

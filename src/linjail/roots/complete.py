@@ -4,7 +4,7 @@ The seed's `make installworld DESTDIR=$D; make distribution` becomes
 debootstrap(8) from the package mirror the host's apt already uses, then the
 changes that make a base system a jail rather than a machine:
 
-- /etc/rc and /etc/rc.shutdown (templates in build/jailrc/): start and stop
+- /etc/rc and /etc/rc.shutdown (templates in roots/jailrc/): start and stop
   the SysV services of the default runlevel, minus those that manage
   hardware, the clock or the kernel, with per-service overrides in the jail's
   own /etc/rc.conf; so rc.conf's default `exec_start="/bin/sh /etc/rc"` works;
@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from linjail.build.destroy import Target, check_target, remove_tree
+from linjail.roots.destroy import Target, check_target, remove_tree
 from linjail.errors import JailError
 
 Log = Callable[[str], None]
@@ -576,7 +576,7 @@ HOSTS = """127.0.0.1\tlocalhost
 ff02::1\t\tip6-allnodes
 ff02::2\t\tip6-allrouters
 """
-#: the files installed from build/jailrc/, with their modes
+#: the files installed from roots/jailrc/, with their modes
 JAILRC_FILES = (("rc", 0o755), ("rc.shutdown", 0o755), ("rc.subr", 0o644))
 
 

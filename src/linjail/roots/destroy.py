@@ -339,7 +339,7 @@ def jails_using(root: str) -> list[tuple[int, str]]:
 
     Returns (jid, why) pairs, lowest JID first.
     """
-    from linjail.build.thin import overlay_for
+    from linjail.roots.thin import overlay_for
     from linjail.state import registry
     inside = root.rstrip("/") + "/"
     out = []
@@ -362,7 +362,7 @@ def destroy(path: str, log: Log | None = None) -> None:
 
     A thin jail goes with its writable layer and its marker; its base stays.
     """
-    from linjail.build.thin import overlay_for
+    from linjail.roots.thin import overlay_for
     if not path:
         raise JailError("destroy: empty path")
     absolute = os.path.abspath(path)

@@ -115,6 +115,16 @@ def test_jexec_same_confinement_and_no_leaks(service_root: str, jails: Jails) ->
     assert joined.out.splitlines()[3].split() == ["0", "1", "2", "3"]   # 3 is ls's own dir
 
 
+def test_jexec_command_in_the_jails_cgroup(service_root: str, jails: Jails) -> None:
+    """The joiner is cloned into the jail's cgroup (clone3): its command is
+    at the root of the jail's cgroup namespace, like the jail's own processes."""
+    jid = jails.start(service_root, "x", "", "/bin/sh", "-c", DAEMON)
+    probe = f"{BB} grep '^0::' /proc/self/cgroup"
+    r = run("jexec", str(jid), "/bin/sh", "-c", probe)
+    assert (r.rc, r.out, r.err) == (0, "0::/\n", "")
+    assert run("jail", service_root, "y", "", "/bin/sh", "-c", probe).out == "0::/\n"
+
+
 def test_jexec_directory_stdin_refused(service_root: str, jails: Jails) -> None:
     jid = jails.start(service_root, "x", "", "/bin/sh", "-c", DAEMON)
     fd = os.open("/", os.O_RDONLY)

@@ -3,8 +3,8 @@
   jexec (host)          joiner (host PID ns, jail's other namespaces)     command (in the jail)
   ------------          -------------------------------------------       ---------------------
   lookup, ns fds
-  fork  ------------->  non-dumpable; join cgroup; setns cgroup ipc
-                        uts net pid mnt; -U lookup; fork  ------------->  setsid; close fds;
+  clone3 into the  -->  non-dumpable; setns cgroup ipc
+  jail's cgroup         uts net pid mnt; -U lookup; fork  ------------->  setsid; close fds;
                         report its PID; wait; exit with its status       caps; seccomp; setuid;
   forward signals,                                                        chdir /; execvp
   relay the pty
@@ -136,15 +136,22 @@ def _exec(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             os.kill(target, sig)
         except ProcessLookupError:
             pass
+    cgroup_fd = _open_cgroup(rec.cgroup)
     # Ctrl-C waits until the command exists, then reaches it (start.py)
     with SigintDeferred():
-        joiner = os.fork()
+        try:
+            # the joiner starts in the jail's cgroup: no migration (libc.clone3)
+            joiner = os.fork() if cgroup_fd is None else \
+                libc.clone3(libc.CLONE_INTO_CGROUP, cgroup_fd)
+        finally:
+            if cgroup_fd is not None:
+                os.close(cgroup_fd)
         if joiner == 0:
             try:    # never back into the launcher's code, whatever escapes
                 os.close(pid_r)
                 _joiner(rec, nsfds, confine, list(argv), environment, stdio, pid_w, user,
                         host_user, pty.slave if pty else None, (cwd, login, exec_error),
-                        pass_fds)
+                        pass_fds, joined=cgroup_fd is not None)
             finally:
                 os._exit(1)
         handed.handed_over()
@@ -175,12 +182,23 @@ def _exec(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
     return shell_status(st)
 
 
+def _open_cgroup(path: str) -> int | None:
+    """The jail's cgroup2 directory to clone the joiner into, or None: then
+    the joiner joins it itself (and says why it cannot)."""
+    if not path:
+        return None
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
 def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             confine: confinement.Confinement, argv: list[str], env: dict[str, str],
             stdio: tuple[int | None, int | None, int | None], pid_w: int, user: str | None,
             host_user: User | None, pty_slave: int | None,
             how: tuple[str | None, bool, str] = (None, False, ""),
-            pass_fds: tuple[int, ...] = ()) -> None:
+            pass_fds: tuple[int, ...] = (), joined: bool = False) -> None:
     code = 1
     try:
         # the launcher passes the caller's signals to the command; a Ctrl-C
@@ -193,7 +211,7 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
         # (and the caller's 0-2, where the joiner itself reports)
         close_all_but([0, 1, 2] + [fd for fd in stdio if fd is not None] + list(pass_fds) +
                       [pid_w] + [fd for fd, _ in nsfds])
-        if rec.cgroup:
+        if rec.cgroup and not joined:
             from ..confine import cgroup
             cgroup.join(rec.cgroup)
         rlimits = None

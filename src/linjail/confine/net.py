@@ -27,6 +27,7 @@ import errno
 import ipaddress
 import os
 
+from ..kernel import libc
 from ..kernel.netlink import RT_TABLE_MAIN, Netlink, families, ignore_missing
 from ..record import Record, record
 
@@ -52,8 +53,7 @@ def macs(jid: int) -> tuple[str, str]:
 
 
 def _sysctl(path: str, value: str) -> None:
-    with open(path, "w") as f:
-        f.write(value)
+    libc.write_file(path, value.encode())
 
 
 def prepare_jail_namespace() -> None:

@@ -78,9 +78,9 @@ class Root(Record):
                                 f"mount /{rel} there") from None
             raise
         try:
-            st = os.fstat(fd)
+            st = libc.fstat(fd)
         finally:
-            os.close(fd)
+            libc.close(fd)
         if not stat.S_ISDIR(st.st_mode):
             raise JailError(f"jail: {os.path.join(self.path, rel)}: Not a directory")
         return True
@@ -90,15 +90,15 @@ def attach_root(path: str, overlay: tuple[str, str] | None = None) -> Root:
     """Bind the root recursively onto itself, nodev, in this namespace."""
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
     try:
-        fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = libc.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as err:
         raise JailError(f"jail: {path}: {os.strerror(err.errno or 0)}") from None
     if overlay is not None:
         lower, top = overlay
         opts = f"lowerdir={lower},upperdir={top}/upper,workdir={top}/work"
         libc.mount("overlay", fdpath(fd), "overlay", libc.MS_NODEV, opts)
-        os.close(fd)
-        fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        libc.close(fd)
+        fd = libc.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         return Root(path, fd)
     tree = libc.open_tree(fd, "", libc.OPEN_TREE_CLONE | libc.AT_RECURSIVE |
                           libc.AT_EMPTY_PATH | os.O_CLOEXEC)
@@ -106,7 +106,7 @@ def attach_root(path: str, overlay: tuple[str, str] | None = None) -> Root:
                        libc.MOUNT_ATTR_NODEV)
     libc.move_mount(tree, "", fd, "", libc.MOVE_MOUNT_F_EMPTY_PATH |
                     libc.MOVE_MOUNT_T_EMPTY_PATH)
-    os.close(fd)
+    libc.close(fd)
     return Root(path, tree)
 
 
@@ -117,28 +117,28 @@ def mount_dev(root: Root, devpts_extra: str = "") -> None:
     fd = root.open("dev", what="mount /dev there")
     libc.mount("tmpfs", fdpath(fd), "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC,
                "mode=755,size=64k,nr_inodes=64")
-    os.close(fd)
+    libc.close(fd)
     dev = root.open("dev", os.O_PATH | os.O_DIRECTORY)
     try:
         for name, major, minor in _DEV_NODES:
-            os.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
+            libc.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
             # 0666 whatever the caller's umask (mknod applies it): every user
             # of the jail writes /dev/null
-            os.chmod(name, 0o666, dir_fd=dev)   # our fresh tmpfs: no symlink there
+            libc.chmod(name, 0o666, dir_fd=dev)   # our fresh tmpfs: no symlink there
         for name, target in _DEV_LINKS:
-            os.symlink(target, name, dir_fd=dev)
+            libc.symlink(target, name, dir_fd=dev)
         for sub in ("pts", "shm"):
-            os.mkdir(sub, 0o755, dir_fd=dev)
+            libc.mkdir(sub, 0o755, dir_fd=dev)
         pts = libc.openat2(dev, "pts", os.O_PATH | os.O_DIRECTORY, _RESOLVE)
         libc.mount("devpts", fdpath(pts), "devpts", libc.MS_NOSUID | libc.MS_NOEXEC,
                    "newinstance,ptmxmode=0666,mode=0620" + devpts_extra)
-        os.close(pts)
+        libc.close(pts)
         shm = libc.openat2(dev, "shm", os.O_PATH | os.O_DIRECTORY, _RESOLVE)
         libc.mount("tmpfs", fdpath(shm), "tmpfs",
                    libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC, "mode=1777,size=64m")
-        os.close(shm)
+        libc.close(shm)
     finally:
-        os.close(dev)
+        libc.close(dev)
 
 
 def open_pty(root: Root) -> tuple[int, int]:
@@ -147,10 +147,9 @@ def open_pty(root: Root) -> tuple[int, int]:
     TIOCGPTPEER (Linux 4.13) opens the slave from the master, so no path in
     the jail's /dev/pts is looked up by name.
     """
-    import fcntl
     master = root.open("dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY)
-    fcntl.ioctl(master, libc.TIOCSPTLCK, b"\0\0\0\0")
-    slave = fcntl.ioctl(master, libc.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    libc.ioctl(master, libc.TIOCSPTLCK, b"\0\0\0\0")
+    slave = libc.ioctl(master, libc.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     return master, slave
 
 
@@ -158,7 +157,7 @@ def mount_proc(root: Root) -> None:
     """procfs of the jail's PID namespace, with the OCI read-only and masked paths."""
     fd = root.open("proc", what="mount /proc there")
     libc.mount("proc", fdpath(fd), "proc", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
-    os.close(fd)
+    libc.close(fd)
     proc = root.open("proc", os.O_PATH | os.O_DIRECTORY)
     try:
         for rel in PROC_READONLY:
@@ -169,17 +168,17 @@ def mount_proc(root: Root) -> None:
         # a writable bind jailed root (CAP_CHOWN, CAP_FOWNER) could chmod,
         # chown or touch the host's /dev/null as /proc/keys (found by the
         # escape tests).  Reads stay empty; the node still opens.
-        null = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC)
+        null = libc.open("/dev/null", os.O_PATH | os.O_CLOEXEC)
         try:
             for rel in PROC_MASKED_FILES:
                 for sub in _existing(proc, rel):
                     bind_onto(null, sub, libc.MOUNT_ATTR_RDONLY | libc.MOUNT_ATTR_NOSUID |
                               libc.MOUNT_ATTR_NOEXEC)
         finally:
-            os.close(null)
+            libc.close(null)
         _mask_dirs(proc, PROC_MASKED_DIRS)
     finally:
-        os.close(proc)
+        libc.close(proc)
 
 
 def _mask_dirs(dirfd: int, names: tuple[str, ...]) -> None:
@@ -199,7 +198,7 @@ def bind_onto(src: int, target: int, attrs: int) -> None:
         libc.move_mount(tree, "", target, "", libc.MOVE_MOUNT_F_EMPTY_PATH |
                         libc.MOVE_MOUNT_T_EMPTY_PATH)
     finally:
-        os.close(tree)
+        libc.close(tree)
 
 
 def _existing(dirfd: int, rel: str) -> Iterator[int]:
@@ -210,7 +209,7 @@ def _existing(dirfd: int, rel: str) -> Iterator[int]:
     try:
         yield fd
     finally:
-        os.close(fd)
+        libc.close(fd)
 
 
 def mount_sys(root: Root) -> None:
@@ -219,12 +218,12 @@ def mount_sys(root: Root) -> None:
         libc.mount("sysfs", fdpath(fd), "sysfs", libc.MS_RDONLY | libc.MS_NOSUID |
                    libc.MS_NODEV | libc.MS_NOEXEC)
     finally:
-        os.close(fd)
+        libc.close(fd)
     sysfs = root.open("sys", os.O_PATH | os.O_DIRECTORY)
     try:
         _mask_dirs(sysfs, SYS_MASKED_DIRS)
     finally:
-        os.close(sysfs)
+        libc.close(sysfs)
 
 
 def mount_extra(root: Root, m: Mount) -> None:
@@ -237,7 +236,7 @@ def mount_extra(root: Root, m: Mount) -> None:
                        flags | (libc.MS_RDONLY if m.readonly else 0), m.options or None)
             return
         try:
-            src = os.open(m.source, os.O_PATH | os.O_CLOEXEC)
+            src = libc.open(m.source, os.O_PATH | os.O_CLOEXEC)
         except OSError as err:
             raise JailError(f"jail: {m.source}: {os.strerror(err.errno or 0)}") from None
         try:
@@ -246,18 +245,18 @@ def mount_extra(root: Root, m: Mount) -> None:
                 attrs |= libc.MOUNT_ATTR_RDONLY
             bind_onto(src, target, attrs)
         finally:
-            os.close(src)
+            libc.close(src)
     finally:
-        os.close(target)
+        libc.close(target)
 
 
 def enter(root: Root) -> None:
     """pivot_root into the jail and detach the host's tree (bubblewrap's sequence)."""
-    os.fchdir(root.fd)
+    libc.fchdir(root.fd)
     libc.pivot_root(".", ".")
     libc.umount2(".", libc.MNT_DETACH)
-    os.chdir("/")
-    os.close(root.fd)
+    libc.chdir("/")
+    libc.close(root.fd)
 
 
 def read_user_db(rel: str, shown_root: str, prog: str = "jail") -> str:
@@ -282,11 +281,11 @@ def read_user_db(rel: str, shown_root: str, prog: str = "jail") -> str:
                 from None
         raise JailError(f"{prog}: {shown}: {os.strerror(err.errno or 0)}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        if not stat.S_ISREG(libc.fstat(fd).st_mode):
             raise JailError(f"{prog}: {shown}: not a regular file, refusing to read it")
-        return os.read(fd, 1 << 20).decode("utf-8", "replace")
+        return libc.read(fd, 1 << 20).decode("utf-8", "replace")
     finally:
-        os.close(fd)
+        libc.close(fd)
 
 
 def jail_user(name: str, shown_root: str, prog: str = "jail") -> User:

@@ -1,13 +1,21 @@
-"""The one place that calls libc through ctypes.
+"""The kernel interface of the lifecycle, and the one place that calls libc
+through ctypes.
 
 Python 3.11 has no os.unshare/os.setns, and nothing for the new mount API,
 openat2 or pivot_root.  Every wrapper raises OSError(errno, text, path) so the
 caller can name the operation and the object (STYLE: "every failure names the
 operation and the object").
+
+Every call the lifecycle makes into the kernel goes through this module's
+functions, called as `libc.NAME(...)` (never imported by name): the
+`os`-level ones are re-exported at the end (section "through os").  So
+kernel/fake.py can stand in for all of it and record the order of the calls
+(tests/unit/test_plan.py, without root).
 """
 from __future__ import annotations
 
 import ctypes
+import fcntl as _fcntl
 import os
 import struct
 
@@ -324,6 +332,44 @@ def capget() -> tuple[int, int, int]:
     return e0 | e1 << 32, p0 | p1 << 32, i0 | i1 << 32
 
 
+def enter_owned_uts() -> None:
+    """Join a new UTS namespace owned by a new, empty user namespace.
+
+    sethostname(2) needs CAP_SYS_ADMIN over the UTS namespace's owner.  The
+    jail's processes stay in the initial user namespace (chflags needs that:
+    SPEC §5), but a process of the parent namespace whose euid owns a child
+    user namespace has every capability in it (user_namespaces(7)).  So
+    jailed root may set the jail's hostname — and nothing else gains: the
+    only object that user namespace owns is this UTS namespace.  Whether it
+    may is the knob set_hostname_allowed, enforced by the seccomp filter.
+    (One operation of this interface: a helper process makes the namespaces.)
+    """
+    import _signal
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    helper = os.fork()
+    if helper == 0:
+        try:
+            unshare(CLONE_NEWUSER | CLONE_NEWUTS)
+            os.write(ready_w, b"x")
+            while True:
+                _signal.pause()
+        finally:
+            os._exit(1)
+    os.close(ready_w)
+    try:
+        if os.read(ready_r, 1) != b"x":
+            raise OSError(1, "unshare(CLONE_NEWUSER|CLONE_NEWUTS): the helper failed")
+        pidfd = os.pidfd_open(helper)
+        try:
+            setns(pidfd, CLONE_NEWUTS)
+        finally:
+            os.close(pidfd)
+    finally:
+        os.close(ready_r)
+        os.kill(helper, _signal.SIGKILL)
+        os.waitpid(helper, 0)
+
+
 # seccomp (seccomp(2), prctl(2) PR_SET_SECCOMP)
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
@@ -346,3 +392,36 @@ def seccomp_set_mode_filter(bpf: bytes) -> None:
     _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
                        ctypes.c_void_p(ctypes.addressof(prog)), ctypes.c_ulong(0),
                        ctypes.c_ulong(0)), "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)")
+
+
+# --- through os -------------------------------------------------------------------------
+#
+# The calls the lifecycle makes with the os module, here so that the fake sees
+# them too.  Plain aliases: no cost.
+
+open = os.open
+close = os.close
+read = os.read
+write = os.write
+fstat = os.fstat
+fchdir = os.fchdir
+chdir = os.chdir
+dup2 = os.dup2
+fork = os.fork
+execve = os.execve
+memfd_create = os.memfd_create
+mknod = os.mknod        # with dir_fd: relative to a descriptor, as the others
+chmod = os.chmod
+symlink = os.symlink
+mkdir = os.mkdir
+fcntl = _fcntl.fcntl
+ioctl = _fcntl.ioctl
+
+
+def write_file(path: str, data: bytes) -> None:
+    """Write DATA to the kernel file PATH (/proc/sys, cgroupfs) in one write(2)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)

@@ -23,6 +23,10 @@ Two processes take part before the jail's own PID 1 runs:
 Any failure before 'g' kills the first process and undoes the host steps;
 the jail never ran anything.  The launcher is not needed afterwards: the
 reaper keeps the jail alive while any process lives in it.
+
+The right-hand column is the table JAIL_STEPS (run by lifecycle/plan.py;
+its mounts are lifecycle/mounts.py's operations); LINJAIL_DEBUG=1 prints each
+step as it runs.
 """
 from __future__ import annotations
 
@@ -38,12 +42,17 @@ from ..model import JailSpec, User
 from ..kernel import unixsock
 from ..record import Record, record
 from ..state import registry
-from . import confinement
+from . import confinement, plan
+from .plan import Step
 from .stdio import Prepared, close_all_but, place, prepare
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
+
+    from ..confine.limits import Plan
+    from ..confine.rootfs import Root
+    from .mounts import RootMount
 
 REAPER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "reaper", "linjail-reaper")
 _NS_FLAGS = libc.CLONE_NEWNS | libc.CLONE_NEWIPC | libc.CLONE_NEWNET
@@ -182,8 +191,8 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes, handed: Prep
         libc.setns(own_pidns, libc.CLONE_NEWPID)
         raise
     if pid == 0:
-        _first_process(spec, rec.jid, cg, reaper, stdio, pty_slave, pass_fds, ours, theirs,
-                       confine)   # never returns
+        _first_process(FirstProcess(spec, rec.jid, reaper, stdio, pty_slave, pass_fds,
+                                    theirs, confine), ours)   # never returns
     libc.setns(own_pidns, libc.CLONE_NEWPID)
     os.close(own_pidns)
     handed.handed_over()
@@ -316,29 +325,54 @@ def _report_error(msg: bytes) -> JailError:
 
 # --- the first process ----------------------------------------------------------------
 
-def _first_process(spec: JailSpec, jid: int, cg: str, reaper: bytes,
-                   stdio: tuple[int | None, int | None, int | None], pty_slave: int | None,
-                   pass_fds: tuple[int, ...], ours: tuple[int, ...],
-                   theirs: tuple[int, ...], confine: confinement.Confinement) -> None:
+class FirstProcess:
+    """The context of JAIL_STEPS: what the launcher hands the first process,
+    and what its steps make on the way (its root, the reaper's copy, the
+    user, the environment, the reaper's argv)."""
+
+    def __init__(self, spec: JailSpec, jid: int, reaper: bytes,
+                 stdio: tuple[int | None, int | None, int | None], pty_slave: int | None,
+                 pass_fds: tuple[int, ...], theirs: tuple[int, ...],
+                 confine: confinement.Confinement) -> None:
+        self.spec = spec
+        self.jid = jid
+        self.reaper = reaper
+        self.stdio = stdio
+        self.pty_slave = pty_slave
+        self.pass_fds = pass_fds
+        self.report_w, self.cmd_r, self.status_w, self.go_r = theirs
+        self.confine = confine
+        self.limits: Plan | None = None      # rctl's rules for the jail side
+        self.root: Root | None = None
+        self.dev = False                     # the jail's own /dev is mounted
+        self.memfd = -1                      # the reaper's sealed copy
+        self.caller: dict[str, str] = {}     # the environment jail was started with
+        self.user: User | None = None
+        self.env: dict[str, str] = {}
+        self.argv: list[str] = []
+
+    @property
+    def networked(self) -> bool:
+        return bool(self.spec.ips or self.spec.interface)
+
+
+class LauncherGone(Exception):
+    """The launcher gave up before "n" (the first process ends silently)."""
+
+
+def _first_process(ctx: FirstProcess, ours: tuple[int, ...]) -> None:
     global _REPORT_FD
-    report_w, cmd_r, status_w, go_r = theirs
-    _REPORT_FD = report_w
+    _REPORT_FD = ctx.report_w
     # after pivot_root the package's files are out of reach: import now
     from .. import users  # noqa: F401
     if os.environ.get("LINJAIL_DEBUG"):
         import traceback  # noqa: F401
     try:   # whatever happens, this process never returns into the launcher's code
         try:
-            # before anything resolves a path: only what the jail is given stays
-            # open (a directory the caller leaked would be a way out: SPEC §7)
-            close_all_but([fd for fd in stdio if fd is not None] + list(pass_fds) +
-                          list(theirs))
             del ours
-            # die with the launcher until the reaper is exec'd (reset before exec)
-            libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
-            libc.prctl(libc.PR_SET_DUMPABLE, 0)
-            _setup(spec, jid, cg, reaper, stdio, pty_slave, pass_fds, report_w, cmd_r,
-                   status_w, go_r, confine)
+            plan.run(JAIL_STEPS, ctx, "first process")
+        except LauncherGone:
+            pass          # it undoes the host side; nobody reads a report
         except JailError as err:
             _report(b"E" + as_bytes(err.message) + _trace())
         except OSError as err:
@@ -374,81 +408,200 @@ def _report(data: bytes) -> None:
         pass
 
 
-def _setup(spec: JailSpec, jid: int, cg: str, reaper: bytes,
-           stdio: tuple[int | None, int | None, int | None], pty_slave: int | None,
-           pass_fds: tuple[int, ...], report_w: int, cmd_r: int, status_w: int, go_r: int,
-           confine: confinement.Confinement) -> None:
-    from ..confine import rootfs
+def _keep_descriptors(p: FirstProcess) -> None:
+    # before anything resolves a path: only what the jail is given stays
+    # open (a directory the caller leaked would be a way out: SPEC §7)
+    keep = [fd for fd in p.stdio if fd is not None] + list(p.pass_fds) + \
+        [p.report_w, p.cmd_r, p.status_w, p.go_r]
+    out = plan.tracing()
+    if out >= 0:    # jail -v: the step lines go on to the launcher's stderr
+        out = libc.fcntl(out, fcntl.F_DUPFD_CLOEXEC, 3)
+        plan.trace_to(out)
+        keep.append(out)
+    close_all_but(keep)
+
+
+def _die_with_launcher(p: FirstProcess) -> None:
+    # until the reaper is exec'd (reset before exec); and no ptrace, no
+    # /proc/PID/fd for jailed root meanwhile
+    libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    libc.prctl(libc.PR_SET_DUMPABLE, 0)
+
+
+def _unshare(p: FirstProcess) -> None:
     libc.unshare(_NS_FLAGS)
-    plan = None
-    if spec.limits:       # rctl: the IPC sysctls of the jail's own IPC namespace
-        from ..confine import limits
-        plan = limits.plan(spec.limits)
-        limits.jail_ipc(plan)
-    _allow_ping_sockets()
-    enter_owned_uts()
-    libc.sethostname(as_bytes(spec.hostname))
-    networked = bool(spec.ips or spec.interface)
-    if networked:
-        from ..confine import net
-        net.prepare_jail_namespace()
-    os.write(report_w, b"N")
 
-    root = rootfs.attach_root(spec.path, spec.overlay)
-    if spec.devfs and root.exists_dir("dev"):
-        rootfs.mount_dev(root, plan.devpts_options() if plan is not None else "")
-        if pty_slave is not None:
-            # a pty of the jail's own devpts replaces the launcher's host pty
-            master, slave = rootfs.open_pty(root)
-            stdio = tuple(slave if fd == pty_slave else fd for fd in stdio)  # type: ignore
-            unixsock.send(report_w, b"P", [master])
-            os.close(master)
-    if spec.procfs and root.exists_dir("proc"):
-        rootfs.mount_proc(root)
-    if root.exists_dir("sys"):
-        rootfs.mount_sys(root)
-    for m in spec.mounts:
-        rootfs.mount_extra(root, m)
 
-    if os.read(cmd_r, 1) != b"n":
-        os._exit(1)      # the launcher gave up; it undoes the host side
-    os.close(cmd_r)
+def _ipc_limits(p: FirstProcess) -> None:
+    from ..confine import limits
+    p.limits = limits.plan(p.spec.limits)
+    limits.jail_ipc(p.limits)
+
+
+def _hostname(p: FirstProcess) -> None:
+    libc.enter_owned_uts()
+    libc.sethostname(as_bytes(p.spec.hostname))
+
+
+def _ipv6_defaults(p: FirstProcess) -> None:
+    from ..confine import net
+    net.prepare_jail_namespace()
+
+
+def _say_namespaces(p: FirstProcess) -> None:
+    libc.write(p.report_w, b"N")
+
+
+def _attach_root(p: FirstProcess) -> None:
+    p.root = _root_mount(p).execute()
+
+
+def _root_mount(p: FirstProcess) -> RootMount:
+    from .mounts import RootMount   # (here: jexec imports this module, not the mounts)
+    return RootMount(p.spec.path, p.spec.overlay)
+
+
+def _mount_all(p: FirstProcess) -> None:
+    from .mounts import DevMount, mounts
+    assert p.root is not None
+    extra = p.limits.devpts_options() if p.limits is not None else ""
+    for op in mounts(p.spec, extra):
+        if op.applies(p.root):
+            plan.trace("first process", f"mount: {op.describe()}")
+            op.execute(p.root)
+            p.dev = p.dev or isinstance(op, DevMount)
+
+
+def _own_pty(p: FirstProcess) -> None:
+    # a pty of the jail's own devpts replaces the launcher's host pty
+    from ..confine import rootfs
+    assert p.root is not None
+    master, slave = rootfs.open_pty(p.root)
+    p.stdio = tuple(slave if fd == p.pty_slave else fd for fd in p.stdio)  # type: ignore
+    unixsock.send(p.report_w, b"P", [master])
+    libc.close(master)
+
+
+def _wait_for_launcher(p: FirstProcess) -> None:
+    if libc.read(p.cmd_r, 1) != b"n":
+        raise LauncherGone()
+    libc.close(p.cmd_r)
+
+
+def _unshare_cgroup(p: FirstProcess) -> None:
     # in the jail's cgroup by now (the launcher moved us before "n"): the
     # cgroup namespace's root is the jail's own cgroup
     libc.unshare(libc.CLONE_NEWCGROUP)
-    if networked:
-        net.setup_jail(jid, spec.ips, spec.interface)
-    else:
-        from ..kernel.netlink import Netlink
-        with Netlink() as nl:
-            nl.set_up(1)
 
-    memfd = _reaper_memfd(reaper)
-    caller = caller_environment()     # the host's /proc: the jail may have none
-    rootfs.enter(root)
 
-    user = _resolve_user(spec)
-    env = _environment(spec, user, caller)
-    if spec.login:
-        assert user is not None
-        enter_home(user.home, "jail")
+def _network(p: FirstProcess) -> None:
+    if p.networked:
+        from ..confine import net
+        net.setup_jail(p.jid, p.spec.ips, p.spec.interface)
+        return
+    from ..kernel import netlink
+    with netlink.Netlink() as nl:
+        nl.set_up(1)
 
-    # descriptors: 0-2 the command's stdio (None: closed), the passed pipes and
-    # sockets at their numbers, then status, go, memfd, report above them;
-    # nothing else survives.
-    base = max((2, *pass_fds)) + 1
-    mapping: dict[int, int | None] = {0: stdio[0], 1: stdio[1], 2: stdio[2]}
-    mapping.update({fd: fd for fd in pass_fds})
-    mapping.update({base: status_w, base + 1: go_r, base + 2: memfd, base + 3: report_w})
-    place(mapping, cloexec=(base + 2, base + 3))
+
+def _show_network(p: FirstProcess) -> str:
+    if p.spec.interface:
+        return f"lo, eth0 on {p.spec.interface}: " + " ".join(map(str, p.spec.ips))
+    if p.spec.ips:
+        return "lo, eth0: " + " ".join(map(str, p.spec.ips))
+    return "lo"
+
+
+def _copy_reaper(p: FirstProcess) -> None:
+    p.memfd = _reaper_memfd(p.reaper)
+    p.caller = caller_environment()     # the host's /proc: the jail may have none
+
+
+def _pivot_root(p: FirstProcess) -> None:
+    from ..confine import rootfs
+    assert p.root is not None
+    rootfs.enter(p.root)
+
+
+def _user(p: FirstProcess) -> None:
+    p.user = _resolve_user(p.spec)
+    p.env = _environment(p.spec, p.user, p.caller)
+
+
+def _home(p: FirstProcess) -> None:
+    assert p.user is not None
+    enter_home(p.user.home, "jail")
+
+
+def _place_descriptors(p: FirstProcess) -> None:
+    # 0-2 the command's stdio (None: closed), the passed pipes and sockets at
+    # their numbers, then status, go, memfd, report (and -v's stderr) above
+    # them; nothing else survives.
     global _REPORT_FD
-    _REPORT_FD = base + 3
-    argv = _reaper_argv(spec, user, base, base + 1)
-    if plan is not None:     # rctl's rlimits, inherited by every process of the jail
-        plan.set_rlimits()
-    confinement.apply(confine)
+    base = max((2, *p.pass_fds)) + 1
+    mapping: dict[int, int | None] = {0: p.stdio[0], 1: p.stdio[1], 2: p.stdio[2]}
+    mapping.update({fd: fd for fd in p.pass_fds})
+    mapping.update({base: p.status_w, base + 1: p.go_r, base + 2: p.memfd,
+                    base + 3: p.report_w})
+    out = plan.tracing()
+    if out >= 0:
+        mapping[base + 4] = out
+    place(mapping, cloexec=(base + 2, base + 3, base + 4))
+    if out >= 0:
+        plan.trace_to(base + 4)
+    p.memfd = base + 2
+    p.report_w = _REPORT_FD = base + 3
+    p.argv = _reaper_argv(p.spec, p.user, base, base + 1)
+
+
+def _rlimits(p: FirstProcess) -> None:
+    assert p.limits is not None
+    p.limits.set_rlimits()   # rctl's rlimits, inherited by every process of the jail
+
+
+def _drop_caps(p: FirstProcess) -> None:
+    from ..confine import caps
+    caps.drop(p.confine.keep)
+
+
+def _load_seccomp(p: FirstProcess) -> None:
+    from ..confine import seccomp
+    seccomp.install(p.confine.bpf)
+
+
+def _exec_reaper(p: FirstProcess) -> None:
     libc.prctl(libc.PR_SET_PDEATHSIG, 0)
-    os.execve(base + 2, argv, env)
+    libc.execve(p.memfd, p.argv, p.env)
+
+
+#: The jail side: the first process, from fork to the exec of the reaper.
+#: Its undo is the kernel's: when it exits, its namespaces and mounts go.
+JAIL_STEPS: tuple[Step[FirstProcess], ...] = (
+    Step("close descriptors", _keep_descriptors),
+    Step("die with the launcher", _die_with_launcher),
+    Step("namespaces", _unshare, show=lambda p: "mnt ipc net"),
+    Step("ipc limits", _ipc_limits, when=lambda p: bool(p.spec.limits)),
+    Step("ping sockets", lambda p: _allow_ping_sockets()),
+    Step("hostname", _hostname, show=lambda p: p.spec.hostname),
+    Step("ipv6 defaults", _ipv6_defaults, when=lambda p: p.networked),
+    Step("namespaces made", _say_namespaces),
+    Step("mount", _attach_root, show=lambda p: _root_mount(p).describe()),
+    Step("mounts", _mount_all, show=lambda p: None),    # one line per mount
+    Step("pty", _own_pty, when=lambda p: p.pty_slave is not None and p.dev),
+    Step("wait for the launcher", _wait_for_launcher),
+    Step("cgroup namespace", _unshare_cgroup),
+    Step("network", _network, show=_show_network),
+    Step("reaper", _copy_reaper),
+    Step("pivot_root", _pivot_root, show=lambda p: f"{p.spec.path} -> /"),
+    Step("user", _user, show=lambda p: p.spec.jail_user or (
+        p.spec.host_user.name if p.spec.host_user else "")),
+    Step("home", _home, when=lambda p: p.spec.login),
+    Step("place descriptors", _place_descriptors),
+    Step("rlimits", _rlimits, when=lambda p: p.limits is not None),
+    Step("capabilities", _drop_caps),
+    Step("seccomp", _load_seccomp),
+    Step("exec", _exec_reaper, show=lambda p: "linjail-reaper -- " + " ".join(p.spec.command)),
+)
 
 
 def enter_home(home: str, prog: str) -> None:
@@ -494,57 +647,17 @@ def _allow_ping_sockets() -> None:
     of the knob needs nothing here.  /proc/sys/net is the writer's namespace.
     """
     try:
-        fd = os.open("/proc/sys/net/ipv4/ping_group_range", os.O_WRONLY | os.O_CLOEXEC)
+        libc.write_file("/proc/sys/net/ipv4/ping_group_range", b"0 0")
     except FileNotFoundError:
-        return      # a kernel without IPv4 ping sockets
-    try:
-        os.write(fd, b"0 0")
-    finally:
-        os.close(fd)
-
-
-def enter_owned_uts() -> None:
-    """Join a new UTS namespace owned by a new, empty user namespace.
-
-    sethostname(2) needs CAP_SYS_ADMIN over the UTS namespace's owner.  The
-    jail's processes stay in the initial user namespace (chflags needs that:
-    SPEC §5), but a process of the parent namespace whose euid owns a child
-    user namespace has every capability in it (user_namespaces(7)).  So
-    jailed root may set the jail's hostname — and nothing else gains: the
-    only object that user namespace owns is this UTS namespace.  Whether it
-    may is the knob set_hostname_allowed, enforced by the seccomp filter.
-    """
-    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    helper = os.fork()
-    if helper == 0:
-        try:
-            libc.unshare(libc.CLONE_NEWUSER | libc.CLONE_NEWUTS)
-            os.write(ready_w, b"x")
-            while True:
-                signal.pause()
-        finally:
-            os._exit(1)
-    os.close(ready_w)
-    try:
-        if os.read(ready_r, 1) != b"x":
-            raise OSError(1, "unshare(CLONE_NEWUSER|CLONE_NEWUTS): the helper failed")
-        pidfd = os.pidfd_open(helper)
-        try:
-            libc.setns(pidfd, libc.CLONE_NEWUTS)
-        finally:
-            os.close(pidfd)
-    finally:
-        os.close(ready_r)
-        os.kill(helper, signal.SIGKILL)
-        os.waitpid(helper, 0)
+        pass        # a kernel without IPv4 ping sockets
 
 
 def _reaper_memfd(reaper: bytes) -> int:
     """A sealed in-memory copy of the reaper: /proc/1/exe is no host file."""
-    fd = os.memfd_create("linjail-reaper", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    os.write(fd, reaper)
-    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK |
-                fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+    fd = libc.memfd_create("linjail-reaper", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    libc.write(fd, reaper)
+    libc.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK |
+               fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
     return fd
 
 

@@ -314,10 +314,10 @@ def place(mapping: dict[int, int | None], cloexec: Iterable[int] = ()) -> None:
     targets = list(mapping)
     top = max(targets + [s for s in mapping.values() if s is not None]) + 1
     import fcntl
-    parked = {t: fcntl.fcntl(s, fcntl.F_DUPFD_CLOEXEC, top) for t, s in mapping.items()
+    parked = {t: libc.fcntl(s, fcntl.F_DUPFD_CLOEXEC, top) for t, s in mapping.items()
               if s is not None}
     close_all_but(parked.values())
     no_exec = set(cloexec)
     for target, fd in parked.items():
-        os.dup2(fd, target, inheritable=target not in no_exec)
+        libc.dup2(fd, target, inheritable=target not in no_exec)
     libc.close_range(top)

@@ -1,0 +1,115 @@
+"""A jail's mounts as operation objects: each says in one line what it does
+(`jail -v`) and does it in the jail's first process, with
+confine/rootfs.py's functions as the mechanism.
+
+mounts(spec) is the list for a jail, in order: its root, /dev, /proc, /sys,
+then its fstab (rc.conf, jail.conf's mount.*, thin-jail layers).
+"""
+from __future__ import annotations
+
+from ..confine import rootfs
+from ..confine.rootfs import Root
+from ..model import JailSpec, Mount
+from ..record import Record, record
+
+
+class MountOp(Record):
+    """One mount of a jail; the root's is RootMount, which makes the Root."""
+    #: the directory of the jail's tree it goes on, if it goes only where
+    #: there is one (a root without /proc gets no procfs)
+    where = ""
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def applies(self, root: Root) -> bool:
+        """False: the jail's tree has no place for it; a symbolic link there
+        is an error (JailError)."""
+        return not self.where or root.exists_dir(self.where)
+
+    def execute(self, root: Root) -> None:
+        raise NotImplementedError
+
+
+@record()
+class RootMount(Record):
+    """The jail's tree bound onto itself, nodev (an overlay for a thin jail)."""
+    path: str
+    overlay: tuple[str, str] | None = None
+
+    def describe(self) -> str:
+        if self.overlay is not None:
+            lower, top = self.overlay
+            return f"overlay {lower} + {top}/upper -> / (nodev)"
+        return f"bind {self.path} -> / (nodev)"
+
+    def execute(self) -> Root:
+        return rootfs.attach_root(self.path, self.overlay)
+
+
+@record()
+class DevMount(MountOp):
+    """The jail's own /dev: six nodes, a private devpts, shm."""
+    devpts_extra: str = ""
+    where = "dev"
+
+    def describe(self) -> str:
+        return ("tmpfs -> /dev (nosuid,noexec: null zero full random urandom tty; "
+                f"devpts /dev/pts newinstance{self.devpts_extra}; tmpfs /dev/shm)")
+
+    def execute(self, root: Root) -> None:
+        rootfs.mount_dev(root, self.devpts_extra)
+
+
+@record()
+class ProcMount(MountOp):
+    """procfs of the jail's PID namespace, the OCI read-only and masked paths."""
+    where = "proc"
+
+    def describe(self) -> str:
+        return (f"proc -> /proc (nosuid,nodev,noexec; {len(rootfs.PROC_READONLY)} paths "
+                f"read-only, {len(rootfs.PROC_MASKED_FILES) + len(rootfs.PROC_MASKED_DIRS)} "
+                "masked)")
+
+    def execute(self, root: Root) -> None:
+        rootfs.mount_proc(root)
+
+
+@record()
+class SysMount(MountOp):
+    """sysfs, read-only, the OCI runtimes' masks."""
+    where = "sys"
+
+    def describe(self) -> str:
+        return f"sysfs -> /sys (ro,nosuid,nodev,noexec; masked {' '.join(rootfs.SYS_MASKED_DIRS)})"
+
+    def execute(self, root: Root) -> None:
+        rootfs.mount_sys(root)
+
+
+@record()
+class ExtraMount(MountOp):
+    """An fstab line: a host path bound in, or a tmpfs."""
+    mount: Mount
+
+    def describe(self) -> str:
+        m = self.mount
+        flags = ("ro," if m.readonly else "") + "nosuid,nodev"
+        if m.kind == "tmpfs":
+            return f"tmpfs -> {m.target} ({flags}{',' + m.options if m.options else ''})"
+        return f"bind {m.source} -> {m.target} ({flags})"
+
+    def execute(self, root: Root) -> None:
+        rootfs.mount_extra(root, self.mount)
+
+
+def mounts(spec: JailSpec, devpts_extra: str = "") -> list[MountOp]:
+    """The mounts of a jail after its root, in order."""
+    ops: list[MountOp] = []
+    if spec.devfs:
+        ops.append(DevMount(devpts_extra))
+    if spec.procfs:
+        ops.append(ProcMount())
+    ops.append(SysMount())
+    ops.extend(ExtraMount(m) for m in spec.mounts)
+    return ops

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from linjail.cli.jailctl_build import running_roots
 from linjail.roots.destroy import destroy, mounts_at_or_below, remove_tree
 from linjail.errors import JailError
 
@@ -233,7 +234,8 @@ def test_boots_through_rc_conf_and_stops_clean(complete_root: Path,
 def test_a_thin_jail_of_it_boots_its_own_nginx(complete_root: Path, tmp_path: Path) -> None:
     """Thin jails work on a complete base: its /etc/rc, its own address, its
     own writable layer (logs, pid files); the base never changes."""
-    from linjail.roots.thin import build_thin, layer_path, overlay_for
+    from linjail.roots.thin import build_thin
+    from linjail.thinroot import layer_path, overlay_for
     from linjail.lifecycle.remove import remove_jail
     from linjail.lifecycle.start import run_jail
     from linjail.model import JailSpec, parse_ip_list
@@ -279,7 +281,7 @@ def test_a_thin_jail_of_it_boots_its_own_nginx(complete_root: Path, tmp_path: Pa
     assert (base_log.stat().st_size if base_log.exists() else -1) == base_size
     assert (complete_root / "etc/rc.conf").read_bytes() == (SRC / "jailrc/rc.conf").read_bytes()
     for path in (thin, quiet):
-        destroy(path)
+        destroy(path, running_roots)
     assert os.listdir(tmp_path / "jails") == []
 
 

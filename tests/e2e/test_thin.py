@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from linjail.cli.jailctl_build import running_roots
 from linjail.roots.destroy import destroy, mounts_at_or_below
-from linjail.roots.thin import build_thin, layer_path, marker_path, overlay_for
+from linjail.roots.thin import build_thin
+from linjail.thinroot import layer_path, marker_path, overlay_for
 from linjail.errors import JailError
 from linjail.model import JailSpec
 
@@ -120,11 +122,11 @@ def test_many_thin_jails_live_at_once_with_nothing_on_the_host(jails: Jails) -> 
         assert (Path(layer_path(str(root))) / "upper/root/id").read_text() == f"{i}\n"
     # destroy refuses running thin jails, and their base, naming the JID
     with pytest.raises(JailError) as err:
-        destroy(str(roots[0]))
+        destroy(str(roots[0]), running_roots)
     assert err.value.message == (f"destroy: {roots[0]}: jail {jails.jids[0]} is running in "
                                  "it; stop it first")
     with pytest.raises(JailError) as err:
-        destroy(str(jails.base))
+        destroy(str(jails.base), running_roots)
     assert err.value.message == (f"destroy: {jails.base}: jail {jails.jids[0]} ({roots[0]}) "
                                  "is a thin jail on it; stop it first")
     from linjail.lifecycle.remove import remove_jail
@@ -132,7 +134,7 @@ def test_many_thin_jails_live_at_once_with_nothing_on_the_host(jails: Jails) -> 
         remove_jail(jid, 0.2)
     jails.jids.clear()
     for root in roots:
-        destroy(str(root))
+        destroy(str(root), running_roots)
         assert not root.exists() and not os.path.lexists(layer_path(str(root)))
         assert not os.path.lexists(marker_path(str(root)))
     assert (jails.base / "etc" / "motd").exists()

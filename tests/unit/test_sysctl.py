@@ -71,8 +71,8 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LINJAIL_STATE_DIR", str(tmp_path))
     monkeypatch.setattr(jailctl_sysctl, "_jailed", lambda: 0)
     # jail.list asks the jail's UTS namespace as root; these jails are records only
-    from linjail.cli import jls
-    monkeypatch.setattr(jls, "current_hostname", lambda pid, fallback: fallback)
+    from linjail.confine import uts
+    monkeypatch.setattr(uts, "current_hostname", lambda pid, fallback: fallback)
     return tmp_path
 
 

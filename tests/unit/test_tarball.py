@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from linjail.roots import destroy as destroy_mod
+from linjail.cli.jailctl_build import running_roots
 from linjail.roots.destroy import Target, destroy, mounts_at_or_below
 from linjail.roots.tarball import _Extractor, build_from_tar, check_members
 from linjail.errors import JailError
@@ -255,7 +256,7 @@ def test_destroy_unmounts_and_never_follows_symlinks(tmp_path: Path, jails: Path
     subprocess.run(["mount", "--bind", str(precious), str(root / "mnt")], check=True)
     messages: list[str] = []
     try:
-        destroy(str(root), messages.append)
+        destroy(str(root), running_roots, messages.append)
     finally:
         if mounts_at_or_below(str(root)):
             subprocess.run(["umount", "-l", str(root / "mnt")], check=False)
@@ -285,7 +286,7 @@ def test_destroy_refuses(tmp_path: Path, jails: Path) -> None:
     cases[str(jails / "file")] = f"destroy: {jails}/file: Not a directory"
     for path, message in cases.items():
         with pytest.raises(JailError) as err:
-            destroy(path)
+            destroy(path, running_roots)
         assert err.value.message == message
     assert (notjail / "stuff").is_dir()
     mp = jails / "mp"
@@ -294,7 +295,7 @@ def test_destroy_refuses(tmp_path: Path, jails: Path) -> None:
     try:
         os.mkdir(mp / "etc")
         with pytest.raises(JailError, match=r"is a mount point; unmount it first$"):
-            destroy(str(mp))
+            destroy(str(mp), running_roots)
         assert (mp / "etc").is_dir()
     finally:
         subprocess.run(["umount", str(mp)], check=True)

@@ -60,8 +60,8 @@ def parse(args: list[str]) -> "object":
     except ValueError as err:
         raise JailError(f"Invalid value {err.args[0]}", stdout=True, bare=True) from None
     overlay = None
-    if os.path.lexists(resolved + ".linjail-thin"):    # a thin jail (roots/thin.py)
-        from ..roots.thin import overlay_for
+    if os.path.lexists(resolved + ".linjail-thin"):    # a thin jail (thinroot.py)
+        from ..thinroot import overlay_for
         try:
             overlay = overlay_for(resolved)
         except JailError as err:

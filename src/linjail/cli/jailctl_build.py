@@ -23,6 +23,7 @@ from types import FrameType
 from typing import TextIO
 
 from ..errors import JailError, UsageError
+from .jailctl_usage import USAGE
 
 _LONG = ["complete", "suite=", "include=", "mirror=", "hostname=", "thin=", "from-tar="]
 _COMPLETE_ONLY = ("--suite", "--include", "--mirror", "--hostname")
@@ -40,7 +41,6 @@ class BuildArgs:
 
 
 def _usage() -> UsageError:
-    from .jailctl import USAGE
     return UsageError(USAGE)
 
 
@@ -74,6 +74,7 @@ def main_build(args: list[str], out: TextIO, err: TextIO) -> int:
     log = _logger(err)
     with _interruptible():
         try:
+            # only the chosen builder's module is imported (start-up time)
             if parsed.kind == "complete":
                 from ..roots.complete import build_complete
                 build_complete(parsed.path, suite=parsed.suite, include=parsed.include,
@@ -102,13 +103,19 @@ def main_destroy(args: list[str], out: TextIO, err: TextIO) -> int:
     from ..roots.destroy import destroy
     with _interruptible():
         try:
-            destroy(args[0], _logger(err))
+            destroy(args[0], running_roots, _logger(err))
         except OSError as e:
             raise JailError(f"destroy: {e.filename or args[0]}: {e.strerror}") from None
         except KeyboardInterrupt:
             raise JailError(f"destroy: interrupted; {args[0]} is partly removed; "
                             "run it again", 130) from None
     return 0
+
+
+def running_roots() -> list[tuple[int, str]]:
+    """The live jails as roots/destroy.py asks for them: (JID, root)."""
+    from ..state import registry      # only destroy reads it (start-up time)
+    return [(rec.jid, rec.path) for rec in registry.live_jails()]
 
 
 def _logger(err: TextIO) -> Callable[[str], None]:

@@ -70,8 +70,9 @@ def jail_list() -> str:
     escaped as jls escapes them, so no jail can forge a line."""
     if _jailed():
         return ""
+    from ..confine.uts import current_hostname
+    from ..display import escape
     from ..state import registry
-    from .jls import current_hostname, escape
     import ipaddress
     root = os.geteuid() == 0
     lines = []

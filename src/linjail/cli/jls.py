@@ -4,24 +4,12 @@ from __future__ import annotations
 import os
 import sys
 
+from ..display import escape
+
 
 def main(argv: list[str] | None = None) -> int:
     from ._main import run
     return run("jls", _jls, argv)
-
-
-def escape(text: str) -> str:
-    """Show control characters of an untrusted hostname as octal escapes."""
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
-            out.append(f"\\{code:03o}")
-        elif ch == "\\":
-            out.append("\\\\")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def format_ips(ips: list[str]) -> str:
@@ -29,27 +17,6 @@ def format_ips(ips: list[str]) -> str:
     if not ips:
         return "(none)"
     return " ".join(str(ipaddress.ip_address(a)) for a in reversed(ips))
-
-
-def current_hostname(pid: int, fallback: str) -> str:
-    """The jail's hostname now (jailed root may have changed it)."""
-    from ..kernel import libc
-    try:
-        fd = os.open(f"/proc/{pid}/ns/uts", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return fallback
-    own = os.open("/proc/self/ns/uts", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        libc.setns(fd, libc.CLONE_NEWUTS)
-        try:
-            return os.uname().nodename
-        finally:
-            libc.setns(own, libc.CLONE_NEWUTS)
-    except OSError:
-        return fallback
-    finally:
-        os.close(fd)
-        os.close(own)
 
 
 def _jls(args: list[str]) -> int:
@@ -60,6 +27,7 @@ def _jls(args: list[str]) -> int:
     from ._main import jailed
     if jailed():
         return 0
+    from ..confine.uts import current_hostname
     from ..state import registry
     jails = [r for r in registry.live_jails() if r.state == "running"]
     root = os.geteuid() == 0

@@ -184,8 +184,8 @@ def _select(which: str) -> list[tuple[JailRecord, str]]:
     """The running jails (JID order), or the one -j names; with the
     hostname each has now."""
     import os
+    from ..confine.uts import current_hostname
     from ..state import registry
-    from .jls import current_hostname
     jails = sorted((r for r in registry.live_jails() if r.state == "running"),
                    key=lambda r: r.jid)
     if which:
@@ -211,7 +211,7 @@ def _quote(pflags: int, value: str) -> str:
 
 
 def _text(pflags: int, names: list[str], rec: JailRecord, host: str) -> list[str]:
-    from .jls import escape
+    from ..display import escape
     v = values(rec, host)
     host, path, name = escape(host), escape(rec.path), escape(str(v["name"]))
     ip4, ip6 = v["ip4.addr"], v["ip6.addr"]

@@ -357,7 +357,7 @@ def build_spec(cfg: JailConfig, *, root: str, knobs: Knobs,
         raise StartFailure(f"Invalid value {e.args[0]}") from None
     flags = parse_flags(cfg.flags, cfg.var("flags"))
     command = split_command(cfg.exec_start, cfg.var("exec_start"))
-    from linjail.roots.thin import overlay_for
+    from linjail.thinroot import overlay_for
     try:
         overlay = overlay_for(root)
     except JailError as e:

@@ -1,6 +1,7 @@
 """rctl rules made real: cgroup limits, rlimits, IPC sysctls, devpts max=.
 
   rules (config/rctl.py) --plan()--> Plan --apply_host / jail_* / update_running--> kernel
+                         rctlplan.py         this module
 
 The host side writes the jail's cgroups: memory, pids and cpu limits and io
 throttling, each in the hierarchy that has the controller (cglayout.py):
@@ -21,34 +22,15 @@ import os
 import resource
 
 from ..config.rctl import SIGNALS, Rule, RuleError
-from ..record import Record, record
-from . import cglayout
+from . import cglayout, rctlwatch
+from .rctlplan import CONTROLLER, IO_KEYS, RLIMITS
+from .rctlplan import Plan as Plan, plan as plan     # this module's callers name them here
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..model import JailSpec
     from ..state.registry import JailRecord
 
-#: resources enforced per process by rlimits (setrlimit(2))
-RLIMITS: dict[str, int] = {
-    "datasize": resource.RLIMIT_DATA,
-    "stacksize": resource.RLIMIT_STACK,
-    "coredumpsize": resource.RLIMIT_CORE,
-    "memorylocked": resource.RLIMIT_MEMLOCK,
-    "openfiles": resource.RLIMIT_NOFILE,
-    "vmemoryuse": resource.RLIMIT_AS,
-}
-#: resources enforced by the jail's own IPC namespace (ipc/namespace.c)
-IPC = ("nmsgq", "msgqsize", "nsem", "nsemop", "nshm", "shmsize")
-#: resources that need a cgroup controller, and which (v2 name)
-CONTROLLER = {"memoryuse": "memory", "swapuse": "memory", "maxproc": "pids", "nthr": "pids",
-              "pcpu": "cpu", "readbps": "io", "writebps": "io", "readiops": "io",
-              "writeiops": "io"}
-#: io.max keys (v2) and blkio files (v1)
-IO_KEYS = {"readbps": ("rbps", "blkio.throttle.read_bps_device"),
-           "writebps": ("wbps", "blkio.throttle.write_bps_device"),
-           "readiops": ("riops", "blkio.throttle.read_iops_device"),
-           "writeiops": ("wiops", "blkio.throttle.write_iops_device")}
 CPU_PERIOD = 100000          # µs: the kernel's default CFS period
 IPCMNI = 32768               # include/linux/ipc.h: at most this many ids
 
@@ -85,75 +67,6 @@ def _nr_open() -> int:
             return int(f.read())
     except (OSError, ValueError):
         return 1 << 20
-
-
-@record()
-class Plan(Record):
-    """The limits a jail's rules ask for (None: no limit)."""
-    memory: int | None = None
-    swap: int | None = None
-    pids: int | None = None
-    cpu: int | None = None                  # percent of one CPU
-    io: dict[str, int] = {}                 # readbps ... -> amount
-    rlimits: dict[str, int] = {}            # resource name -> amount
-    ipc: dict[str, int] = {}
-    pty_max: int | None = None
-    watch: bool = False                     # log/signal actions, wallclock: a watcher
-
-    def devpts_options(self) -> str:
-        return "" if self.pty_max is None else f",max={self.pty_max}"
-
-    def set_rlimits(self, pid: int = 0) -> None:
-        """soft = hard = amount: jailed root cannot raise a hard limit."""
-        for name, amount in self.rlimits.items():
-            resource.prlimit(pid, RLIMITS[name], (amount, amount))
-
-    def controllers(self) -> set[str]:
-        out = set()
-        if self.memory is not None or self.swap is not None:
-            out.add("memory")
-        if self.pids is not None:
-            out.add("pids")
-        if self.cpu is not None:
-            out.add("cpu")
-        if self.io:
-            out.add("io")
-        return out
-
-
-def _lower(current: int | None, amount: int) -> int:
-    return amount if current is None else min(current, amount)
-
-
-def plan(rules: list[Rule] | tuple[Rule, ...]) -> Plan:
-    memory = swap = pids = cpu = pty = None
-    io: dict[str, int] = {}
-    rl: dict[str, int] = {}
-    ipc: dict[str, int] = {}
-    watch = False
-    for r in rules:
-        amount = r.amount or 0
-        if r.action not in ("deny", "throttle") or r.resource == "wallclock":
-            watch = True
-            continue
-        if r.resource == "memoryuse":
-            memory = _lower(memory, amount)
-        elif r.resource == "swapuse":
-            swap = _lower(swap, amount)
-        elif r.resource in ("maxproc", "nthr"):
-            pids = _lower(pids, amount)
-        elif r.resource == "pcpu":
-            cpu = _lower(cpu, amount)
-        elif r.resource in IO_KEYS:
-            io[r.resource] = _lower(io.get(r.resource), amount)
-        elif r.resource in RLIMITS:
-            rl[r.resource] = _lower(rl.get(r.resource), amount)
-        elif r.resource in IPC:
-            ipc[r.resource] = _lower(ipc.get(r.resource), amount)
-        elif r.resource == "pseudoterminals":
-            pty = _lower(pty, amount)
-    return Plan(memory=memory, swap=swap, pids=pids, cpu=cpu, io=io, rlimits=rl, ipc=ipc,
-                pty_max=pty, watch=watch)
 
 
 # --- host side: cgroups -------------------------------------------------------------
@@ -272,9 +185,8 @@ class HostLimits:
 
     def started(self, rec: JailRecord, console_log: str | None) -> None:
         """The jail runs: its watcher, if a rule acts after the fact."""
-        from ..lifecycle import rctlwatch
         from ..state import rctl as store
-        if rctlwatch.needed(store.for_jail(rec.name, rec.jid), console_log):
+        if plan(store.for_jail(rec.name, rec.jid)).needs_watcher(console_log):
             rctlwatch.ensure(rec, console_log)
 
     def join(self, pid: int) -> None:
@@ -324,13 +236,9 @@ def for_start(spec: JailSpec, rec: JailRecord) -> tuple[JailSpec, HostLimits | N
     return spec.replace(limits=tuple(rules)), host
 
 
-def v1_dirs(jid: int) -> list[str]:
-    return cglayout.v1_dirs(jid)
-
-
 def join_v1(jid: int) -> None:
     """jexec: the joining process enters the jail's v1 cgroups too."""
-    for path in v1_dirs(jid):
+    for path in cglayout.v1_dirs(jid):
         _write(os.path.join(path, "cgroup.procs"), "0")
 
 

@@ -21,7 +21,7 @@ import os
 import time
 
 from ..config.rctl import RESOURCES
-from . import cgroup
+from . import cglayout, cgroup
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -69,8 +69,7 @@ def cpu_usec(rec: JailRecord) -> int:
         if line.startswith("usage_usec "):
             return int(line.split()[1])
     # v1 only: cpuacct of the jail's v1 cgroup, if it has one
-    from . import limits
-    for path in limits.v1_dirs(rec.jid):
+    for path in cglayout.v1_dirs(rec.jid):
         ns = _read(os.path.join(path, "cpuacct.usage"))
         if ns is not None:
             return int(ns) // 1000
@@ -81,8 +80,7 @@ def memory(rec: JailRecord, rss: int) -> int:
     current = _read(os.path.join(rec.cgroup, "memory.current"))
     if current is not None:
         return int(current)
-    from . import limits
-    for path in limits.v1_dirs(rec.jid):
+    for path in cglayout.v1_dirs(rec.jid):
         usage = _read(os.path.join(path, "memory.usage_in_bytes"))
         if usage is not None:
             # v1 leaves the charges of a process with the cgroup it came
@@ -96,9 +94,8 @@ def oom_kills(rec: JailRecord) -> int:
     """Processes the kernel's OOM killer ended inside the jail's memory
     cgroup (memory.events oom_kill, v1 memory.oom_control oom_kill)."""
     places = [(os.path.join(rec.cgroup, "memory.events"), "oom_kill")]
-    from . import limits
     places += [(os.path.join(p, "memory.oom_control"), "oom_kill")
-               for p in limits.v1_dirs(rec.jid)]
+               for p in cglayout.v1_dirs(rec.jid)]
     for path, key in places:
         for line in (_read(path) or "").splitlines():
             name, _, value = line.partition(" ")
@@ -183,8 +180,7 @@ def _io(rec: JailRecord) -> dict[str, int]:
                 if name:
                     out[name] += int(value)
         return out
-    from . import limits
-    for path in limits.v1_dirs(rec.jid):
+    for path in cglayout.v1_dirs(rec.jid):
         for fname, unit in (("blkio.throttle.io_service_bytes", "bps"),
                             ("blkio.throttle.io_serviced", "iops")):
             for line in (_read(os.path.join(path, fname)) or "").splitlines():

@@ -238,8 +238,8 @@ def to_spec(fj: FbJail) -> JailSpec:
     if not os.path.isdir(path):
         raise JailError(f"path {fj.path}: {os.strerror(20)}")
     overlay = None
-    if os.path.lexists(path + ".linjail-thin"):     # a thin jail (roots/thin.py)
-        from ..roots.thin import overlay_for
+    if os.path.lexists(path + ".linjail-thin"):     # a thin jail (thinroot.py)
+        from ..thinroot import overlay_for
         overlay = overlay_for(path)
     knobs = default_knobs()
     knobs.update(dict(fj.knobs))

@@ -5,19 +5,11 @@ its undo, and a jail that fails to start has them run in reverse (STYLE 8).
 The jail itself is made by the same library as `jail` (run_jail), through a
 small Backend so the steps are unit-tested with a recording fake.
 
-/var/run/jail_NAME.id holds the JID and a newline, as on DragonFly (scripts
-run `jexec $(cat /var/run/jail_www.id) ...`).  /var/run is not a tmpfs on
-these machines (SPEC §7), so an id file is believed only while the registry
-record of its JID is live (that record carries the boot id and the PID and
-start time of the jail's PID 1) and names this jail; any other id file is
-stale and removed by whichever command looks at it.  LINJAIL_VARRUN moves the
-directory (tests).
+Which jail runs under which name is kept in id files (lifecycle/idfiles.py).
 """
 from __future__ import annotations
 
 import _signal as signal   # the C module: `signal` would import enum (startup cost)
-import errno
-import fcntl
 import os
 import stat
 from dataclasses import dataclass, field
@@ -27,18 +19,15 @@ from linjail.config import fstab
 from linjail.config.jails import (FatalConfig, JailConfig, RcVars, StartFailure, build_spec,
                                   checkyesno,
                                   real_root, resolve, split_command, valid_name)
+from linjail.display import shown
 from linjail.errors import JailError
+from linjail.lifecycle.idfiles import DirLock, id_path, read_id, unlink_quiet, varrun, write_id
+from linjail.lifecycle.rc_jailconf import ConfJails
 from linjail.model import JailSpec, Knobs, Mount
 from linjail.state.hostfile import HostFile, HostFileError, open_host_file
-from linjail.state.registry import JID_MAX, atomic_write
 
-VARRUN_ENV = "LINJAIL_VARRUN"
 #: rc.d/jail: `killall -j JID -TERM; sleep 1; killall -j JID -KILL`
 STOP_GRACE = 1.0
-
-
-def varrun() -> str:
-    return os.environ.get(VARRUN_ENV, "/var/run")
 
 
 class Record(Protocol):
@@ -128,93 +117,9 @@ class RealBackend:
         knobs.set_defaults(value)
 
 
-# -- id files -----------------------------------------------------------------
-
-def id_path(name: str, directory: str | None = None) -> str:
-    return os.path.join(directory if directory is not None else varrun(), f"jail_{name}.id")
-
-
-def parse_id(data: bytes) -> int | None:
-    """The JID of an id file (`echo JID > file`), or None if it holds anything else."""
-    text = data[:-1] if data.endswith(b"\n") else data
-    if not text or len(text) > len(str(JID_MAX)) or not text.isdigit():
-        return None
-    jid = int(text)
-    return jid if 1 <= jid <= JID_MAX else None
-
-
-def write_id(path: str, jid: int) -> None:
-    """tmp + rename: never half a file (no fsync: after a crash of the machine
-    the registry record it names is stale anyway)."""
-    atomic_write(path, f"{jid}\n".encode())
-
-
-def unlink_quiet(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def read_id(path: str) -> tuple[bool, int | None]:
-    """(exists, JID); a file that is not an id file exists with JID None.
-
-    O_NONBLOCK: a FIFO planted there must not hang start, stop or status.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False, None
-    except OSError as e:
-        if os.path.islink(path):
-            return True, None                # a symlink is never ours: stale
-        if e.errno == errno.ENXIO:           # a socket
-            raise JailError(f"{path}: not a regular file") from None
-        raise JailError(f"{path}: {e.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise JailError(f"{path}: not a regular file")
-        data = os.read(fd, 64)
-    finally:
-        os.close(fd)
-    return True, parse_id(data)
-
-
-class _DirLock:
-    """flock(2) on the id-file directory: one start/stop at a time, as at boot."""
-
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
-        self.fd = -1
-
-    def __enter__(self) -> "_DirLock":
-        try:
-            self.fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as e:
-            raise JailError(f"{self.directory}: {e.strerror}") from None
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
-
-
 def reason(e: JailError) -> str:
     """The library's message without the `jail: ` of the jail(8) it speaks as."""
     return e.message[len("jail: "):] if e.message.startswith("jail: ") else e.message
-
-
-def shown(output: bytes) -> str:
-    """A jail's output as it reaches the administrator's terminal: control
-    characters as octal escapes (as jls shows a hostname), never raw."""
-    out = []
-    for ch in output.decode("utf-8", "backslashreplace"):
-        code = ord(ch)
-        if (code < 0x20 and ch not in "\n\t") or code == 0x7F or 0x80 <= code < 0xA0:
-            out.append(f"\\{code:03o}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 class ExecFailure(StartFailure):
@@ -439,7 +344,6 @@ class RcService:
         self.out = out
         self.err = err
         self.directory = directory if directory is not None else varrun()
-        from .rc_jailconf import ConfJails
         self.conf_jails = ConfJails(self)      # FreeBSD's jail.conf beside rc.conf
 
     # output
@@ -458,7 +362,7 @@ class RcService:
     def jail_trees(self, own: Sequence[str]) -> tuple[str, ...]:
         """Every tree some jail's root may write: roots of the jail at hand, of
         every jail in rc.conf and of every running jail, and thin jails' layers."""
-        from linjail.roots.thin import layer_path
+        from linjail.thinroot import layer_path
         roots = set(own)
         roots.update(v for k, v in self.rc.values.items()
                      if k.startswith("jail_") and k.endswith("_rootdir") and v)
@@ -507,7 +411,7 @@ class RcService:
         todo = self._names(names, force)
         if todo is None:
             return 0
-        with _DirLock(self.directory):
+        with DirLock(self.directory):
             self._default_knobs()
             self._rctl_rules()
             self.say("Starting jails:")
@@ -571,7 +475,7 @@ class RcService:
         if todo is None:
             return 0
         failed = False
-        with _DirLock(self.directory):
+        with DirLock(self.directory):
             self.say("Stopping jails:")
             if checkyesno(self.rc.get("jail_reverse_stop") or "NO", "jail_reverse_stop",
                           self.warn):

@@ -20,14 +20,18 @@ from __future__ import annotations
 import os
 import sys
 
+from typing import Protocol
+
+from ..config.jails import RcVars
+from ..display import shown
 from ..errors import JailError
 from ..state import registry
+from .idfiles import unlink_quiet, write_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Iterator
     from ..config.jailconf import Conf
-    from .rc import RcService
 
 DEFAULT_CONF = "/etc/jail.conf"
 
@@ -66,10 +70,24 @@ class _Captured:
         return data
 
 
+class Service(Protocol):
+    """What ConfJails uses of the rc.conf service it serves (rc.RcService)."""
+    rc: RcVars
+    directory: str
+
+    def say(self, text: str) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+    def id_path(self, name: str) -> str: ...
+
+    def live(self, name: str) -> object | None: ...
+
+
 class ConfJails:
     """The jail.conf side of one RcService."""
 
-    def __init__(self, svc: RcService) -> None:
+    def __init__(self, svc: Service) -> None:
         self.svc = svc
         self.path = svc.rc.get("jail_conf") or DEFAULT_CONF
         self._conf: Conf | None = None
@@ -128,13 +146,11 @@ class ConfJails:
                     break
         output = out.text()
         if not ok:
-            from .rc import shown
             self.svc.say(f" cannot start jail \"{name}\": \n")
             self.svc.say(shown(output))
             return False
         rec = self.live(name)
         if rec is not None:
-            from .rc import write_id
             try:
                 write_id(self.svc.id_path(name), rec.jid)
             except OSError as err:
@@ -160,7 +176,6 @@ class ConfJails:
         from ..config.jailconf import resolve
         from ..config.params import build
         from .fbsd import Out, remove
-        from .rc import shown, unlink_quiet
         rec = self.live(name)
         if rec is None:
             self.svc.say(f" cannot stop jail {name}. No jail id in {self.svc.directory}\n")

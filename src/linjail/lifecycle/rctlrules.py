@@ -100,7 +100,7 @@ def add(rule: Rule) -> None:
         store.save(new)
     for rec in done:
         if limits.plan(rules_of(new, rec)).watch:
-            from ..lifecycle import rctlwatch
+            from ..confine import rctlwatch
             rctlwatch.ensure(rec)
 
 

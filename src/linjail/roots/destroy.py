@@ -27,10 +27,11 @@ import os
 import re
 import stat
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 
 from linjail.errors import JailError
+from linjail.thinroot import THIN_MARKER, overlay_for
 
 Log = Callable[[str], None]
 
@@ -42,8 +43,6 @@ FS_APPEND_FL = 0x00000020
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 #: no `destroy /` or `destroy /usr`: a jail root is at least two levels down
 MIN_DEPTH = 2
-THIN_MARKER = ".linjail-thin"   # PATH + this: the thin-jail description (thin.py)
-THIN_LAYER = ".layer"           # PATH + this: the thin jail's writable layer
 
 
 # --- the target of a build ------------------------------------------------------
@@ -334,35 +333,38 @@ def _clear_flags(fd: int) -> None:
 # --- jailctl destroy --------------------------------------------------------------
 
 
-def jails_using(root: str) -> list[tuple[int, str]]:
-    """Live jails whose root is ROOT or below it, or that stack on it (thin).
+#: the live jails, as (JID, root) pairs: the caller reads them from the registry
+#: (state/), asked only once the path itself has passed its checks
+Running = Callable[[], Iterable[tuple[int, str]]]
+
+
+def jails_using(root: str, running: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The jails of RUNNING whose root is ROOT or below it, or that stack on
+    it (thin).
 
     Returns (jid, why) pairs, lowest JID first.
     """
-    from linjail.roots.thin import overlay_for
-    from linjail.state import registry
     inside = root.rstrip("/") + "/"
     out = []
-    for rec in registry.live_jails():
-        where = os.path.realpath(rec.path)
+    for jid, path in running:
+        where = os.path.realpath(path)
         if where == root or where.startswith(inside):
-            out.append((rec.jid, "is running in it"))
+            out.append((jid, "is running in it"))
             continue
         try:
             overlay = overlay_for(where)
         except JailError:
             continue
         if overlay is not None and any(p == root or p.startswith(inside) for p in overlay):
-            out.append((rec.jid, f"({where}) is a thin jail on it"))
+            out.append((jid, f"({where}) is a thin jail on it"))
     return sorted(out)
 
 
-def destroy(path: str, log: Log | None = None) -> None:
-    """`jailctl destroy PATH`: remove a jail root that no jail uses.
+def destroy(path: str, running: Running, log: Log | None = None) -> None:
+    """`jailctl destroy PATH`: remove a jail root that no jail of RUNNING uses.
 
     A thin jail goes with its writable layer and its marker; its base stays.
     """
-    from linjail.roots.thin import overlay_for
     if not path:
         raise JailError("destroy: empty path")
     absolute = os.path.abspath(path)
@@ -377,7 +379,7 @@ def destroy(path: str, log: Log | None = None) -> None:
     root = os.path.realpath(absolute)
     if root.count("/") < MIN_DEPTH or root == "/":
         raise JailError(f"destroy: {root}: refusing to remove a top-level directory")
-    for jid, why in jails_using(root):
+    for jid, why in jails_using(root, running()):
         raise JailError(f"destroy: {root}: jail {jid} {why}; stop it first")
     overlay = overlay_for(root)
     if overlay is None and not _looks_like_a_root(root):

@@ -29,85 +29,12 @@ import os
 import stat
 from collections.abc import Callable
 
-from linjail.roots.destroy import THIN_LAYER, THIN_MARKER, Target
 from linjail.errors import JailError
+from linjail.roots.destroy import Target
+from linjail.thinroot import (UNSAFE, check_base_path, is_real_dir, layer_path, marker_path,
+                              overlay_for)
 
 Log = Callable[[str], None]
-#: characters that overlayfs's option parser treats specially (lowerdir=a:b, o1,o2, \\)
-_UNSAFE = (",", ":", "\\", "\n", "\0")
-_MAX_MARKER = 64 * 1024
-
-
-def marker_path(path: str) -> str:
-    """Where the description of the thin jail rooted at PATH lives."""
-    return path.rstrip("/") + THIN_MARKER
-
-
-def layer_path(path: str) -> str:
-    return path.rstrip("/") + THIN_LAYER
-
-
-def overlay_for(path: str) -> tuple[str, str] | None:
-    """JailSpec.overlay for the jail root PATH (its realpath): (lowerdir, top).
-
-    None when PATH is not a thin jail (no PATH.linjail-thin beside it).
-    Raises JailError, one line naming the file, if the description is unsafe,
-    malformed, or names a base or layer that is gone.
-    """
-    marker = marker_path(path)
-    try:
-        fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        if os.path.islink(marker):
-            raise JailError(f"{marker}: is a symbolic link; refusing it") from None
-        raise JailError(f"{marker}: {e.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise JailError(f"{marker}: not a regular file")
-        if st.st_uid != 0 or st.st_mode & 0o022:
-            raise JailError(f"{marker}: must be owned by root and writable by root only")
-        data = os.read(fd, _MAX_MARKER + 1)
-    finally:
-        os.close(fd)
-    try:
-        desc = json.loads(data)
-        base, top = desc["base"], desc["top"]
-        if not isinstance(base, str) or not isinstance(top, str):
-            raise TypeError
-    except RecursionError:    # "[[[[..." 64 KiB deep: json's recursion limit
-        raise JailError(f"{marker}: not a thin-jail description (nested too deeply)") \
-            from None
-    except (ValueError, KeyError, TypeError):
-        raise JailError(f"{marker}: not a thin-jail description "
-                        '({"base": "/abs/BASE", "top": "/abs/PATH.layer"})') from None
-    if top != layer_path(path):
-        raise JailError(f"{marker}: top {top} is not {layer_path(path)}")
-    _check_base_path(base, marker)
-    for sub in ("upper", "work"):
-        d = os.path.join(top, sub)
-        if not _is_real_dir(d):
-            raise JailError(f"{marker}: {d}: missing or not a directory")
-    return base, top
-
-
-def _check_base_path(base: str, what: str) -> None:
-    if not os.path.isabs(base) or os.path.normpath(base) != base or base == "/":
-        raise JailError(f"{what}: base {base!r} is not an absolute, normalized path")
-    bad = [c for c in _UNSAFE if c in base]
-    if bad:
-        raise JailError(f"{what}: base {base}: overlayfs cannot take a path with {bad[0]!r}")
-    if not _is_real_dir(base):
-        raise JailError(f"{what}: base {base}: missing, not a directory, or a symbolic link")
-
-
-def _is_real_dir(path: str) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except (OSError, ValueError):   # ValueError: a NUL, or a surrogate no path can hold
-        return False
 
 
 # --- jailctl build PATH --thin BASE ---------------------------------------------
@@ -131,7 +58,7 @@ def build_thin(path: str, base: str, log: Log | None = None) -> str:
             lower.startswith(root + "/"):
         raise JailError(f"build: {root}: a thin jail cannot be inside its base {lower} "
                         "or contain it")
-    for c in _UNSAFE:
+    for c in UNSAFE:
         if c in root:
             raise JailError(f"build: {root}: overlayfs cannot take a path with {c!r}")
     layer, marker = layer_path(root), marker_path(root)
@@ -169,9 +96,9 @@ def _check_base(lower: str, given: str) -> None:
     if overlay_for(lower) is not None:
         raise JailError(f"build: --thin {given}: is itself a thin jail; use a complete "
                         "or service jail as the base")
-    if not _is_real_dir(os.path.join(lower, "etc")):
+    if not is_real_dir(os.path.join(lower, "etc")):
         raise JailError(f"build: --thin {given}: not a jail root (no etc/ directory)")
-    _check_base_path(lower, "build: --thin")
+    check_base_path(lower, "build: --thin")
 
 
 def try_overlay(lower: str, top: str, root: str) -> None:

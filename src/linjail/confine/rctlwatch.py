@@ -6,7 +6,8 @@ acts at allocation time.  On Linux the cgroups, rlimits and IPC limits deny
 by themselves (confine/limits.py); what remains — log and signal actions,
 wallclock, and telling that the memory limit killed a process — is done by
 this process: started by `jail`/`jailctl start` or `rctl -a` for a jail that
-has such a rule, once a second it reads the jail's usage (confine/racct.py)
+has such a rule (rctlplan.Plan.needs_watcher), once a second it reads the
+jail's usage (racct.py)
 and its rules, acts once when a rule becomes exceeded (again only after the
 usage went back under it, as FreeBSD's rrl_exceeded), and exits with the
 jail or when no such rule is left.  STATE/rctl/watch.JID names it, so that
@@ -23,6 +24,7 @@ import os
 import time
 
 from ..state import registry
+from .rctlplan import plan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,12 +45,6 @@ def running(jid: int) -> bool:
     except (OSError, ValueError):
         return False
     return registry.pid_alive(pid, start)
-
-
-def needed(rules: list[Rule] | tuple[Rule, ...], console_log: str | None = None) -> bool:
-    from ..confine import limits
-    p = limits.plan(rules)
-    return p.watch or (p.memory is not None and bool(console_log))
 
 
 def ensure(rec: JailRecord, console_log: str | None = None) -> None:
@@ -117,14 +113,14 @@ class Watcher:
         import select
         while registry.pid_alive(self.rec.pid, self.rec.starttime):
             rules = store.for_jail(self.rec.name, self.rec.jid)
-            if not needed(rules, self.console_log):
+            if not plan(rules).needs_watcher(self.console_log):
                 return
             self.tick(rules)
             if select.select([pidfd], [], [], TICK)[0]:
                 return            # the jail's PID 1 is gone: the jail ended
 
     def tick(self, rules: list[Rule]) -> None:
-        from ..confine import racct
+        from . import racct
         rec = self.rec
         oom = racct.oom_kills(rec)
         if self.oom >= 0 and oom > self.oom:
@@ -156,7 +152,7 @@ class Watcher:
 
     def act(self, r: Rule, value: int) -> None:
         from ..config.rctl import SIGNALS
-        from ..confine import cgroup
+        from . import cgroup
         if r.action == "log":
             self.say(f'rctl: rule "{r.text()}" matched by jail {self.label()}, '
                      f"usage {value}", console=True)

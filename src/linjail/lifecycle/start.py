@@ -6,8 +6,8 @@ Two processes take part before the jail's own PID 1 runs:
   ---------------                         ----------------------------------------
   allocate JID (its cgroup is the claim),
   write the "starting" record
-  unshare(PID); fork; setns back  ------> unshare(NS IPC NET); UTS owned by an
-  move it into the cgroup                 empty user ns; sethostname; IPv6
+  clone3: PID 1 of a new PID ns,  ------> unshare(NS IPC NET); UTS owned by an
+  born in the jail's cgroup               empty user ns; sethostname; IPv6
                                           defaults; say "N"
   create veth into the new netns  <------
   host routes, rule; say "n"      ------> bind root (nodev), /dev, /proc, /sys, fstab
@@ -159,7 +159,6 @@ def _create(spec: JailSpec, reaper: bytes, handed: Prepared, pty_slave: int | No
 def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes, handed: Prepared,
            pty_slave: int | None, pass_fds: tuple[int, ...], undo: _Undo) -> Started:
     stdio = (handed.fds[0], handed.fds[1], handed.fds[2])
-    from ..confine import cgroup
     confine = confinement.prepare(spec.knobs)
     if spec.ips or spec.interface:
         from ..confine import net  # noqa: F401  (once, before the fork: both sides use it)
@@ -181,32 +180,25 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes, handed: Prep
     ours = (report_r, cmd_w, status_r, go_w)
     theirs = (report_w, cmd_r, status_w, go_r)
 
-    # unshare(CLONE_NEWPID) only affects children: the next fork becomes the
-    # jail's PID 1, then the launcher's own children go back to the host's
-    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    libc.unshare(libc.CLONE_NEWPID)
+    # The jail's PID 1 is born in the jail's cgroup (clone3): moving it there
+    # by writing cgroup.procs waits for an RCU grace period (5-15 ms here,
+    # cgroup_threadgroup_rwsem).  The first process unshares its cgroup
+    # namespace only after "n".
+    cgroup_fd = os.open(cg, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        pid = os.fork()
-    except BaseException:
-        libc.setns(own_pidns, libc.CLONE_NEWPID)
-        raise
+        pid = libc.clone3(libc.CLONE_NEWPID | libc.CLONE_INTO_CGROUP, cgroup_fd)
+    finally:
+        os.close(cgroup_fd)
     if pid == 0:
         _first_process(FirstProcess(spec, rec.jid, reaper, stdio, pty_slave, pass_fds,
                                     theirs, confine), ours)   # never returns
-    libc.setns(own_pidns, libc.CLONE_NEWPID)
-    os.close(own_pidns)
     handed.handed_over()
-    # Moving a process into a cgroup waits for an RCU grace period (7-15 ms
-    # here, cgroup_threadgroup_rwsem), so a thread of the launcher does it
-    # while the first process unshares and mounts and the launcher makes the
-    # veth.  The first process unshares its cgroup namespace only after "n",
-    # which is sent once the move is done.
-    def move() -> None:
-        cgroup.join(cg, pid)
-        if host is not None:
-            host.join(pid)     # the v1 hierarchies a rule needs
-    joined = _in_thread(move)
-    undo.push(joined)
+    joined: Callable[[], None] = lambda: None
+    if host is not None:
+        # the v1 hierarchies a rule needs can only be written: a thread does
+        # it while the first process mounts; "n" waits for it
+        joined = _in_thread(lambda: host.join(pid))
+        undo.push(joined)
     for fd in theirs:
         os.close(fd)
     undo.push(lambda: _kill_and_reap(pid))
@@ -489,8 +481,8 @@ def _wait_for_launcher(p: FirstProcess) -> None:
 
 
 def _unshare_cgroup(p: FirstProcess) -> None:
-    # in the jail's cgroup by now (the launcher moved us before "n"): the
-    # cgroup namespace's root is the jail's own cgroup
+    # in the jail's cgroup since birth (clone3), and in rctl's v1 ones once
+    # "n" came: the cgroup namespace's root is the jail's own cgroup
     libc.unshare(libc.CLONE_NEWCGROUP)
 
 

@@ -28,6 +28,11 @@ COMMANDS = tuple(COMMAND_DIRS)
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+#: `LINJAIL_NO_FAST_PATH=1 make test`: every command the tests run gets it, so
+#: jexec's launcher runs Python for every jexec (the suite on both paths)
+NO_FAST_PATH = "LINJAIL_NO_FAST_PATH" if os.environ.get("LINJAIL_NO_FAST_PATH") else ""
+
+
 def cmd(name: str) -> str:
     return os.path.join(BIN, name)
 
@@ -42,10 +47,11 @@ class Result:
 def run(*argv: str, input: str | None = None, timeout: float = 60,
         env: dict[str, str] | None = None, **kw: object) -> Result:
     argv0 = cmd(argv[0]) if argv[0] in COMMANDS else argv[0]
-    base_env = {"PATH": HOST_PATH, "LANG": "C"}
+    env = {"PATH": HOST_PATH, "LANG": "C"} if env is None else env
+    if NO_FAST_PATH:
+        env = {**env, NO_FAST_PATH: "1"}
     p = subprocess.run([argv0, *argv[1:]], input=input, capture_output=True, text=True,
-                       timeout=timeout, env=base_env if env is None else env,
-                       **kw)  # type: ignore[call-overload]
+                       timeout=timeout, env=env, **kw)  # type: ignore[call-overload]
     return Result(p.returncode, p.stdout, p.stderr)
 
 

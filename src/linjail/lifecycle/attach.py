@@ -91,7 +91,13 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     if rec is None or rec.state != "running":
         raise _attach_failed(jid)
     check_stdio((stdin, stdout, stderr), "jexec")
-    confine = confinement.prepare(Knobs.from_dict(rec.knobs))
+    knobs = Knobs.from_dict(rec.knobs)
+    confine = confinement.prepare(knobs)
+    if rec.exec_knobs != registry.knobs_text(rec.knobs):
+        # the next jexec into this jail may be the launcher's own (C)
+        plan = confinement.exec_plan(knobs, confine)
+        if plan is not None:
+            registry.remember_exec_plan(rec, plan)
     nsfds = open_namespaces(rec)
     try:
         from . import relay

@@ -10,6 +10,8 @@ execve root's capabilities become the bounding set.
 """
 from __future__ import annotations
 
+import os
+
 from ..model import Knobs
 from ..record import Record, record
 
@@ -24,6 +26,19 @@ def prepare(knobs: Knobs) -> Confinement:
     from ..confine import caps, seccomp
     caps.last_cap()     # read /proc now: apply() may run in a jail without it
     return Confinement(caps.keep_set(knobs), seccomp.program(knobs))
+
+
+def exec_plan(knobs: Knobs, c: Confinement) -> tuple[int, str] | None:
+    """What a process in C applies for KNOBS to be confined as C says
+    (jexec's fast path, reaper/jexec_fast.c): the mask of the capabilities
+    kept and the file of the cached seccomp program, which it loads under
+    the cache's own trust rules.  None when the program has no file (a
+    state directory that cannot be written): then Python does every jexec."""
+    from ..confine import caps, seccomp
+    path = seccomp.cache_path(knobs)
+    if not os.path.isfile(path):
+        return None
+    return caps.mask(c.keep), path
 
 
 def apply(c: Confinement) -> None:

@@ -235,6 +235,9 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes, handed: Prep
     rec.pid = pid
     rec.starttime = registry.starttime(pid) or 0
     rec.state = "running"
+    exec_plan = confinement.exec_plan(spec.knobs, confine)
+    if exec_plan is not None:    # what jexec's fast path executes (reaper/jexec_fast.c)
+        registry.set_exec_plan(rec, exec_plan)
     registry.write(rec)
     if host is not None:
         host.started(rec, spec.console_log)    # rctl's watcher, if a rule needs one

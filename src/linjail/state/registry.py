@@ -87,6 +87,12 @@ class JailRecord(Record):
     knobs: dict[str, int] = {}
     persist: int = 0               # FreeBSD's persist (the reaper stays without processes)
     devfs_ruleset: int = 0         # FreeBSD's devfs_ruleset, as given (0 or 4)
+    # what jexec's fast path (reaper/jexec_fast.c) executes, made by Python
+    # from `knobs` (attach.remember_exec_plan); valid while exec_knobs is
+    # knobs_text(knobs): the capabilities kept and the cached seccomp program
+    exec_knobs: str = ""
+    exec_caps: int = 0
+    exec_seccomp: str = ""
 
     def live(self) -> bool:
         if self.bootid != boot_id():
@@ -102,7 +108,7 @@ class JailRecord(Record):
             if key == "ips":
                 text = ",".join(value)
             elif key == "knobs":
-                text = ",".join(f"{k}={v}" for k, v in value.items())
+                text = knobs_text(value)
             elif isinstance(value, (int, float)):
                 text = repr(value)
             else:
@@ -130,7 +136,12 @@ class JailRecord(Record):
 
 
 _INTS = frozenset({"jid", "owner_pid", "owner_start", "pid", "starttime", "cgroup_ino",
-                   "persist", "devfs_ruleset"})
+                   "persist", "devfs_ruleset", "exec_caps"})
+
+
+def knobs_text(knobs: dict[str, int]) -> str:
+    """The knobs as a record line holds them: `name=value,...`."""
+    return ",".join(f"{k}={v}" for k, v in knobs.items())
 
 
 def ensure_dirs() -> None:
@@ -457,6 +468,26 @@ def refresh_hostname(rec: JailRecord, hostname: str) -> None:
                 again.hostname == hostname:
             return
         again.hostname = hostname
+        write(again)
+
+
+def set_exec_plan(rec: JailRecord, plan: tuple[int, str]) -> None:
+    """What a jexec into REC executes for its knobs as they are now: PLAN
+    is (the mask of capabilities kept, the cached seccomp program's file),
+    confinement.exec_plan's."""
+    rec.exec_knobs = knobs_text(rec.knobs)
+    rec.exec_caps, rec.exec_seccomp = plan
+
+
+def remember_exec_plan(rec: JailRecord, plan: tuple[int, str]) -> None:
+    """set_exec_plan in the stored record of REC's jail, unless the jail
+    changed meanwhile."""
+    with Lock():
+        again = read(rec.jid)
+        if again is None or (again.pid, again.starttime) != (rec.pid, rec.starttime) or \
+                again.knobs != rec.knobs:
+            return
+        set_exec_plan(again, plan)
         write(again)
 
 

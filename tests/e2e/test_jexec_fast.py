@@ -1,0 +1,217 @@
+"""jexec's fast path (src/linjail/reaper/jexec_fast.c): `jexec JID command`
+runs in the launcher, in C, from the plan Python wrote into the jail's
+record; every case here runs on both paths (LINJAIL_NO_FAST_PATH=1 is the
+Python one) and must give the same bytes, status and confinement.  The
+whole suite also runs on the Python path with LINJAIL_NO_FAST_PATH=1 set for
+pytest (conftest.py passes it on)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from typing import IO, Iterator
+
+import pytest
+
+from conftest import BIN, HOST_PATH, Jails, cmd, needs_root, run
+
+pytestmark = needs_root
+BB = "/usr/bin/busybox"
+DAEMON = f"{BB} sleep 120 >/dev/null 2>&1 &"
+FAST, PYTHON = "fast", "python"
+STATE = os.environ.get("LINJAIL_STATE_DIR") or "/run/linjail"
+
+
+@pytest.fixture
+def jid(service_root: str, jails: Jails) -> int:
+    return jails.start(service_root, "fast.example.org", "", "/bin/sh", "-c", DAEMON)
+
+
+def _env(path: str, extra: dict[str, str | None] | None = None) -> dict[str, str]:
+    given = {"PATH": HOST_PATH, "LANG": "C", **(extra or {})}
+    env = {k: v for k, v in given.items() if v is not None}
+    if path == PYTHON:
+        env["LINJAIL_NO_FAST_PATH"] = "1"
+    else:
+        env.pop("LINJAIL_NO_FAST_PATH", None)
+    return env
+
+
+def _jexec(path: str, *argv: str, env: dict[str, str | None] | None = None,
+           stdin: int | IO[bytes] | None = subprocess.DEVNULL,
+           stdout: int | IO[bytes] = subprocess.PIPE,
+           stderr: int | IO[bytes] = subprocess.PIPE) -> tuple[int, str, str]:
+    p = subprocess.run([cmd("jexec"), *argv], env=_env(path, env), stdin=stdin,
+                       stdout=stdout, stderr=stderr, timeout=60)
+    return (p.returncode, (p.stdout or b"").decode(), (p.stderr or b"").decode())
+
+
+def _exe_of_jexec(argv: list[str], env: dict[str, str], **kw: object) -> str:
+    """What the jexec process is (its /proc/PID/exe) while its command runs."""
+    p = subprocess.Popen([cmd("jexec"), *argv], env=env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         **kw)  # type: ignore[call-overload]
+    try:
+        assert p.stdout is not None
+        assert p.stdout.readline() == b"ready\n"
+        return os.readlink(f"/proc/{p.pid}/exe")
+    finally:
+        p.send_signal(signal.SIGTERM)      # passed on to the command
+        p.communicate(timeout=30)
+
+
+WAIT = ["/bin/sh", "-c", f"echo ready; exec {BB} sleep 30"]
+LAUNCHER = os.path.realpath(os.path.join(BIN, "jexec"))
+
+
+def test_fast_path_taken(jid: int) -> None:
+    assert _exe_of_jexec([str(jid), *WAIT], _env(FAST)) == LAUNCHER
+    python = _exe_of_jexec([str(jid), *WAIT], _env(PYTHON))
+    assert python != LAUNCHER and "python" in os.path.basename(python)
+
+
+@pytest.mark.parametrize("why", ["option", "name", "fd3", "debug"])
+def test_fast_path_not_taken(jid: int, why: str, service_root: str, jails: Jails) -> None:
+    argv, env, kw = [str(jid), *WAIT], _env(FAST), {}
+    if why == "option":
+        argv = ["-n", *argv]           # any option: FreeBSD's unused -n here
+    elif why == "name":
+        named = jails.track(int(run("jail", "-i", "-c", "name=fastnamed", f"path={service_root}",
+                                    "persist").out.split()[0]))
+        argv = ["fastnamed", *WAIT]
+        assert named
+    elif why == "fd3":
+        r, w = os.pipe()
+        kw = {"pass_fds": (r,)}
+    elif why == "debug":
+        env["LINJAIL_DEBUG"] = "1"
+    exe = _exe_of_jexec(argv, env, **kw)
+    if why == "fd3":
+        os.close(r)
+        os.close(w)
+    assert exe != LAUNCHER
+
+
+def _record(jid: int) -> str:
+    with open(os.path.join(STATE, "jails", str(jid))) as f:
+        return f.read()
+
+
+def test_plan_written_at_start_and_remade_for_new_knobs(jid: int) -> None:
+    rec = dict(line.split("\t", 1) for line in _record(jid).splitlines())
+    assert rec["exec_knobs"] == rec["knobs"]
+    assert int(rec["exec_caps"]) == _mask(rec["knobs"])
+    assert os.path.isfile(rec["exec_seccomp"])
+    probe = ["/bin/sh", "-c", f"{BB} grep -E '^CapBnd' /proc/self/status"]
+    assert _jexec(FAST, str(jid), *probe)[1] == f"CapBnd:\t{_mask(rec['knobs']):016x}\n"
+    r = run("jailctl", "sysctl", f"jail.{jid}.allow_raw_sockets=1")
+    assert r.rc == 0, r.err
+    # the plan is for the old knobs: not taken; Python runs it and remakes it
+    stale = dict(line.split("\t", 1) for line in _record(jid).splitlines())
+    assert stale["exec_knobs"] != stale["knobs"]
+    assert _exe_of_jexec([str(jid), *WAIT], _env(FAST)) != LAUNCHER
+    fresh = dict(line.split("\t", 1) for line in _record(jid).splitlines())
+    assert fresh["exec_knobs"] == fresh["knobs"]
+    assert int(fresh["exec_caps"]) == _mask(fresh["knobs"]) == \
+        _mask(rec["knobs"]) | 1 << 13             # CAP_NET_RAW
+    assert _exe_of_jexec([str(jid), *WAIT], _env(FAST)) == LAUNCHER
+    for path in (FAST, PYTHON):
+        assert _jexec(path, str(jid), *probe)[1] == f"CapBnd:\t{_mask(fresh['knobs']):016x}\n"
+
+
+def _mask(knobs_text: str) -> int:
+    from linjail.confine import caps
+    from linjail.model import Knobs
+    knobs = Knobs.from_dict({k: int(v) for k, _, v in
+                             (item.partition("=") for item in knobs_text.split(","))})
+    return caps.mask(caps.keep_set(knobs))
+
+
+CASES = {
+    "status and both streams": (
+        ["/bin/sh", "-c", "echo out; echo err >&2; exit 7"], None, (7, "out\n", "err\n")),
+    "killed by a signal": (["/bin/sh", "-c", "kill -9 $$"], None, (137, "", "")),
+    "no such command": (["no-such-command"], None, (
+        1, "", "jexec: execvp(no-such-command) failed: No such file or directory\n")),
+    "not executable": (["/etc/passwd"], None, (
+        1, "", "jexec: execvp(/etc/passwd) failed: Permission denied\n")),
+    "a directory": (["/etc"], None, (1, "", "jexec: execvp(/etc) failed: Permission denied\n")),
+    # the first error other than ENOENT wins (os.execvpe)
+    "PATH search keeps EACCES": (["passwd"], {"PATH": "/etc:/nonexistent"}, (
+        1, "", "jexec: execvp(passwd) failed: Permission denied\n")),
+    "PATH search": (["busybox", "echo", "found"], {"PATH": "/nonexistent:/usr/bin"},
+                    (0, "found\n", "")),
+    "no PATH: os.defpath": (["sh", "-c", "echo $0"], {"PATH": None}, (0, "sh\n", "")),
+    "empty PATH: the cwd": (["sh"], {"PATH": ""}, (
+        1, "", "jexec: execvp(sh) failed: No such file or directory\n")),
+    "cwd, parent, hostname, cgroup": (
+        ["/bin/sh", "-c", f"{BB} pwd; echo $PPID; {BB} hostname; {BB} grep '^0::' /proc/self/cgroup"],
+        None, (0, "/\n0\nfast.example.org\n0::/\n", "")),
+    "confinement and descriptors": (
+        ["/bin/sh", "-c", f"{BB} grep -E '^(Cap|Seccomp|NoNewPrivs)' /proc/self/status; "
+                          f"{BB} ls /proc/self/fd | {BB} tr '\\n' ' '"], None, None),
+    "environment": (["/bin/sh", "-c", f"{BB} env | {BB} grep -v '^LINJAIL_NO_FAST_PATH='"],
+                    {"ONE": "1", "TWO": "a b\tc", "EMPTY": ""}, None),
+    "stdin is a null device of its own": (
+        ["/bin/sh", "-c", f"{BB} stat -L -c '%t:%T %a' /proc/self/fd/0; "
+                          f"{BB} readlink /proc/self/fd/0; {BB} cat"], None,
+        (0, "1:3 666\n/null\n", "")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_same_on_both_paths(jid: int, case: str) -> None:
+    argv, env, want = CASES[case]
+    fast = _jexec(FAST, str(jid), *argv, env=env)
+    python = _jexec(PYTHON, str(jid), *argv, env=env)
+    assert fast == python
+    if want is not None:
+        assert fast == want
+    else:
+        assert fast[0] == 0 and fast[1] and not fast[2]
+
+
+@pytest.fixture
+def tmp_file() -> Iterator[str]:
+    fd, path = tempfile.mkstemp(prefix="linjail-fast-", dir="/var/tmp")
+    os.close(fd)
+    yield path
+    os.unlink(path)
+
+
+def test_files_relayed_on_both_paths(jid: int, tmp_file: str) -> None:
+    """A file on stdin, and stdout and stderr sharing one file: relays."""
+    script = f"{BB} cat; echo a; echo b >&2; echo c; {BB} ls -l /proc/self/fd/0 /proc/self/fd/1"
+    got = {}
+    for path in (FAST, PYTHON):
+        with open(tmp_file, "w") as f:
+            f.write("input\n")
+        with open(tmp_file, "rb") as src, open(tmp_file + ".out", "wb") as out:
+            rc = _jexec(path, str(jid), "/bin/sh", "-c", script, stdin=src, stdout=out,
+                        stderr=out)[0]
+        with open(tmp_file + ".out") as f:
+            # `ls -l` lines: the descriptor and what it is (no inode numbers)
+            got[path] = (rc, [line if " -> " not in line else
+                              line.split()[-3] + " " + line.split()[-1].split("[")[0]
+                              for line in f.read().splitlines()])
+        os.unlink(tmp_file + ".out")
+    assert got[FAST] == got[PYTHON]
+    rc, lines = got[FAST]
+    assert rc == 0 and lines[:4] == ["input", "a", "b", "c"]
+    assert lines[4:] == ["/proc/self/fd/0 pipe:", "/proc/self/fd/1 pipe:"]
+
+
+def test_signals_passed_on_both_paths(jid: int) -> None:
+    script = f"trap 'echo got TERM; exit 3' TERM; echo ready; while :; do {BB} sleep 0.1; done"
+    for path in (FAST, PYTHON):
+        p = subprocess.Popen([cmd("jexec"), str(jid), "/bin/sh", "-c", script],
+                             env=_env(path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        assert p.stdout is not None
+        assert p.stdout.readline() == b"ready\n"
+        time.sleep(0.5)     # Python's jexec passes signals on once it knows the PID
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+        assert (p.returncode, out, err) == (3, b"got TERM\n", b""), path

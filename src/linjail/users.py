@@ -49,13 +49,14 @@ def lookup_host_user(name: str) -> User | None:
     return User(pw.pw_name, pw.pw_uid, pw.pw_gid, groups, pw.pw_dir, pw.pw_shell)
 
 
-def host_user(name: str, prog: str = "jail") -> User:
+def host_user(name: str) -> User:
+    """NAME in the host's passwd and group (`-u`), or the one-line refusal."""
     user = lookup_host_user(name)
     if user is None:
-        raise JailError(f"{prog}: {name}: no such user")
+        raise JailError(f"{name}: no such user")
     why = invalid_ids(user)
     if why:
-        raise JailError(f"{prog}: {name}: {why}")
+        raise JailError(f"{name}: {why}")
     return user
 
 

@@ -100,19 +100,23 @@ def test_rc_conf_flags_refuse_a_bad_id(root: str, tmp_path: Path) -> None:
     assert os.listdir(varrun) == []
 
 
-def test_the_host_passwd_is_checked_too(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_host_passwd_is_checked_too(monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
     """`-u`: NSS hands back whatever /etc/passwd says (glibc reads -1 as
-    4294967295); such a user is refused, not run as root."""
+    4294967295); such a user is refused, not run as root — by the one spec
+    builder, for jail(8) and for rc.conf's jail_NAME_flags alike."""
     import pwd
-    from linjail.errors import JailError
-    from linjail import users
+    from linjail.cli import jail as jail_cli
+    from linjail.config.jails import RcVars, StartFailure, build_spec, resolve
+    from linjail.model import Knobs
     fake = pwd.struct_passwd(("neg", "x", 4294967295, 0, "", "/", "/bin/sh"))
     monkeypatch.setattr(pwd, "getpwnam", lambda name: fake)
     monkeypatch.setattr(os, "getgrouplist", lambda name, gid: [gid])
-    with pytest.raises(JailError) as err:
-        users.host_user("neg")
-    assert err.value.message == "jail: neg: invalid user id"
-    from linjail.config.jails import StartFailure, host_user
+    assert jail_cli.main(["-u", "neg", "/", "h", "", "/bin/true"]) == 1
+    assert capsys.readouterr().err == "jail: neg: invalid user id\n"
+    cfg = resolve(RcVars({"jail_neg_rootdir": "/", "jail_neg_hostname": "h",
+                          "jail_neg_ip": "198.51.100.171", "jail_neg_flags": "-u neg"}),
+                  "neg", print)
     with pytest.raises(StartFailure) as err2:
-        host_user("neg")
+        build_spec(cfg, root="/", knobs=Knobs(), mounts=())
     assert str(err2.value) == "neg: invalid user id"

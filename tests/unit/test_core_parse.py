@@ -62,10 +62,10 @@ def test_last_repeated_user_wins() -> None:
 
 def test_realpath_and_invalid_value_messages() -> None:
     with pytest.raises(JailError) as info:
-        jail_cli.parse(["/no/such/dir", "h", "", "x"])
+        jail_cli.build_spec(jail_cli.parse(["/no/such/dir", "h", "", "x"]))
     assert info.value.message == "jail: realpath: /no/such/dir: No such file or directory"
     with pytest.raises(JailError) as info:
-        jail_cli.parse(["/", "h", "bogus", "x"])
+        jail_cli.build_spec(jail_cli.parse(["/", "h", "bogus", "x"]))
     assert (info.value.message, info.value.stdout) == ("Invalid value bogus", True)
 
 

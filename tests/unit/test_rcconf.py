@@ -252,7 +252,7 @@ def test_per_jail_knobs() -> None:
                                "enforce_statfs": 1, "allow_raw_sockets": 0,
                                "chflags_allowed": 0}
     assert len(warn) == 2
-    spec = jails.build_spec(cfg, root="/r", knobs=Knobs(), mounts=())
+    spec = jails.build_spec(cfg, root="/", knobs=Knobs(), mounts=())
     assert spec.knobs == Knobs(0, 1, 1, 1, 0, 0)
     warn.clear()
     bad = jails.resolve(rcvars(SEED + "jail_www_enforce_statfs=9"), "www", warn)
@@ -260,15 +260,16 @@ def test_per_jail_knobs() -> None:
         "$jail_www_enforce_statfs is not set properly - see rc.conf(5)."]
 
 
-def test_build_spec() -> None:
+def test_build_spec(tmp_path: Path) -> None:
     text = SEED.replace("192.168.0.10", "198.51.100.7,2001:db8::7") + (
         'jail_www_exec_start="/bin/sh -c \'echo hi\'"\njail_www_interface=eth0\n'
         'jail_www_flags="-i -U daemon"\njail_www_consolelog=/tmp/c.log\n')
     cfg = jails.resolve(rcvars(text), "www", Warnings())
     mounts = (Mount("tmpfs", "tmpfs", "/tmp"),)
-    spec = jails.build_spec(cfg, root="/real/www", knobs=Knobs(sysvipc_allowed=1),
+    (tmp_path / "www").mkdir()
+    spec = jails.build_spec(cfg, root=f"{tmp_path}/www", knobs=Knobs(sysvipc_allowed=1),
                             mounts=mounts)
-    assert spec.path == "/real/www" and spec.hostname == "www.example.org"
+    assert spec.path == f"{tmp_path}/www" and spec.hostname == "www.example.org"
     assert [str(a) for a in spec.ips] == ["198.51.100.7", "2001:db8::7"]
     assert spec.command == ("/bin/sh", "-c", "echo hi")
     assert (spec.name, spec.login, spec.jail_user, spec.host_user) == ("www", False, "daemon",
@@ -280,7 +281,7 @@ def test_build_spec() -> None:
 
 def test_build_spec_host_user() -> None:
     cfg = jails.resolve(rcvars(SEED + 'jail_www_flags="-l -u root"'), "www", Warnings())
-    spec = jails.build_spec(cfg, root="/r", knobs=Knobs(), mounts=())
+    spec = jails.build_spec(cfg, root="/", knobs=Knobs(), mounts=())
     assert spec.host_user is not None and spec.host_user.uid == 0 and spec.login
     assert spec.jail_user is None
 
@@ -299,7 +300,7 @@ def test_build_spec_host_user() -> None:
 def test_build_spec_failures(extra: str, reason: str) -> None:
     cfg = jails.resolve(rcvars(SEED + extra), "www", Warnings())
     with pytest.raises(StartFailure) as info:
-        jails.build_spec(cfg, root="/r", knobs=Knobs(), mounts=())
+        jails.build_spec(cfg, root="/", knobs=Knobs(), mounts=())
     assert info.value.reason == reason
 
 

@@ -8,10 +8,10 @@ from ..errors import JailError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ..config.spec import SpecInput
     from ..model import JailSpec
 
 USAGE = "Usage: jail [-i] [-l -u username | -U username] path hostname ip-list command ..."
-HOSTNAME_MAX = 64   # Linux's limit (DragonFly: 255): SPEC §2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,56 +19,37 @@ def main(argv: list[str] | None = None) -> int:
     return run("jail", _jail, argv)
 
 
-def parse(args: list[str]) -> "object":
-    """argv -> JailSpec; every check that needs no jail, in DragonFly's order."""
-    from ..model import JailSpec, parse_ip_list
-    from .getopt import GetoptError, getopt
+def parse(args: list[str]) -> SpecInput:
+    """argv -> the spec builder's input (config/spec.py); only the usage is
+    checked here, the rest by build_spec()."""
+    from ..config.spec import OptionError, SpecInput, jail_options, split_ip_list
     try:
-        opts, rest = getopt(args, "ilu:U:")
-    except GetoptError as err:
-        raise UsageError(USAGE, f"jail: {err}") from None
-    print_jid = login = False
-    user = juser = None
-    for opt, val in opts:
-        if opt == "-i":
-            print_jid = True
-        elif opt == "-l":
-            login = True
-        elif opt == "-u":
-            user = val
-        elif opt == "-U":
-            juser = val
-    if (user is not None and juser is not None) or len(rest) < 4 or \
-            (login and user is None and juser is None):
-        raise UsageError(USAGE)
-    path, hostname, iplist, *command = rest
-    host_user = None
-    if user is not None:
-        from ..users import host_user as lookup
-        host_user = lookup(user)
+        opts = jail_options(args, "jail")
+    except OptionError as err:
+        # libc's getopt prints its own line first: `jail: illegal option -- x`
+        raise UsageError(USAGE, f"jail: {err.diagnostic}" if err.diagnostic else "") \
+            from None
+    path, hostname, iplist, *command = opts.operands
+    return SpecInput(path=path, hostname=hostname, ips=split_ip_list(iplist),
+                     command=tuple(command), login=opts.login, host_user=opts.host_user,
+                     jail_user=opts.jail_user, print_jid=opts.print_jid)
+
+
+def build_spec(given: SpecInput) -> JailSpec:
+    """The one builder's JailSpec, in DragonFly's order: what jail(8) checks
+    once the command line is read, and the knobs a new jail copies."""
+    from ..config.spec import SpecError, build
     try:
-        if not path:    # realpath(3) of "" is ENOENT; Python's would be the cwd
-            raise FileNotFoundError(2, os.strerror(2))
-        resolved = os.path.realpath(path, strict=True)
-    except OSError as err:
-        raise JailError(f"jail: realpath: {path}: {os.strerror(err.errno or 2)}",
-                        bare=True) from None
-    if not os.path.isdir(resolved):
-        raise JailError(f"jail: chdir: {resolved}: Not a directory", bare=True)
-    try:
-        ips = parse_ip_list(iplist)
-    except ValueError as err:
-        raise JailError(f"Invalid value {err.args[0]}", stdout=True, bare=True) from None
-    overlay = None
-    if os.path.lexists(resolved + ".linjail-thin"):    # a thin jail (thinroot.py)
-        from ..thinroot import overlay_for
-        try:
-            overlay = overlay_for(resolved)
-        except JailError as err:
-            raise JailError(f"jail: {err.message}", bare=True) from None
-    return JailSpec(path=resolved, hostname=hostname, ips=ips, command=tuple(command),
-                    login=login, host_user=host_user, jail_user=juser,
-                    print_jid=print_jid, overlay=overlay)
+        return build(given, "jail", may_create=_may_create)
+    except SpecError as err:
+        if err.bare:
+            raise
+        raise JailError(f"jail: {err.message}", bare=True) from None
+
+
+def _may_create() -> bool:
+    from ._main import jailed
+    return os.geteuid() == 0 and not jailed()
 
 
 def _jail(args: list[str]) -> int:
@@ -79,34 +60,13 @@ def _jail(args: list[str]) -> int:
     if wants_freebsd(args):     # -c/-m/-r, -f, -n ...: FreeBSD's forms
         from .jail_fbsd import main_fbsd
         return main_fbsd(args)
-    spec = checks_and_knobs(parse(args))
+    spec = build_spec(parse(args))
+    warn_reachable(spec.path)
     from ..lifecycle import relay
     return relay.run_interactive(spec, passed)
 
 
-def checks_and_knobs(spec: "object") -> "JailSpec":
-    """What DragonFly's jail checks once the command line is read, and the
-    knobs a new jail copies."""
-    from ..model import JailSpec
-    assert isinstance(spec, JailSpec)
-    from ._main import jailed
-    if os.geteuid() != 0 or jailed():
-        raise JailError("jail: jail: Operation not permitted", bare=True)
-    try:
-        # a hostname is text (jls, rc.conf, the record); argv bytes that are
-        # not UTF-8 are kept as lone surrogates, which do not encode
-        name = spec.hostname.encode()
-    except UnicodeEncodeError:
-        raise JailError(f"jail: {spec.hostname}: hostname is not valid UTF-8", bare=True) \
-            from None
-    if len(name) > HOSTNAME_MAX:
-        raise JailError("jail: jail: File name too long", bare=True)
-    _warn_reachable(spec.path)
-    from ..state.knobs import get_defaults
-    return spec.replace(knobs=get_defaults())
-
-
-def _warn_reachable(path: str) -> None:
+def warn_reachable(path: str) -> None:
     """FreeBSD's advice: a jail root only root can reach (SPEC §7)."""
     import stat
     p = path

@@ -78,7 +78,7 @@ class Options:
 
 
 def main_fbsd(args: list[str]) -> int:
-    from .getopt import GetoptError, getopt
+    from ..config.getopt import GetoptError, getopt
     try:
         opts, rest = getopt(args, FB_OPTIONS)
     except GetoptError as err:
@@ -150,22 +150,20 @@ def main_fbsd(args: list[str]) -> int:
 def _legacy(o: Options, rest: list[str]) -> int:
     """path hostname ip command: DragonFly's form (cli/jail.py), plus -n name,
     -J jid_file, -h; -s securelevel is refused."""
-    from .jail import parse
-    from ..model import JailSpec
+    from .jail import build_spec, parse, warn_reachable
     if o.securelevel:
         raise JailError("securelevel: Linux has no securelevel; not supported")
-    spec = parse([*o.legacy, "--", *rest])
-    assert isinstance(spec, JailSpec)
+    given = parse([*o.legacy, "--", *rest])
     if o.name:
         from ..config.params import build
         build([("name", [o.name])])      # the same checks as name=...
-        spec = spec.replace(name=o.name, unique_name=True)
+        given = given.replace(name=o.name, unique_name=True)
+    spec = build_spec(given)
     if o.ip_hostname:
         from ..config.params import _resolve_hostname
         extra = [ip for ip in _resolve_hostname(spec.hostname, "") if ip not in spec.ips]
         spec = spec.replace(ips=spec.ips + tuple(extra))
-    from .jail import checks_and_knobs
-    spec = checks_and_knobs(spec)
+    warn_reachable(spec.path)
     jfp = _open_jid_file(o.jid_file)
 
     def on_jid(jid: int) -> None:

@@ -55,7 +55,7 @@ def _jexec(args: list[str]) -> int:
     from ..lifecycle import stdio
     stdio.occupy_closed()                 # first: nothing of ours may land on 0-2
     passed = stdio.passable(stdio.inherited())
-    from .getopt import GetoptError, getopt
+    from ..config.getopt import GetoptError, getopt
     try:
         opts, rest = getopt(args, "d:lnu:U:")
     except GetoptError as err:
@@ -93,7 +93,7 @@ def _jexec(args: list[str]) -> int:
     host_user = None
     if user is not None:
         from ..users import host_user as lookup
-        host_user = lookup(user, "jexec")
+        host_user = lookup(user)
     from ..lifecycle.attach import exec_in_jail
     closed = stdio.CLOSED
     return exec_in_jail(jid, command, user=juser, host_user=host_user, interactive=True,

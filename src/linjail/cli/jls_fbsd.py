@@ -89,7 +89,7 @@ class Args:
 
 
 def parse(args: list[str]) -> Args:
-    from .getopt import GetoptError, getopt
+    from ..config.getopt import GetoptError, getopt
     rest: list[str] = []
     words: list[str] = []
     a = Args()

@@ -42,7 +42,7 @@ def _warn(text: str) -> None:
 
 def _rctl(args: list[str]) -> int:
     from ..errors import JailError, UsageError
-    from .getopt import GetoptError, getopt
+    from ..config.getopt import GetoptError, getopt
     try:
         opts, rest = getopt(args, "ahlnru")
     except GetoptError as e:

@@ -4,20 +4,19 @@ Each variable is declared once here (STYLE 7); the resolver, `jailctl` and
 the man page rc.conf.linjail(5) follow this table.  Resolution follows
 DragonFly's rc.d/jail `init_variables`: `jail_<name>_X`, else the global
 `jail_X`, else the built-in default, an empty value counting as unset.
-Nothing here touches the system except reading the host's passwd for `-u`.
+Nothing here touches the system; the JailSpec is checked by config/spec.py.
 """
 from __future__ import annotations
 
-import getopt
-import os
 import shlex
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from linjail.config.rcconf import CONFIG_EXIT, is_name
+from linjail.config import spec
+from linjail.config.spec import JailOptions, SpecError, SpecInput, jail_options
 from linjail.errors import JailError
-from linjail.model import KNOB_DEFAULTS, KNOB_VALUES, JailSpec, Knobs, Mount, User, parse_ip_list
-from linjail.users import invalid_ids, lookup_host_user
+from linjail.model import KNOB_DEFAULTS, JailSpec, Knobs, Mount
 
 Warn = Callable[[str], None]
 
@@ -174,14 +173,6 @@ class RcVars:
 
 
 @dataclass(frozen=True)
-class JailFlags:
-    """`jail_<name>_flags` parsed as jail(8)'s getopt("ilu:U:")."""
-    login: bool = True
-    host_user: str | None = None
-    jail_user: str | None = "root"
-
-
-@dataclass(frozen=True)
 class JailConfig:
     """One jail as rc.conf describes it, resolved but not yet validated."""
     name: str
@@ -300,87 +291,39 @@ def split_command(value: str, var: str) -> tuple[str, ...]:
     return argv
 
 
-def parse_flags(value: str, var: str) -> JailFlags:
-    """jail(8)'s options (`-i` is implied and ignored)."""
+def parse_flags(value: str, var: str) -> JailOptions:
+    """jail(8)'s options, word-split as rc.d's `eval` would (`-i` is implied
+    and ignored): config/spec.py's jail_options, with rc.conf's messages."""
     try:
         words = shlex.split(value)
-        opts, rest = getopt.getopt(words, "ilu:U:")
-    except (ValueError, getopt.GetoptError) as e:
+    except ValueError as e:
         raise StartFailure(f"{var}: {e}") from None
-    if rest:
-        raise StartFailure(f"{var}: unexpected argument {rest[0]!r}")
-    login = False
-    host_user: str | None = None
-    jail_user: str | None = None
-    for opt, arg in opts:
-        if opt == "-l":
-            login = True
-        elif opt == "-u":
-            host_user = arg
-        elif opt == "-U":
-            jail_user = arg
-    if host_user is not None and jail_user is not None:
-        raise StartFailure(f"{var}: -u and -U cannot be used together")
-    if login and host_user is None and jail_user is None:
-        raise StartFailure(f"{var}: -l needs -u or -U")
-    return JailFlags(login, host_user, jail_user)
-
-
-def host_user(name: str) -> User:
-    """`-u`: the host's passwd/group, looked up before the jail exists (jail(8))."""
-    user = lookup_host_user(name)
-    if user is None:
-        raise StartFailure(f"{name}: no such user")
-    why = invalid_ids(user)
-    if why:
-        raise StartFailure(f"{name}: {why}")
-    return user
+    try:
+        return jail_options(words, "rc", var)
+    except SpecError as e:
+        raise StartFailure(e.message) from None
 
 
 def real_root(rootdir: str) -> str:
-    """jail(8)'s realpath of the root, with its message."""
+    """jail(8)'s realpath of the root, with rc.d/jail's message."""
     try:
-        path = os.path.realpath(rootdir, strict=True)
-    except OSError as e:
-        raise StartFailure(f"realpath: {rootdir}: {e.strerror}") from None
-    if not os.path.isdir(path):
-        raise StartFailure(f"realpath: {rootdir}: {os.strerror(20)}")
-    return path
+        return spec.real_root(rootdir, "rc")
+    except SpecError as e:
+        raise StartFailure(e.message) from None
 
 
 def build_spec(cfg: JailConfig, *, root: str, knobs: Knobs,
                mounts: tuple[Mount, ...]) -> JailSpec:
-    """The JailSpec `jail FLAGS -i ROOTDIR HOSTNAME IP EXEC_START` would make."""
-    try:
-        ips = parse_ip_list(cfg.ip)
-    except ValueError as e:
-        raise StartFailure(f"Invalid value {e.args[0]}") from None
+    """The JailSpec `jail FLAGS -i ROOTDIR HOSTNAME IP EXEC_START` would make,
+    by the one spec builder (config/spec.py); KNOBS are the global defaults."""
     flags = parse_flags(cfg.flags, cfg.var("flags"))
     command = split_command(cfg.exec_start, cfg.var("exec_start"))
-    from linjail.thinroot import overlay_for
+    given = SpecInput(path=root, hostname=cfg.hostname, ips=spec.split_ip_list(cfg.ip),
+                      command=command, name=cfg.name, login=flags.login,
+                      host_user=flags.host_user, jail_user=flags.jail_user, knobs=cfg.knobs,
+                      devfs=cfg.devfs, procfs=cfg.procfs, mounts=mounts,
+                      interface=cfg.interface or None, console_log=cfg.consolelog)
     try:
-        overlay = overlay_for(root)
-    except JailError as e:
+        return spec.build(given, "rc", defaults=knobs)
+    except SpecError as e:
         raise StartFailure(e.message) from None
-    values = knobs.as_dict()
-    for knob, value in cfg.knobs:
-        if value in KNOB_VALUES[knob]:
-            values[knob] = value
-    return JailSpec(
-        path=root,
-        hostname=cfg.hostname,
-        ips=ips,
-        command=command,
-        name=cfg.name,
-        login=flags.login,
-        host_user=host_user(flags.host_user) if flags.host_user is not None else None,
-        jail_user=flags.jail_user,
-        print_jid=False,
-        knobs=Knobs.from_dict(values),
-        devfs=cfg.devfs,
-        procfs=cfg.procfs,
-        mounts=mounts,
-        interface=cfg.interface or None,
-        overlay=overlay,
-        console_log=cfg.consolelog,
-    )

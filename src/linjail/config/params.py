@@ -12,8 +12,9 @@ the man pages follow it.  Three kinds of names besides the table:
 from __future__ import annotations
 
 from ..errors import JailError
-from ..model import KNOB_DEFAULTS, Mount
+from ..model import Mount
 from ..record import Record, record
+from .spec import SpecError, check_hostname
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -153,7 +154,6 @@ def negated(name: str) -> bool:
 #: jail(8)'s exec.* commands, in the order a start or a stop runs them
 HOOKS = ("exec.prepare", "exec.prestart", "exec.created", "exec.start", "command",
          "exec.poststart", "exec.prestop", "exec.stop", "exec.poststop", "exec.release")
-HOSTNAME_MAX = 64       # Linux (FreeBSD: 255), as for jail(8)'s DragonFly form
 JID_MAX = 999999
 DEFAULT_STOP_TIMEOUT = 10   # jail(8): stop.timeout
 
@@ -388,8 +388,10 @@ def build(pairs: list[tuple[str, list[str]]], label: str = "", *,
         elif name == "path":
             out["path"] = text
         elif name == "host.hostname":
-            if len(text.encode()) > HOSTNAME_MAX:
-                raise _error(label, "host.hostname: File name too long")
+            try:
+                check_hostname(text, "freebsd")
+            except SpecError as err:
+                raise _error(label, err.message) from None
             out["hostname"] = text
         elif name == "interface":
             interfaces.add(text)
@@ -476,9 +478,3 @@ def _mounts(fstabs: list[str], lines: list[str], path: str, label: str) -> tuple
         except fstab.FstabError as err:
             raise _error(label, str(err)) from None
     return fstab.to_mounts(entries, roots)
-
-
-def default_knobs() -> dict[str, int]:
-    """What a new jail's knobs start from: the global defaults (jail.defaults.*)."""
-    from ..state.knobs import get_defaults
-    return {**KNOB_DEFAULTS, **get_defaults().as_dict()}

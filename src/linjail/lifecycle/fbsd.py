@@ -28,9 +28,9 @@ from __future__ import annotations
 import os
 import sys
 
-from ..config.params import FbJail, default_knobs
+from ..config.params import FbJail
 from ..errors import JailError
-from ..model import JailSpec, Knobs
+from ..model import JailSpec
 from ..state import registry
 
 TYPE_CHECKING = False
@@ -179,9 +179,9 @@ def run_in_jail(fj: FbJail, jid: int, argv: list[str], out: Out) -> bool:
         if fj.system_jail_user:
             from ..users import host_user as lookup
             try:
-                host_user = lookup(fj.jail_user, "jail")
+                host_user = lookup(fj.jail_user)
             except JailError as err:
-                out.warn(fj.label, err.message[len("jail: "):])
+                out.warn(fj.label, err.message)
                 return False
         else:
             user = fj.jail_user
@@ -226,30 +226,19 @@ def run_hook(fj: FbJail, hook: str, jid: int, out: Out) -> bool:
 # -- create ----------------------------------------------------------------------------
 
 def to_spec(fj: FbJail) -> JailSpec:
-    """The JailSpec the jail is made from (its commands run separately)."""
-    if not fj.path:
-        raise JailError("path: not set (a jail needs its root directory)")
-    if fj.label and not fj.path.startswith("/"):
+    """The JailSpec the jail is made from (its commands run separately), by
+    the one spec builder with FreeBSD's words (config/spec.py)."""
+    from ..config.spec import SpecInput, build
+    if fj.label and fj.path and not fj.path.startswith("/"):
         raise JailError(f"path {fj.path}: not an absolute pathname")
-    try:
-        path = os.path.realpath(fj.path, strict=True)
-    except OSError as err:
-        raise JailError(f"path {fj.path}: {os.strerror(err.errno or 2)}") from None
-    if not os.path.isdir(path):
-        raise JailError(f"path {fj.path}: {os.strerror(20)}")
-    overlay = None
-    if os.path.lexists(path + ".linjail-thin"):     # a thin jail (thinroot.py)
-        from ..thinroot import overlay_for
-        overlay = overlay_for(path)
-    knobs = default_knobs()
-    knobs.update(dict(fj.knobs))
     ips = tuple(ip for ip in fj.ips
                 if not (fj.ip4_disabled and ip.version == 4)
                 and not (fj.ip6_disabled and ip.version == 6))
-    return JailSpec(path=path, hostname=fj.hostname or os.uname().nodename, ips=ips,
-                    command=(), name=fj.name, knobs=Knobs.from_dict(knobs), devfs=fj.devfs,
-                    procfs=fj.procfs, mounts=fj.mounts, interface=fj.interface or None,
-                    overlay=overlay, jid=fj.jid, persist=True, unique_name=True)
+    return build(SpecInput(path=fj.path, hostname=fj.hostname or os.uname().nodename,
+                           ips=ips, name=fj.name, knobs=fj.knobs, devfs=fj.devfs,
+                           procfs=fj.procfs, mounts=fj.mounts,
+                           interface=fj.interface or None, jid=fj.jid, persist=True,
+                           unique_name=True), "freebsd")
 
 
 def default_route_interfaces() -> set[str]:

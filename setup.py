@@ -7,7 +7,8 @@ wheel is therefore tagged for the platform (py3-none-linux_x86_64), not
 `any`.  An editable install (`pip install -e .`, the Makefile's) compiles it
 in place under src/ when it is missing or older than its source.
 
-The commands are the lines of tools/commands (NAME runs linjail.cli.NAME:main),
+The commands are the lines of tools/commands (NAME runs linjail.cli.NAME:main,
+with - in NAME as _),
 the list make install and the .deb read too.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ REAPER = os.path.join("linjail", "reaper", "linjail-reaper")
 def commands() -> list[str]:
     with open(os.path.join(HERE, "tools", "commands")) as f:
         names = [line.split()[0] for line in f if line.strip() and not line.startswith("#")]
-    return [f"{name} = linjail.cli.{name}:main" for name in names]
+    return [f"{name} = linjail.cli.{name.replace('-', '_')}:main" for name in names]
 
 
 def static_compiler() -> list[str]:

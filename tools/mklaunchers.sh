@@ -12,8 +12,10 @@ cc=${CC:-musl-gcc}
 mkdir -p "$dir"
 grep -v '^#' "$here/commands" | while read -r tool _; do
     [ -n "$tool" ] || continue
-    "$cc" -static -Os -s -Wall -Werror -DTOOL="\"$tool\"" -DPYTHON="\"$python\"" \
-        -DSRC="\"$src\"" -o "$dir/.$tool.tmp" "$launcher"
+    # a command's module is its name with - as _ (linjail-oci: linjail.cli.linjail_oci)
+    module=$(printf '%s' "$tool" | tr - _)
+    "$cc" -static -Os -s -Wall -Werror -DTOOL="\"$tool\"" -DMODULE="\"$module\"" \
+        -DPYTHON="\"$python\"" -DSRC="\"$src\"" -o "$dir/.$tool.tmp" "$launcher"
     if cmp -s "$dir/.$tool.tmp" "$dir/$tool"; then rm -f "$dir/.$tool.tmp"
     else mv -f "$dir/.$tool.tmp" "$dir/$tool"; fi
 done

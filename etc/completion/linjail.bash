@@ -1,4 +1,4 @@
-# bash completion for linjail: jail, jls, jexec, jailctl, rctl.
+# bash completion for linjail: jail, jls, jexec, jailctl, rctl, linjail-oci.
 # Installed once per command (bash-completion loads completions/NAME for
 # command NAME); sourcing it by hand works too, without bash-completion.
 #
@@ -283,8 +283,69 @@ _linjail_rctl() {
     compopt -o nospace 2>/dev/null
 }
 
+# linjail-oci [global options] COMMAND [options] ID ...: the option lists are
+# the CLI's table (cli/linjail_oci.py), container ids `linjail-oci list -q`
+_linjail_oci_commands="create run start state kill delete list features"
+_linjail_oci_global="--root --log --log-format --debug --systemd-cgroup --criu --rootless
+--help --version"
+_linjail_oci_create="--bundle --pid-file --console-socket --preserve-fds --no-pivot
+--no-new-keyring"
+_linjail_oci_run="$_linjail_oci_create --detach --keep"
+_linjail_oci_kill="--all"
+_linjail_oci_delete="--force"
+_linjail_oci_list="--format --quiet"
+_linjail_oci_signals="TERM KILL HUP INT QUIT USR1 USR2 STOP CONT WINCH"
+
+_linjail_oci() {
+    local cur prev i w cmd="" root=() args=0 opts
+    cur=$(_linjail_cur)
+    prev=${COMP_WORDS[COMP_CWORD-1]}
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        w=${COMP_WORDS[i]}
+        if [[ -z $cmd ]]; then
+            case $w in
+            --root) root=(--root "${COMP_WORDS[i+1]}"); ((i++)) ;;
+            --log|--log-format|--criu|--rootless) ((i++)) ;;
+            -*) ;;
+            *) cmd=$w ;;
+            esac
+        else
+            case $w in
+            --bundle|-b|--pid-file|--console-socket|--preserve-fds|--format|-f) ((i++)) ;;
+            -*) ;;
+            *) ((args++)) ;;
+            esac
+        fi
+    done
+    case $prev in
+    --root|--bundle|-b) _linjail_dirs "$cur"; return 0 ;;
+    --log|--pid-file|--console-socket|--criu) _linjail_files "$cur"; return 0 ;;
+    --log-format) _linjail_reply "text json" "$cur"; return 0 ;;
+    --format|-f) [[ -n $cmd ]] && { _linjail_reply "table json" "$cur"; return 0; } ;;
+    esac
+    if [[ -z $cmd ]]; then
+        if [[ $cur == -* ]]; then _linjail_reply "$_linjail_oci_global" "$cur"
+        else _linjail_reply "$_linjail_oci_commands" "$cur"; fi
+        return 0
+    fi
+    if [[ $cur == -* ]]; then
+        opts=_linjail_oci_${cmd}
+        _linjail_reply "${!opts} --help" "$cur"
+        return 0
+    fi
+    case $cmd in
+    list|features) COMPREPLY=() ;;
+    kill) if ((args == 0)); then
+              _linjail_reply "$(linjail-oci "${root[@]}" list -q 2>/dev/null)" "$cur"
+          else _linjail_reply "$_linjail_oci_signals" "$cur"; fi ;;
+    create|run) ((args == 0)) && COMPREPLY=() ;;
+    *) ((args == 0)) && _linjail_reply "$(linjail-oci "${root[@]}" list -q 2>/dev/null)" "$cur" ;;
+    esac
+}
+
 complete -F _linjail_jail jail
 complete -F _linjail_jls jls
 complete -F _linjail_jexec jexec
 complete -F _linjail_jailctl jailctl
 complete -F _linjail_rctl rctl
+complete -F _linjail_oci linjail-oci

@@ -62,14 +62,22 @@ class User(Record):
 class Mount(Record):
     """An extra mount inside the jail (rc.conf fstab, thin-jail layers).
 
-    kind is "bind" or "tmpfs"; source is a host path for binds; target is a
-    path inside the jail, always resolved inside the jail root.
+    kind is "bind" or "tmpfs" (rc.conf's fstab), or one of the kernel file
+    systems an OCI config lists: "proc", "sysfs", "dev" (the jail's own /dev
+    without its submounts), "devpts", "mqueue", "cgroup" (the jail's cgroup2
+    namespace view, read-only).  source is a host path for binds, the
+    file system's source name otherwise ("" for the kind); target is a path
+    inside the jail, always resolved inside the jail root.
     """
     kind: str
     source: str
     target: str
     readonly: bool = False
-    options: str = ""
+    options: str = ""               # the file system's own options (mount(2)'s data)
+    #: mount flags beyond readonly: "noexec", "bind" (this mount only, not
+    #: the mounts below the source: a bind rather than an rbind), "create"
+    #: (make a missing target, as an OCI runtime does)
+    attrs: tuple[str, ...] = ()
 
 
 @record()
@@ -87,6 +95,7 @@ class JailSpec(Record):
     knobs: Knobs = Knobs()
     devfs: bool = True
     procfs: bool = True
+    sysfs: bool = True              # /sys read-only when the root has sys/
     mounts: tuple[Mount, ...] = ()
     interface: str | None = None    # rc.conf jail_NAME_interface
     overlay: tuple[str, str] | None = None  # thin jail: (lower, upper-and-work dir)
@@ -96,6 +105,9 @@ class JailSpec(Record):
     jid: int = 0                    # FreeBSD's jid parameter: this JID or fail (0: any)
     persist: bool = False           # FreeBSD's persist: the jail stays without processes
     unique_name: bool = False       # FreeBSD's name (jail -c name=, -n): no live jail has it
+    #: namespaces joined by path instead of made new: ("net" | "ipc" | "uts", path)
+    #: (an OCI config's linux.namespaces[].path; podman passes the netns it made)
+    join: tuple[tuple[str, str], ...] = ()
 
 
 def parse_ip_list(text: str) -> tuple[IPAddress, ...]:

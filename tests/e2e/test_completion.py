@@ -171,3 +171,16 @@ def test_zsh_completion_parses() -> None:
     p = subprocess.run([zsh, "-f", "-c", script], capture_output=True, text=True,
                        env={"PATH": HOST_PATH, "HOME": os.environ.get("HOME", "/root")})
     assert (p.returncode, p.stdout) == (0, "_linjail _linjail\n"), p.stderr
+
+
+def test_linjail_oci() -> None:
+    """linjail-oci: commands and options are the CLI's table (cli/linjail_oci.py)."""
+    from linjail.cli import linjail_oci
+    assert complete("linjail-oci ") == sorted(linjail_oci.OPTIONS)
+    assert complete("linjail-oci --") == sorted(f"--{o}" for o in linjail_oci.GLOBAL)
+    for command, table in linjail_oci.OPTIONS.items():
+        assert complete(f"linjail-oci --debug {command} --") == \
+            sorted([f"--{o}" for o in table] + ["--help"]), command
+    assert complete("linjail-oci list --format ") == ["json", "table"]
+    assert complete("linjail-oci --log-format j") == ["json"]
+    assert "KILL" in complete("linjail-oci kill some-id ")

@@ -65,6 +65,39 @@ class Root(Record):
                                 f"{what or 'use it'}") from None
             raise JailError(f"jail: {shown}: {os.strerror(err.errno or 0)}") from None
 
+    def make(self, rel: str, directory: bool = True) -> None:
+        """Create REL inside the root if it is missing (an OCI mount
+        destination), each missing component in turn through the
+        descriptor of its parent: a symlink anywhere on the way is refused
+        as in open().  DIRECTORY False makes the last component an empty file
+        (the target of a file bind)."""
+        parts = [p for p in rel.split("/") if p and p != "."]
+        if ".." in parts:
+            raise JailError(f"jail: {os.path.join(self.path, rel.lstrip('/'))}: "
+                            f"'..' in a mount destination")
+        for i in range(len(parts)):
+            sub = "/".join(parts[:i + 1])
+            try:
+                libc.close(libc.openat2(self.fd, sub, os.O_PATH, _RESOLVE))
+                continue
+            except OSError as err:
+                if err.errno != errno.ENOENT:
+                    self.open(sub)        # raises the one-line error
+            parent = self.open("/".join(parts[:i]) or ".", os.O_PATH | os.O_DIRECTORY)
+            try:
+                if directory or i < len(parts) - 1:
+                    libc.mkdir(parts[i], 0o755, dir_fd=parent)
+                else:
+                    libc.close(libc.open(parts[i], os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                                     os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=parent))
+            except FileExistsError:
+                pass
+            except OSError as err:
+                shown = os.path.join(self.path, sub)
+                raise JailError(f"jail: {shown}: {os.strerror(err.errno or 0)}") from None
+            finally:
+                libc.close(parent)
+
     def exists_dir(self, rel: str) -> bool:
         """True if REL is a real directory in the root (a symlink is an error)."""
         try:
@@ -110,15 +143,23 @@ def attach_root(path: str, overlay: tuple[str, str] | None = None) -> Root:
     return Root(path, tree)
 
 
-def mount_dev(root: Root, devpts_extra: str = "") -> None:
+#: devpts options an OCI config may set (the rest is linjail's: newinstance)
+DEVPTS_OPTIONS = ("ptmxmode", "mode", "gid", "uid", "max")
+
+
+def mount_dev(root: Root, devpts_extra: str = "", rel: str = "dev",
+              submounts: bool = True, source: str = "tmpfs") -> None:
     """The jail's /dev: a small tmpfs, six nodes, a private devpts, shm.
 
-    DEVPTS_EXTRA: more devpts options (rctl's pseudoterminals: `,max=N`)."""
-    fd = root.open("dev", what="mount /dev there")
-    libc.mount("tmpfs", fdpath(fd), "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC,
+    DEVPTS_EXTRA: more devpts options (rctl's pseudoterminals: `,max=N`).
+    SUBMOUNTS False (an OCI config, which lists devpts and shm as mounts of
+    their own): only the tmpfs, its nodes and links, and the empty
+    directories pts, shm and mqueue."""
+    fd = root.open(rel, what="mount /dev there")
+    libc.mount(source, fdpath(fd), "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC,
                "mode=755,size=64k,nr_inodes=64")
     libc.close(fd)
-    dev = root.open("dev", os.O_PATH | os.O_DIRECTORY)
+    dev = root.open(rel, os.O_PATH | os.O_DIRECTORY)
     try:
         for name, major, minor in _DEV_NODES:
             libc.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
@@ -127,8 +168,10 @@ def mount_dev(root: Root, devpts_extra: str = "") -> None:
             libc.chmod(name, 0o666, dir_fd=dev)   # our fresh tmpfs: no symlink there
         for name, target in _DEV_LINKS:
             libc.symlink(target, name, dir_fd=dev)
-        for sub in ("pts", "shm"):
+        for sub in ("pts", "shm") if submounts else ("pts", "shm", "mqueue"):
             libc.mkdir(sub, 0o755, dir_fd=dev)
+        if not submounts:
+            return
         pts = libc.openat2(dev, "pts", os.O_PATH | os.O_DIRECTORY, _RESOLVE)
         libc.mount("devpts", fdpath(pts), "devpts", libc.MS_NOSUID | libc.MS_NOEXEC,
                    "newinstance,ptmxmode=0666,mode=0620" + devpts_extra)
@@ -153,12 +196,12 @@ def open_pty(root: Root) -> tuple[int, int]:
     return master, slave
 
 
-def mount_proc(root: Root) -> None:
+def mount_proc(root: Root, rel: str = "proc") -> None:
     """procfs of the jail's PID namespace, with the OCI read-only and masked paths."""
-    fd = root.open("proc", what="mount /proc there")
+    fd = root.open(rel, what="mount /proc there")
     libc.mount("proc", fdpath(fd), "proc", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
     libc.close(fd)
-    proc = root.open("proc", os.O_PATH | os.O_DIRECTORY)
+    proc = root.open(rel, os.O_PATH | os.O_DIRECTORY)
     try:
         for rel in PROC_READONLY:
             for sub in _existing(proc, rel):
@@ -189,9 +232,11 @@ def _mask_dirs(dirfd: int, names: tuple[str, ...]) -> None:
                        libc.MS_NODEV | libc.MS_NOEXEC, "size=0,nr_inodes=1")
 
 
-def bind_onto(src: int, target: int, attrs: int) -> None:
-    """Bind the tree at SRC onto TARGET (both descriptors) with mount attributes."""
-    tree = libc.open_tree(src, "", libc.OPEN_TREE_CLONE | libc.AT_RECURSIVE |
+def bind_onto(src: int, target: int, attrs: int, recursive: bool = True) -> None:
+    """Bind the tree at SRC onto TARGET (both descriptors) with mount attributes;
+    RECURSIVE False binds the one mount at SRC, without the mounts below it."""
+    rec = libc.AT_RECURSIVE if recursive else 0
+    tree = libc.open_tree(src, "", libc.OPEN_TREE_CLONE | rec |
                           libc.AT_EMPTY_PATH | os.O_CLOEXEC)
     try:
         libc.mount_setattr(tree, "", libc.AT_EMPTY_PATH | libc.AT_RECURSIVE, attrs)
@@ -212,14 +257,14 @@ def _existing(dirfd: int, rel: str) -> Iterator[int]:
         libc.close(fd)
 
 
-def mount_sys(root: Root) -> None:
-    fd = root.open("sys", what="mount /sys there")
+def mount_sys(root: Root, rel: str = "sys") -> None:
+    fd = root.open(rel, what="mount /sys there")
     try:
         libc.mount("sysfs", fdpath(fd), "sysfs", libc.MS_RDONLY | libc.MS_NOSUID |
                    libc.MS_NODEV | libc.MS_NOEXEC)
     finally:
         libc.close(fd)
-    sysfs = root.open("sys", os.O_PATH | os.O_DIRECTORY)
+    sysfs = root.open(rel, os.O_PATH | os.O_DIRECTORY)
     try:
         _mask_dirs(sysfs, SYS_MASKED_DIRS)
     finally:
@@ -227,13 +272,22 @@ def mount_sys(root: Root) -> None:
 
 
 def mount_extra(root: Root, m: Mount) -> None:
-    """An fstab mount: a host path bound in, or a tmpfs; target resolved in root."""
+    """An fstab mount: a host path bound in, or a tmpfs; target resolved in root.
+    The kernel file systems of an OCI config go to their own functions."""
+    if "create" in m.attrs:       # an OCI destination: made when missing
+        directory = m.kind != "bind" or os.path.isdir(m.source)
+        root.make(m.target, directory)
+    if m.kind in ("proc", "sysfs", "dev", "devpts", "mqueue", "cgroup"):
+        _mount_kernel_fs(root, m)
+        return
     target = root.open(m.target, what=f"mount {m.source or m.kind} there")
     try:
         flags = libc.MS_NOSUID | libc.MS_NODEV
         if m.kind == "tmpfs":
-            libc.mount("tmpfs", fdpath(target), "tmpfs",
-                       flags | (libc.MS_RDONLY if m.readonly else 0), m.options or None)
+            libc.mount(m.source or "tmpfs", fdpath(target), "tmpfs",
+                       flags | (libc.MS_RDONLY if m.readonly else 0) |
+                       (libc.MS_NOEXEC if "noexec" in m.attrs else 0),
+                       m.options or None)
             return
         try:
             src = libc.open(m.source, os.O_PATH | os.O_CLOEXEC)
@@ -243,11 +297,75 @@ def mount_extra(root: Root, m: Mount) -> None:
             attrs = libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOSUID
             if m.readonly:
                 attrs |= libc.MOUNT_ATTR_RDONLY
-            bind_onto(src, target, attrs)
+            if "noexec" in m.attrs:
+                attrs |= libc.MOUNT_ATTR_NOEXEC
+            bind_onto(src, target, attrs, recursive="bind" not in m.attrs)
         finally:
             libc.close(src)
     finally:
         libc.close(target)
+
+
+def _mount_kernel_fs(root: Root, m: Mount) -> None:
+    """The kernel file systems of an OCI config, each as linjail makes it
+    for a jail: /proc with its masks, /sys read-only, the jail's own /dev,
+    a devpts instance of its own, the IPC namespace's mqueue, and the jail's
+    cgroup2 (its cgroup namespace's view) read-only."""
+    rel = m.target.lstrip("/") or "."
+    if m.kind == "proc":
+        mount_proc(root, rel)
+    elif m.kind == "sysfs":
+        mount_sys(root, rel)
+    elif m.kind == "dev":
+        mount_dev(root, rel=rel, submounts=False, source=m.source or "tmpfs")
+    else:
+        flags = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
+        fstype, data = m.kind, None
+        if m.kind == "devpts":
+            flags &= ~libc.MS_NODEV
+            # the caller checked the options against DEVPTS_OPTIONS
+            data = "newinstance,ptmxmode=0666,mode=0620" + \
+                "".join(f",{o}" for o in m.options.split(",") if o)
+        elif m.kind == "cgroup":
+            fstype = "cgroup2"
+            flags |= libc.MS_RDONLY
+        if m.readonly:
+            flags |= libc.MS_RDONLY
+        target = root.open(m.target, what=f"mount {m.kind} there")
+        try:
+            libc.mount(m.source or m.kind, fdpath(target), fstype, flags, data)
+        finally:
+            libc.close(target)
+
+
+def mask(root: Root, rel: str) -> None:
+    """OCI maskedPaths: a file becomes an empty read-only /dev/null, a
+    directory an empty read-only tmpfs; a path the root lacks is left alone."""
+    for sub in _existing(root.fd, rel):
+        if stat.S_ISDIR(os.fstat(sub).st_mode):
+            libc.mount("tmpfs", fdpath(sub), "tmpfs", libc.MS_RDONLY | libc.MS_NOSUID |
+                       libc.MS_NODEV | libc.MS_NOEXEC, "size=0,nr_inodes=1")
+            continue
+        null = libc.open("/dev/null", os.O_PATH | os.O_CLOEXEC)
+        try:
+            bind_onto(null, sub, libc.MOUNT_ATTR_RDONLY | libc.MOUNT_ATTR_NOSUID |
+                      libc.MOUNT_ATTR_NOEXEC)
+        finally:
+            libc.close(null)
+
+
+def make_readonly(root: Root, rel: str) -> None:
+    """OCI readonlyPaths: REL (and every mount below it) bound read-only onto
+    itself; a path the root lacks is left alone."""
+    for sub in _existing(root.fd, rel):
+        bind_onto(sub, sub, libc.MOUNT_ATTR_RDONLY | libc.MOUNT_ATTR_NOSUID |
+                  libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOEXEC)
+
+
+def readonly_root(root: Root) -> None:
+    """OCI root.readonly: the root mount itself read-only (not the mounts
+    below it: /dev, /proc, tmpfs volumes keep their own flags)."""
+    libc.mount_setattr(root.fd, "", libc.AT_EMPTY_PATH, libc.MOUNT_ATTR_RDONLY)
 
 
 def enter(root: Root) -> None:

@@ -460,6 +460,39 @@ def compile_rules(plan: Iterable[Rule]) -> bytes:
         lib.seccomp_release(ctx)
 
 
+def compile_profile(default: int, rules: Iterable[tuple[int, str, tuple[Arg, ...]]],
+                    arches: Iterable[int] = ()) -> bytes:
+    """Compile another program's profile (an OCI config's linux.seccomp):
+    DEFAULT and each rule's action are libseccomp action values, ARCHES
+    audit architecture tokens besides the native one.  A syscall this
+    libseccomp does not know is skipped (runc does the same); a rule whose
+    action is the default adds nothing.  Raises OSError naming the rule that
+    libseccomp refused."""
+    lib = _load_library()
+    lib.seccomp_arch_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    ctx = lib.seccomp_init(default)
+    if not ctx:
+        raise OSError(errno.EINVAL, f"seccomp_init({default:#x}): refused")
+    try:
+        for arch in arches:
+            rc = lib.seccomp_arch_add(ctx, arch)
+            if rc < 0 and -rc != errno.EEXIST:
+                _lib_check(rc, f"seccomp_arch_add({arch:#x})")
+        for action, name, args in rules:
+            if action == default:
+                continue
+            nr = _syscall_number(lib, name)
+            if nr is None:
+                continue
+            cmps = (_ScmpArgCmp * max(1, len(args)))(
+                *[_ScmpArgCmp(a.index, a.op, a.datum_a, a.datum_b) for a in args])
+            _lib_check(lib.seccomp_rule_add_array(ctx, action, nr, len(args), cmps),
+                       f"seccomp_rule_add({name})")
+        return _export(lib, ctx)
+    finally:
+        lib.seccomp_release(ctx)
+
+
 def _syscall_number(lib: ctypes.CDLL, name: str) -> int | None:
     """The native number, or None when this architecture lacks the call
     (libseccomp answers with a negative pseudo number, e.g. vm86 on x86_64)."""

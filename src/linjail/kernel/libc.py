@@ -68,9 +68,11 @@ RESOLVE_IN_ROOT = 0x10
 # prctl
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 # pty ioctls (asm-generic/ioctls.h); TIOCGPTPEER since Linux 4.13
@@ -301,6 +303,10 @@ def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
 
 def sethostname(name: bytes) -> None:
     _check(_libc.sethostname(name, ctypes.c_size_t(len(name))), "sethostname")
+
+
+def setdomainname(name: bytes) -> None:
+    _check(_libc.setdomainname(name, ctypes.c_size_t(len(name))), "setdomainname")
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:

@@ -95,6 +95,8 @@ class ExtraMount(MountOp):
     def describe(self) -> str:
         m = self.mount
         flags = ("ro," if m.readonly else "") + "nosuid,nodev"
+        if m.kind not in ("tmpfs", "bind"):     # an OCI config's kernel file systems
+            return f"{m.kind} -> {m.target}{' (' + m.options + ')' if m.options else ''}"
         if m.kind == "tmpfs":
             return f"tmpfs -> {m.target} ({flags}{',' + m.options if m.options else ''})"
         return f"bind {m.source} -> {m.target} ({flags})"
@@ -103,13 +105,20 @@ class ExtraMount(MountOp):
         rootfs.mount_extra(root, self.mount)
 
 
-def mounts(spec: JailSpec, devpts_extra: str = "") -> list[MountOp]:
-    """The mounts of a jail after its root, in order."""
+def mounts(spec: JailSpec, devpts_extra: str = "", late: bool = False) -> list[MountOp]:
+    """The mounts of a jail after its root, in order.  LATE: those that wait
+    for the jail's cgroup namespace (a cgroup file system shows the namespace
+    it is mounted in): the first "cgroup" mount and every one after it."""
+    first_late = next((i for i, m in enumerate(spec.mounts) if m.kind == "cgroup"),
+                      len(spec.mounts))
+    if late:
+        return [ExtraMount(m) for m in spec.mounts[first_late:]]
     ops: list[MountOp] = []
     if spec.devfs:
         ops.append(DevMount(devpts_extra))
     if spec.procfs:
         ops.append(ProcMount())
-    ops.append(SysMount())
-    ops.extend(ExtraMount(m) for m in spec.mounts)
+    if spec.sysfs:
+        ops.append(SysMount())
+    ops.extend(ExtraMount(m) for m in spec.mounts[:first_late])
     return ops

@@ -27,6 +27,12 @@ reaper keeps the jail alive while any process lives in it.
 The right-hand column is the table JAIL_STEPS (run by lifecycle/plan.py;
 its mounts are lifecycle/mounts.py's operations); LINJAIL_DEBUG=1 prints each
 step as it runs.
+
+A Become (the OCI runtime, linjail.oci) replaces the reaper: the first
+process itself becomes the jail's PID 1 and its own command.  It is told
+when the mounts are made (before pivot_root, host paths still in view) and,
+after pivot_root, runs in place of the steps that exec the reaper; closing
+the report pipe (its `ready`) is what lets start() return.
 """
 from __future__ import annotations
 
@@ -48,11 +54,25 @@ from .stdio import Prepared, close_all_but, place, prepare
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import Callable, Protocol
 
     from ..confine.limits import Plan
     from ..confine.rootfs import Root
     from .mounts import RootMount
+
+    class Become(Protocol):
+        """What the first process becomes in place of the reaper (start()'s BECOME)."""
+
+        def before_pivot(self, root: Root) -> list[int]:
+            """Every mount is made, pivot_root comes next: the last look at
+            the host's paths.  Returns descriptors to keep past pivot_root."""
+
+        def become(self, kept: list[int], confine: confinement.Confinement,
+                   ready: Callable[[], None]) -> None:
+            """After pivot_root, 0-2 and PASS_FDS in place (KEPT: the new
+            numbers of before_pivot's descriptors).  Calls READY once nothing
+            can fail that the launcher should report (start() returns then),
+            and never returns."""
 
 REAPER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "reaper", "linjail-reaper")
 _NS_FLAGS = libc.CLONE_NEWNS | libc.CLONE_NEWIPC | libc.CLONE_NEWNET
@@ -104,12 +124,14 @@ def check_stdio(fds: tuple[int | None, int | None, int | None], prog: str) -> No
 
 def start(spec: JailSpec, *, stdin: int | None = 0, stdout: int | None = 1,
           stderr: int | None = 2, pty_slave: int | None = None,
-          pass_fds: tuple[int, ...] = ()) -> Started:
+          pass_fds: tuple[int, ...] = (), become: Become | None = None) -> Started:
     """Create the jail and wait until its PID 1 is ready; the command has not run.
 
     STDIN..STDERR (None: closed) become what stdio.prepare makes of them;
     PASS_FDS (pipes and stream sockets above 2) keep their numbers.
-    Call go(started) to let the command run.
+    Call go(started) to let the command run.  With BECOME, the first process
+    becomes what BECOME makes of it instead of the reaper (status_fd and
+    go_fd then lead nowhere).
     """
     check_stdio((stdin, stdout, stderr), "jail")
     try:
@@ -120,7 +142,7 @@ def start(spec: JailSpec, *, stdin: int | None = 0, stdout: int | None = 1,
     handed = prepare((stdin, stdout, stderr), REAPER,
                      keep=() if pty_slave is None else (pty_slave,))
     try:
-        started = _create(spec, reaper, handed, pty_slave, pass_fds)
+        started = _create(spec, reaper, handed, pty_slave, pass_fds, become)
     except BaseException:
         handed.close()
         raise
@@ -129,7 +151,7 @@ def start(spec: JailSpec, *, stdin: int | None = 0, stdout: int | None = 1,
 
 
 def _create(spec: JailSpec, reaper: bytes, handed: Prepared, pty_slave: int | None,
-            pass_fds: tuple[int, ...]) -> Started:
+            pass_fds: tuple[int, ...], become: Become | None) -> Started:
     from ..confine import cgroup
     owner_start = registry.starttime(os.getpid()) or 0
     name_veth: Callable[[int], str] = lambda jid: ""
@@ -150,14 +172,15 @@ def _create(spec: JailSpec, reaper: bytes, handed: Prepared, pty_slave: int | No
     undo.push(lambda: registry.delete(rec.jid))
     undo.push(lambda: cgroup.remove(rec.cgroup))
     try:
-        return _start(spec, rec, reaper, handed, pty_slave, pass_fds, undo)
+        return _start(spec, rec, reaper, handed, pty_slave, pass_fds, undo, become)
     except BaseException:
         undo.run()
         raise
 
 
 def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes, handed: Prepared,
-           pty_slave: int | None, pass_fds: tuple[int, ...], undo: _Undo) -> Started:
+           pty_slave: int | None, pass_fds: tuple[int, ...], undo: _Undo,
+           become: Become | None) -> Started:
     stdio = (handed.fds[0], handed.fds[1], handed.fds[2])
     confine = confinement.prepare(spec.knobs)
     if spec.ips or spec.interface:
@@ -191,7 +214,7 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes, handed: Prep
         os.close(cgroup_fd)
     if pid == 0:
         _first_process(FirstProcess(spec, rec.jid, reaper, stdio, pty_slave, pass_fds,
-                                    theirs, confine), ours)   # never returns
+                                    theirs, confine, become), ours)   # never returns
     handed.handed_over()
     joined: Callable[[], None] = lambda: None
     if host is not None:
@@ -228,7 +251,11 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes, handed: Prep
         pass                  # the first process is gone: its report says why
     os.close(cmd_w)
     msg, master = _read_report(report_r, with_fd=True)
-    if msg not in (b"", b"P"):
+    if msg.startswith(b"P"):       # the pty's master came; an error may follow it
+        msg = msg[1:]
+    if msg:
+        if master is not None:
+            os.close(master)
         raise _report_error(msg)
     os.close(report_r)
 
@@ -328,7 +355,7 @@ class FirstProcess:
     def __init__(self, spec: JailSpec, jid: int, reaper: bytes,
                  stdio: tuple[int | None, int | None, int | None], pty_slave: int | None,
                  pass_fds: tuple[int, ...], theirs: tuple[int, ...],
-                 confine: confinement.Confinement) -> None:
+                 confine: confinement.Confinement, become: Become | None = None) -> None:
         self.spec = spec
         self.jid = jid
         self.reaper = reaper
@@ -345,6 +372,8 @@ class FirstProcess:
         self.user: User | None = None
         self.env: dict[str, str] = {}
         self.argv: list[str] = []
+        self.become = become                 # in place of the reaper (OCI)
+        self.kept: list[int] = []            # become's descriptors past pivot_root
 
     @property
     def networked(self) -> bool:
@@ -424,7 +453,53 @@ def _die_with_launcher(p: FirstProcess) -> None:
 
 
 def _unshare(p: FirstProcess) -> None:
-    libc.unshare(_NS_FLAGS)
+    own = [_open_namespace(kind, path) for kind, path in p.spec.join]
+    libc.unshare(_NS_FLAGS & ~sum(_JOINABLE[kind] for kind, _ in p.spec.join))
+    for fd, (kind, _) in zip(own, p.spec.join):
+        libc.setns(fd, _JOINABLE[kind])
+        libc.close(fd)
+
+
+def _show_namespaces(p: FirstProcess) -> str:
+    joined = {kind for kind, _ in p.spec.join}
+    made = " ".join(k for k in ("mnt", "ipc", "net") if k not in joined)
+    return made + "".join(f"; join {kind} {path}" for kind, path in p.spec.join)
+
+
+def _joined(p: FirstProcess, kind: str) -> bool:
+    return any(k == kind for k, _ in p.spec.join)
+
+
+#: the namespaces a jail may join by path (JailSpec.join), and their flags
+_JOINABLE = {"net": libc.CLONE_NEWNET, "ipc": libc.CLONE_NEWIPC, "uts": libc.CLONE_NEWUTS}
+_NS_GET_NSTYPE = 0xB703         # linux/nsfs.h: _IO(0xb7, 0x3)
+
+
+def _open_namespace(kind: str, path: str) -> int:
+    """A namespace file to join: it must be one of KIND, and not the one
+    this process is in (the host's: a jail never shares it)."""
+    if kind not in _JOINABLE:
+        raise JailError(f"jail: {path}: joining a {kind} namespace is not supported")
+    try:
+        fd = libc.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as err:
+        raise JailError(f"jail: {path}: {os.strerror(err.errno or 0)}") from None
+    try:
+        import fcntl as _fcntl
+        if _fcntl.ioctl(fd, _NS_GET_NSTYPE) != _JOINABLE[kind]:
+            raise JailError(f"jail: {path}: not a {kind} namespace")
+        st, host = os.fstat(fd), os.stat(f"/proc/self/ns/{kind}")
+        if (st.st_dev, st.st_ino) == (host.st_dev, host.st_ino):
+            raise JailError(f"jail: {path}: the host's {kind} namespace: a jail never "
+                            f"shares it")
+    except OSError as err:
+        libc.close(fd)
+        raise JailError(f"jail: {path}: not a {kind} namespace "
+                        f"({os.strerror(err.errno or 0)})") from None
+    except BaseException:
+        libc.close(fd)
+        raise
+    return fd
 
 
 def _ipc_limits(p: FirstProcess) -> None:
@@ -456,15 +531,16 @@ def _root_mount(p: FirstProcess) -> RootMount:
     return RootMount(p.spec.path, p.spec.overlay)
 
 
-def _mount_all(p: FirstProcess) -> None:
-    from .mounts import DevMount, mounts
+def _mount_all(p: FirstProcess, late: bool = False) -> None:
+    from .mounts import DevMount, ExtraMount, mounts
     assert p.root is not None
     extra = p.limits.devpts_options() if p.limits is not None else ""
-    for op in mounts(p.spec, extra):
+    for op in mounts(p.spec, extra, late):
         if op.applies(p.root):
             plan.trace("first process", f"mount: {op.describe()}")
             op.execute(p.root)
-            p.dev = p.dev or isinstance(op, DevMount)
+            p.dev = p.dev or isinstance(op, DevMount) or \
+                (isinstance(op, ExtraMount) and op.mount.kind == "devpts")
 
 
 def _own_pty(p: FirstProcess) -> None:
@@ -505,6 +581,37 @@ def _show_network(p: FirstProcess) -> str:
     if p.spec.ips:
         return "lo, eth0: " + " ".join(map(str, p.spec.ips))
     return "lo"
+
+
+def _before_pivot(p: FirstProcess) -> None:
+    assert p.become is not None and p.root is not None
+    p.kept = p.become.before_pivot(p.root)
+
+
+def _become(p: FirstProcess) -> None:
+    """The first process after pivot_root when a Become replaces the reaper:
+    0-2 and PASS_FDS in place, then the report pipe and its descriptors above
+    them (close-on-exec), rctl's rlimits; the Become takes it from there and
+    never returns."""
+    global _REPORT_FD
+    assert p.become is not None
+    base = max((2, *p.pass_fds)) + 1
+    mapping: dict[int, int | None] = {0: p.stdio[0], 1: p.stdio[1], 2: p.stdio[2]}
+    mapping.update({fd: fd for fd in p.pass_fds})
+    mapping[base] = p.report_w
+    mapping.update({base + 1 + i: fd for i, fd in enumerate(p.kept)})
+    place(mapping, cloexec=range(base, base + 1 + len(p.kept)))
+    p.report_w = _REPORT_FD = base
+    if p.limits is not None:
+        p.limits.set_rlimits()
+
+    def ready() -> None:
+        global _REPORT_FD
+        libc.prctl(libc.PR_SET_PDEATHSIG, 0)    # the launcher is about to leave
+        libc.close(base)                        # EOF: start() returns
+        _REPORT_FD = -1
+    p.become.become(list(range(base + 1, base + 1 + len(p.kept))), p.confine, ready)
+    os._exit(1)
 
 
 def _copy_reaper(p: FirstProcess) -> None:
@@ -574,10 +681,11 @@ def _exec_reaper(p: FirstProcess) -> None:
 JAIL_STEPS: tuple[Step[FirstProcess], ...] = (
     Step("close descriptors", _keep_descriptors),
     Step("die with the launcher", _die_with_launcher),
-    Step("namespaces", _unshare, show=lambda p: "mnt ipc net"),
+    Step("namespaces", _unshare, show=_show_namespaces),
     Step("ipc limits", _ipc_limits, when=lambda p: bool(p.spec.limits)),
-    Step("ping sockets", lambda p: _allow_ping_sockets()),
-    Step("hostname", _hostname, show=lambda p: p.spec.hostname),
+    Step("ping sockets", lambda p: _allow_ping_sockets(), when=lambda p: not _joined(p, "net")),
+    Step("hostname", _hostname, show=lambda p: p.spec.hostname,
+         when=lambda p: not _joined(p, "uts")),
     Step("ipv6 defaults", _ipv6_defaults, when=lambda p: p.networked),
     Step("namespaces made", _say_namespaces),
     Step("mount", _attach_root, show=lambda p: _root_mount(p).describe()),
@@ -585,9 +693,15 @@ JAIL_STEPS: tuple[Step[FirstProcess], ...] = (
     Step("pty", _own_pty, when=lambda p: p.pty_slave is not None and p.dev),
     Step("wait for the launcher", _wait_for_launcher),
     Step("cgroup namespace", _unshare_cgroup),
+    # a cgroup file system shows the cgroup namespace it is mounted in: it,
+    # and the mounts after it, wait for the jail's own
+    Step("late mounts", lambda p: _mount_all(p, late=True), show=lambda p: None),
     Step("network", _network, show=_show_network),
-    Step("reaper", _copy_reaper),
+    Step("before pivot_root", _before_pivot, when=lambda p: p.become is not None),
+    Step("reaper", _copy_reaper, when=lambda p: p.become is None),
     Step("pivot_root", _pivot_root, show=lambda p: f"{p.spec.path} -> /"),
+    # (never returns: what follows is the reaper's way)
+    Step("become", _become, when=lambda p: p.become is not None),
     Step("user", _user, show=lambda p: p.spec.jail_user or (
         p.spec.host_user.name if p.spec.host_user else "")),
     Step("home", _home, when=lambda p: p.spec.login),

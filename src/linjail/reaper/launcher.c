@@ -20,6 +20,9 @@
 #ifndef TOOL
 #error TOOL, PYTHON and SRC must be defined
 #endif
+#ifndef MODULE
+#define MODULE TOOL     /* the module under linjail.cli: TOOL with - as _ */
+#endif
 
 /* one line A B C on stderr, waiting for a full non-blocking pipe (fprintf
  * dropped the line on EAGAIN: status 1 with nothing said) */
@@ -92,7 +95,7 @@ int main(int argc, char **argv)
 	 * register no atexit handler */
 	args[4] = "import sys, os; sys.path.insert(0, '" SRC "'); "
 		  "from linjail.cli._main import finish; "
-		  "from linjail.cli." TOOL " import main; finish(main)";
+		  "from linjail.cli." MODULE " import main; finish(main)";
 	for (i = 1; i < argc; i++)
 		args[4 + i] = argv[i];
 	execv(PYTHON, args);

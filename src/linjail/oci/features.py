@@ -1,0 +1,36 @@
+"""`linjail-oci features`: what this runtime implements (runtime-spec features.md).
+
+Generated from the same tables the config reader checks against, so the
+answer cannot drift from what `create` accepts.
+"""
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def features() -> dict[str, Any]:
+    from .. import __version__
+    from ..confine import caps
+    from ..state.knobs import get_defaults
+    from . import config
+    keep = sorted(caps.keep_set(get_defaults()))
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": config.OCI_VERSION,
+        "hooks": [],
+        "mountOptions": sorted(config.FLAG_OPTIONS - config.REFUSED_OPTIONS),
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "capabilities": [f"CAP_{caps.NAMES[c]}" for c in keep],
+            "cgroup": {"v1": False, "v2": True, "systemd": False, "systemdUser": False,
+                       "rdma": False},
+            "seccomp": {"enabled": False},
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+            "intelRdt": {"enabled": False},
+            "mountExtensions": {"idmap": {"enabled": False}},
+        },
+        "annotations": {"org.linjail.version": __version__},
+    }

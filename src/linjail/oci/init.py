@@ -1,0 +1,214 @@
+"""The container's process: the jail's first process becomes it (PID 1 inside).
+
+linjail's reaper does not stand in front of process.args (README
+"linjail-oci"): tini, catatonit and systemd expect to be PID 1, conmon and
+containerd-shim wait for the PID in --pid-file and read its wait status, and
+the kernel's rules for PID 1 (signals without a handler are not delivered,
+its exit ends every other process of the container) are then exactly the
+runtime spec's.  This module is the lifecycle's Become for it:
+
+  before_pivot (host paths in view)     become (after pivot_root)
+  ---------------------------------     --------------------------------------
+  maskedPaths, readonlyPaths            rootfsPropagation, cwd (in the root,
+  sysctls (this process's namespaces,   no magic link), look process.args[0]
+    through the host's /proc)             up in the config's PATH
+  oomScoreAdj, domainname               setsid, the terminal, rlimits, umask
+  root read-only                        the jail's seccomp filter, the
+  open exec.fifo (O_RDWR)                 config's (stacked: both apply)
+                                        bounding set, setgroups/setgid/setuid
+                                          with the capability sets kept
+                                        no_new_privs; ready (create returns)
+                                        read exec.fifo: `start` writes a byte
+                                        execve(process.args)
+
+Errors before ready are `create`'s one line; after it the container's
+process can only say it on its own stderr and exit 127.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import resource
+import stat
+import termios        # here: after pivot_root the package's files are out of reach
+
+from ..errors import JailError, write_fd
+from ..kernel import libc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
+    from ..confine.rootfs import Root
+    from ..lifecycle.confinement import Confinement
+    from .config import Container, Process
+
+_PROPAGATION = {"private": libc.MS_PRIVATE, "slave": libc.MS_SLAVE,
+                "shared": 1 << 20, "unbindable": 1 << 17}
+
+
+class ContainerInit:
+    """start()'s Become for one container."""
+
+    def __init__(self, c: Container, fifo: str, seccomp_bpf: bytes | None = None) -> None:
+        assert c.process is not None
+        self.c = c
+        self.p: Process = c.process
+        self.fifo = fifo
+        self.seccomp_bpf = seccomp_bpf
+
+    # --- before pivot_root ----------------------------------------------------------------
+
+    def before_pivot(self, root: Root) -> list[int]:
+        from ..confine import rootfs
+        for path in self.c.masked:
+            rootfs.mask(root, path.lstrip("/"))
+        for path in self.c.readonly_paths:
+            rootfs.make_readonly(root, path.lstrip("/"))
+        for key, value in self.c.sysctl:
+            _write(os.path.join("/proc/sys", key.replace(".", "/")), value,
+                   f"linux.sysctl.{key}")
+        if self.p.oom_score_adj is not None:
+            _write("/proc/self/oom_score_adj", str(self.p.oom_score_adj),
+                   "process.oomScoreAdj")
+        if self.c.domainname and not any(kind == "uts" for kind, _ in self.c.join):
+            libc.setdomainname(self.c.domainname.encode())
+        if self.c.readonly:
+            rootfs.readonly_root(root)
+        # O_RDWR: this process is a writer too, so its read blocks until
+        # `start` writes (a FIFO without writers would read EOF at once)
+        return [os.open(self.fifo, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)]
+
+    # --- after pivot_root -----------------------------------------------------------------
+
+    def become(self, kept: list[int], confine: Confinement,
+               ready: Callable[[], None]) -> None:
+        from ..lifecycle.start import enter_dir
+        p = self.p
+        if self.c.propagation:
+            flag = _PROPAGATION[self.c.propagation.lstrip("r")]
+            rec = libc.MS_REC if self.c.propagation.startswith("r") else 0
+            libc.mount(None, "/", None, flag | rec)
+        try:
+            enter_dir(p.cwd)
+        except OSError as err:
+            raise JailError(f"process.cwd {p.cwd}: {os.strerror(err.errno or 0)}") from None
+        env = dict(item.split("=", 1) for item in p.env)
+        exe = lookup(p.args[0], env.get("PATH"))
+        os.setsid()
+        if p.terminal and os.isatty(0):
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        for res, soft, hard in p.rlimits:
+            resource.setrlimit(res, (_rlim(soft), _rlim(hard)))
+        os.umask(p.umask if p.umask is not None else 0o022)
+        from ..confine import seccomp
+        seccomp.install(confine.bpf)           # the jail's own filter, first
+        if self.seccomp_bpf is not None and not p.no_new_privileges:
+            # without no_new_privs a filter needs CAP_SYS_ADMIN: load it now
+            # (what follows must pass it, as with runc)
+            seccomp.install(self.seccomp_bpf)
+        _identity(p, confine.keep)
+        if p.no_new_privileges:
+            libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+        fifo = kept[0]
+        ready()
+        # from here on the launcher is gone: failures are the container's own
+        try:
+            while True:
+                try:
+                    got = os.read(fifo, 1)
+                    break
+                except InterruptedError:
+                    continue
+            if not got:
+                os._exit(1)
+            os.close(fifo)
+            if self.seccomp_bpf is not None and p.no_new_privileges:
+                seccomp.install(self.seccomp_bpf)
+            libc.default_signals()
+            os.execve(exe, list(p.args), env)
+        except OSError as err:
+            write_fd(2, f"linjail-oci: exec {p.args[0]}: {os.strerror(err.errno or 0)}\n")
+        os._exit(127)
+
+
+def lookup(name: str, path: str | None) -> str:
+    """process.args[0] as runc finds it: a name with a slash as is, any other
+    in the config's PATH (exec.LookPath); an executable regular file."""
+    if "/" in name:
+        candidates = [name]
+    else:
+        if not path:
+            raise JailError(f'exec: "{name}": executable file not found in $PATH '
+                            f'(process.env has no PATH)')
+        candidates = [os.path.join(d or ".", name) for d in path.split(":")]
+    for cand in candidates:
+        try:
+            st = os.stat(cand)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            return cand
+    if "/" in name:
+        try:
+            st = os.stat(name)
+        except OSError as err:
+            raise JailError(f"exec: {name}: {os.strerror(err.errno or 0)}") from None
+        raise JailError(f"exec: {name}: {os.strerror(13)}")
+    raise JailError(f'exec: "{name}": executable file not found in $PATH')
+
+
+def _rlim(value: int) -> int:
+    return resource.RLIM_INFINITY if value >= 0xFFFFFFFFFFFFFFFF else value
+
+
+def _write(path: str, value: str, what: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError as err:
+        raise JailError(f"{what}: {path}: {os.strerror(err.errno or 0)}") from None
+    try:
+        os.write(fd, value.encode())
+    except OSError as err:
+        raise JailError(f"{what}: {value}: {os.strerror(err.errno or 0)}") from None
+    finally:
+        os.close(fd)
+
+
+def _identity(p: Process, keep: frozenset[int]) -> None:
+    """Bounding set, user, then the other capability sets, as runc orders them.
+
+    Without process.capabilities the process has the jail's set (KEEP) as a
+    jail's command has.  With them, every set is already within KEEP
+    (config.py).  PR_SET_KEEPCAPS carries the permitted set across setuid
+    to a user other than root; the ambient set is what such a user keeps
+    across execve (capabilities(7))."""
+    from ..confine import caps
+    want = p.caps
+    caps.drop(keep if want is None else want.bounding)   # ambient, inheritable cleared
+    libc.prctl(libc.PR_SET_KEEPCAPS, 1)
+    os.setgroups(list(p.groups))
+    os.setgid(p.gid)
+    os.setuid(p.uid)
+    libc.prctl(libc.PR_SET_KEEPCAPS, 0)
+    if want is None:
+        eff, perm, _ = libc.capget()
+        libc.capset(eff & caps.mask(keep), perm & caps.mask(keep), 0)
+        return
+    try:
+        libc.capset(caps.mask(want.effective), caps.mask(want.permitted),
+                    caps.mask(want.inheritable))
+    except OSError as err:
+        raise JailError(f"process.capabilities: capset: {err.strerror} (effective must be "
+                        f"within permitted)") from None
+    for cap in sorted(want.ambient):
+        try:
+            libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_RAISE, cap)
+        except OSError as err:
+            if p.uid == 0:
+                # root gets its bounding set at execve whatever the ambient
+                # set says (runc's own template asks for ambient capabilities
+                # it does not make inheritable; runc ignores the failure)
+                continue
+            raise JailError(f"process.capabilities.ambient: CAP_{caps.NAMES[cap]}: "
+                            f"{err.strerror} (it must be permitted and inheritable)") from None

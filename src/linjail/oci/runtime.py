@@ -1,0 +1,409 @@
+"""The operations of the runtime spec (runtime.md "Operations") on jails.
+
+  create   config.json -> Container -> JailSpec; the lifecycle's start()
+           with ContainerInit as the first process; the jail is in the
+           registry (jls shows it) and its process waits on exec.fifo
+  start    a byte into exec.fifo: process.args runs
+  state    the state JSON
+  kill     a signal to the container's process (--all: to every process
+           of the jail's cgroup); through a pidfd, so a reused PID is safe
+  delete   a stopped container's remains: the jail's record and cgroups,
+           the state directory (--force kills a live one first)
+  run      create + start, then (without --detach) wait, exit with the
+           process's status, and delete
+
+Status transitions are exactly runtime.md's: creating -> created (create
+returned) -> running (start) -> stopped (the process is gone); kill and
+delete refuse what the spec says they must refuse.
+"""
+from __future__ import annotations
+
+import _signal as signal   # the C module: no enum import
+import os
+import time
+
+from ..errors import JailError
+from ..state import registry
+from . import store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..lifecycle.relay import Pty
+    from ..lifecycle.start import Started
+    from .config import Container
+
+
+# --- create ----------------------------------------------------------------------------
+
+def _now() -> str:
+    """RFC 3339 in UTC with nanoseconds, as runc writes "created"."""
+    ns = time.time_ns()
+    t = time.gmtime(ns // 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{ns % 1_000_000_000:09d}Z"
+
+
+def jail_name(cid: str, root: str) -> str:
+    """The jail's name: the container id, unless a live jail already has it
+    (a container of the same id under another --root: ids are unique per
+    root only), then the id with `~` and 8 hex digits of the root's path."""
+    if registry.lookup_name(cid) is None:
+        return cid
+    import zlib
+    return f"{cid}~{zlib.crc32(os.path.realpath(root).encode()):08x}"
+
+
+def create(root: str, cid: str, bundle: str, *, pid_file: str = "",
+           console_socket: str = "", preserve_fds: int = 0,
+           tty: Pty | None = None) -> tuple[store.State, Started]:
+    """Make container CID from BUNDLE and leave its process waiting for start.
+
+    TTY (run in the foreground, no console socket): the terminal the
+    caller relays; the container's process gets a pty of its own devpts."""
+    from . import config
+    from ..state.knobs import get_defaults
+    store.check_id(cid)
+    if os.geteuid() != 0:
+        raise JailError("linjail-oci runs as root (rootless containers are not supported)")
+    try:
+        bundle = os.path.realpath(bundle or ".", strict=True)
+    except OSError as err:
+        raise JailError(f"bundle {bundle}: {os.strerror(err.errno or 2)}") from None
+    knobs = get_defaults()
+    c, doc = config.load(bundle, knobs)
+    if c.process is None:
+        raise JailError("config.json: process: missing (nothing to run)")
+    if c.process.terminal and not console_socket and tty is None:
+        raise JailError("process.terminal is true: --console-socket is required")
+    if not c.process.terminal and console_socket:
+        raise JailError("--console-socket given but process.terminal is false")
+    _refuse_for_now(c)
+    path = store.make_dir(root, cid)
+    st = store.State(id=cid, bundle=bundle, rootfs=c.root, created=_now(),
+                     annotations=c.annotations, creator=os.getpid(),
+                     creator_start=registry.starttime(os.getpid()) or 0)
+    try:
+        return st, _create(root, path, c, doc, st, pid_file, console_socket, preserve_fds,
+                           tty)
+    except BaseException:
+        store.remove(root, cid)
+        raise
+
+
+def _refuse_for_now(c: Container) -> None:
+    from .config import ConfigError
+    if c.hooks and any(c.hooks.values()):
+        raise ConfigError("hooks", "not supported yet")
+    for key, value in c.resources.items():
+        if key != "devices" and value not in (None, {}, []):
+            raise ConfigError(f"linux.resources.{key}", "not supported yet")
+
+
+def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.State,
+            pid_file: str, console_socket: str, preserve_fds: int,
+            tty: Pty | None) -> Started:
+    import json
+    from . import config
+    from .init import ContainerInit
+    from ..lifecycle.start import start
+    from ..state.knobs import get_defaults
+    store.write(root, st)
+    registry.atomic_write(os.path.join(path, "config.json"), json.dumps(doc).encode(), 0o600)
+    fifo = store.fifo_path(root, st.id)
+    os.mkfifo(fifo, 0o600)
+    bpf = None
+    if c.seccomp is not None:
+        from .seccomp import compile_config
+        bpf = compile_config(c.seccomp)
+    st.jail = jail_name(st.id, root)
+    spec = config.to_spec(c, st.jail, get_defaults())
+    pass_fds = _preserved(preserve_fds)
+    assert c.process is not None
+    placeholder = None
+    sock = None
+    if c.process.terminal and tty is None:
+        sock = _connect(console_socket)
+        placeholder = os.openpty()        # stands in for the jail's own pty (start())
+    elif c.process.terminal and tty is not None:
+        placeholder = (-1, tty.slave)
+    try:
+        stdio = (placeholder[1],) * 3 if placeholder else (0, 1, 2)
+        try:
+            started = start(spec, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
+                            pty_slave=placeholder[1] if placeholder else None,
+                            pass_fds=pass_fds, become=ContainerInit(c, fifo, bpf))
+        except JailError as err:
+            msg = err.message
+            raise JailError(msg[6:] if msg.startswith("jail: ") else msg) from None
+        for fd in (started.go_fd, started.status_fd):
+            os.close(fd)
+        if c.process.terminal:
+            if started.pty_master is None:
+                raise JailError("process.terminal: the container has no devpts to make "
+                                "its terminal on")
+            if c.process.console_size:
+                _winsize(started.pty_master, *c.process.console_size)
+            if sock is not None:
+                from ..kernel import unixsock
+                unixsock.send(sock, b"/dev/ptmx", [started.pty_master])
+                os.close(started.pty_master)
+            elif tty is not None:
+                tty.adopt(started.pty_master)
+    finally:
+        if placeholder and tty is None:
+            os.close(placeholder[0])
+            os.close(placeholder[1])
+        if sock is not None:
+            os.close(sock)
+    st.pid = started.pid
+    st.starttime = started.record.starttime
+    st.jid = started.jid
+    st.v2cgroup = started.record.cgroup
+    st.creator = st.creator_start = 0
+    store.write(root, st)
+    if pid_file:
+        write_pid_file(pid_file, started.pid)
+    return started
+
+
+def _preserved(n: int) -> tuple[int, ...]:
+    """--preserve-fds N: fds 3 .. 3+N-1 go into the container, as the jail
+    rule allows (pipes and stream sockets); anything else is refused."""
+    if n < 0:
+        raise JailError("--preserve-fds: must not be negative")
+    from ..lifecycle import stdio
+    fds = tuple(range(3, 3 + n))
+    for fd in fds:
+        kind = stdio.classify(fd)
+        if kind not in ("pipe", "stream"):
+            raise JailError(f"--preserve-fds: fd {fd} is a {kind}: only pipes and stream "
+                            f"sockets cross into a jail")
+    return fds
+
+
+def _connect(path: str) -> int:
+    import _socket
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as err:
+        sock.close()
+        raise JailError(f"--console-socket {path}: {os.strerror(err.errno or 0)}") from None
+    return sock.detach()
+
+
+def _winsize(fd: int, rows: int, cols: int) -> None:
+    import fcntl
+    import struct
+    import termios
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """The PID, no newline (runc's pid file), written atomically."""
+    full = os.path.abspath(path)
+    try:
+        registry.atomic_write(full, str(pid).encode(), 0o644)
+    except OSError as err:
+        raise JailError(f"--pid-file {path}: {os.strerror(err.errno or 0)}") from None
+
+
+# --- start, state, kill -----------------------------------------------------------------
+
+def start(root: str, cid: str) -> None:
+    with store.Lock(root, cid):
+        st = store.read(root, cid)
+        now = store.status(root, st)
+        if now != "created":
+            raise JailError(f"cannot start a container that is {now}: {cid}")
+        fifo = store.fifo_path(root, cid)
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            # no reader: the process died between the status and here
+            raise JailError(f"cannot start a container that is stopped: {cid}") from None
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+        os.unlink(fifo)
+
+
+def state(root: str, cid: str) -> dict[str, Any]:
+    return store.view(root, store.read(root, cid))
+
+
+SIGNALS = {name: num for num, name in enumerate(
+    ("", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",
+     "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN",
+     "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS"))
+    if name}
+SIGNALS.update({"IOT": 6, "POLL": 29, "CLD": 17})
+
+
+def parse_signal(text: str) -> int:
+    """runc's forms: a number, NAME or SIGNAME (any case), RTMIN+N, RTMAX-N."""
+    name = text.upper()
+    name = name[3:] if name.startswith("SIG") else name
+    num = -1
+    if text.isdigit():
+        num = int(text)
+    elif name in SIGNALS:
+        num = SIGNALS[name]
+    else:
+        for base, sign, first in (("RTMIN", "+", 34), ("RTMAX", "-", 64)):
+            rest = name[len(base):] if name.startswith(base) else None
+            if rest == "":
+                num = first
+            elif rest is not None and rest[:1] == sign and rest[1:].isdigit():
+                num = first + int(rest[1:]) if sign == "+" else first - int(rest[1:])
+    if not 0 < num <= 64:
+        raise JailError(f"unknown signal {text!r}")
+    return num
+
+
+def kill(root: str, cid: str, sig: int, every: bool = False) -> None:
+    with store.Lock(root, cid):
+        st = store.read(root, cid)
+        now = store.status(root, st)
+        if now not in ("created", "running", "paused"):
+            raise JailError(f"container {cid} is {now}: cannot send it a signal")
+        if every:
+            from ..confine import cgroup
+            for pid in cgroup.pids(st.v2cgroup):
+                _signal_pid(pid, None, sig)
+            if now == "paused" and sig == signal.SIGKILL:
+                return
+            return
+        if not _signal_pid(st.pid, st.starttime, sig):
+            raise JailError(f"container {cid} is stopped: cannot send it a signal")
+
+
+def _signal_pid(pid: int, start: int | None, sig: int) -> bool:
+    """SIG to PID through a pidfd, after checking (with START) that the PID
+    is still the one recorded; False if it is gone."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return False
+    try:
+        if start is not None and not registry.pid_alive(pid, start):
+            return False
+        signal.pidfd_send_signal(fd, sig)
+        return True
+    except ProcessLookupError:
+        return False
+    finally:
+        os.close(fd)
+
+
+# --- delete -------------------------------------------------------------------------------
+
+def delete(root: str, cid: str, force: bool = False) -> None:
+    with store.Lock(root, cid):
+        st = store.read(root, cid)
+        now = store.status(root, st)
+        if now != "stopped":
+            if not force:
+                raise JailError(f"cannot delete container {cid} that is not stopped: {now}")
+            _kill_all(st)
+        destroy(root, st)
+
+
+def _kill_all(st: store.State, timeout: float = 10.0) -> None:
+    """SIGKILL to every process of the jail (thawed first: a frozen process
+    dies only once thawed), then wait until the container's process is gone."""
+    from ..confine import cgroup
+    from . import cgroups
+    if st.v2cgroup:
+        if cgroups.frozen(st):
+            try:
+                cgroups.freeze(st, False)
+            except OSError:
+                pass
+        cgroup.kill(st.v2cgroup)
+    _signal_pid(st.pid, st.starttime, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while registry.pid_alive(st.pid, st.starttime):
+        if time.monotonic() > deadline:
+            raise JailError(f"container {st.id}: its process did not die")
+        time.sleep(0.01)
+
+
+def destroy(root: str, st: store.State) -> None:
+    """Release what a stopped container left: its jail's record and cgroups
+    (the registry's own cleanup), then its directory."""
+    from ..state import cleanup
+    if st.jid:
+        with registry.Lock():
+            rec = registry.read(st.jid)
+            if rec is not None and rec.name == st.jail and not rec.live():
+                cleanup.release(rec)
+    store.remove(root, st.id)
+
+
+# --- run ----------------------------------------------------------------------------------
+
+def run(root: str, cid: str, bundle: str, *, pid_file: str = "", console_socket: str = "",
+        preserve_fds: int = 0, detach: bool = False, keep: bool = False) -> int:
+    """create + start; without DETACH wait for the process and return its
+    status as a shell reports it, deleting the container unless KEEP.  In
+    the foreground a config asking for a terminal gets one relayed to the
+    caller's (as `jail` relays a jail's), signals go to the process."""
+    from ..lifecycle.start import shell_status
+    if detach:
+        create(root, cid, bundle, pid_file=pid_file, console_socket=console_socket,
+               preserve_fds=preserve_fds)
+        start(root, cid)
+        return 0
+    from ..lifecycle import relay
+    tty = None if console_socket else relay.Pty()
+    try:
+        st, started = create(root, cid, bundle, pid_file=pid_file,
+                             console_socket=console_socket, preserve_fds=preserve_fds,
+                             tty=tty)
+    except BaseException:
+        if tty is not None:
+            os.close(tty.master)
+            os.close(tty.slave)
+        raise
+    if tty is not None:
+        os.close(tty.slave)
+        if started.pty_master is None:      # no terminal asked for: nothing to relay
+            os.close(tty.master)
+            tty = None
+    try:
+        start(root, cid)
+    except BaseException:
+        _abandon(root, st)
+        raise
+
+    def forward(sig: int) -> None:
+        _signal_pid(st.pid, st.starttime, sig)
+    relay.forward_signals(forward, tty)
+    if tty is not None:
+        done = os.pidfd_open(started.pid)
+        relay.relay(tty, done)
+        os.close(done)
+    while True:
+        try:
+            _, status = os.waitpid(started.pid, 0)
+            break
+        except InterruptedError:
+            continue
+    if started.stdio is not None:
+        started.stdio.drain()
+    if not keep:
+        with store.Lock(root, cid):
+            destroy(root, store.read(root, cid))
+    return shell_status(status)
+
+
+def _abandon(root: str, st: store.State) -> None:
+    try:
+        with store.Lock(root, st.id):
+            _kill_all(st)
+            destroy(root, st)
+    except JailError:
+        pass

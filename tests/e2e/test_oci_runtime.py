@@ -1,0 +1,385 @@
+"""linjail-oci as its callers drive it (runc's command line): create, start,
+state, kill, delete, run, list, features; the state JSON and the status
+transitions of the runtime spec; errors in one line that leave nothing;
+the container is a jail (jls shows it); its process is PID 1; the escape
+battery's probe run as the container's process.
+
+Every test has a --root of its own (so `list` sees only its containers) and
+removes what it made, also when it fails (the `oci` fixture).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+import uuid
+from typing import Any, Iterator
+
+import pytest
+
+from conftest import (HOST_PATH, build_service_root, cmd, install_probe, leftovers,
+                      needs_root, wait_until)
+
+pytestmark = needs_root
+BB = "/usr/bin/busybox"
+ENV = {"PATH": HOST_PATH, "LANG": "C"}
+
+
+def default_config(root: str, args: list[str], **extra: Any) -> dict[str, Any]:
+    """What `runc spec` writes, adapted: the jail's bounding set, a service root."""
+    caps = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID"]
+    doc: dict[str, Any] = {
+        "ociVersion": "1.0.2",
+        "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": args,
+                    "env": ["PATH=/usr/bin:/bin", "TERM=xterm"], "cwd": "/",
+                    "capabilities": {k: caps for k in ("bounding", "effective",
+                                                       "permitted")},
+                    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+                    "noNewPrivileges": True},
+        "root": {"path": root, "readonly": True},
+        "hostname": "ocibox",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "nodev", "mode=1777"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+        ],
+        "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts",
+                                                       "mount")],
+                  "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"]},
+    }
+    doc.update(extra)
+    return doc
+
+
+class Oci:
+    """A --root of the test's own; every container made is force-deleted."""
+
+    def __init__(self, base: str, rootfs: str) -> None:
+        self.base = base
+        self.rootfs = rootfs
+        self.root = os.path.join(base, "state")
+        self.ids: list[str] = []
+
+    def bundle(self, args: list[str], **extra: Any) -> str:
+        path = tempfile.mkdtemp(prefix="bundle-", dir=self.base)
+        with open(os.path.join(path, "config.json"), "w") as f:
+            json.dump(default_config(self.rootfs, args, **extra), f)
+        return path
+
+    def new_id(self) -> str:
+        cid = f"t-{uuid.uuid4().hex[:12]}"
+        self.ids.append(cid)
+        return cid
+
+    def __call__(self, *args: str, stdout: Any = None, timeout: float = 60,
+                 **kw: Any) -> subprocess.CompletedProcess[str]:
+        """linjail-oci ARGS; stdout and stderr through files, not pipes: a
+        container's process holds what `create` was given (as with runc), and a
+        pipe would not end before it does."""
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            p = subprocess.run([cmd("linjail-oci"), "--root", self.root, *args], text=True,
+                               stdout=out if stdout is None else stdout, stderr=err,
+                               env=ENV, timeout=timeout, **kw)
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(p.args, p.returncode, out.read(), err.read())
+
+    def state(self, cid: str) -> dict[str, Any]:
+        p = self("state", cid)
+        assert p.returncode == 0, p.stderr
+        out: dict[str, Any] = json.loads(p.stdout)
+        return out
+
+    def status(self, cid: str) -> str:
+        return str(self.state(cid)["status"])
+
+    def cleanup(self) -> None:
+        for cid in self.ids:
+            if os.path.isdir(os.path.join(self.root, cid)):
+                self("delete", "--force", cid)
+
+
+@pytest.fixture(scope="module")
+def rootfs(jail_base: str, probe_binary: str) -> Iterator[str]:
+    if shutil.which("busybox", path=HOST_PATH) is None:
+        pytest.skip("busybox is not installed (make test installs it)")
+    path = build_service_root(os.path.join(jail_base, "oci-root"))
+    install_probe(probe_binary, path)
+    install_probe(probe_binary, path, "probe-suid", 0o4755)
+    os.mknod(os.path.join(path, "tmp/planted-zero"), 0o666 | stat.S_IFCHR, os.makedev(1, 5))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def oci(jail_base: str, rootfs: str) -> Iterator[Oci]:
+    base = tempfile.mkdtemp(prefix="oci-", dir=jail_base)
+    o = Oci(base, rootfs)
+    try:
+        yield o
+    finally:
+        o.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def jls_names() -> dict[str, int]:
+    p = subprocess.run([cmd("jls"), "jid", "name"], capture_output=True, text=True, env=ENV)
+    return {line.split()[1]: int(line.split()[0]) for line in p.stdout.splitlines()
+            if len(line.split()) == 2}
+
+
+# --- the lifecycle -----------------------------------------------------------------------
+
+def test_create_start_state_delete(oci: Oci) -> None:
+    cid = oci.new_id()
+    bundle = oci.bundle([BB, "sh", "-c", f"echo pid=$$ host=$({BB} hostname) uid=$({BB} id -u)"])
+    out = os.path.join(oci.base, "out")
+    pidfile = os.path.join(oci.base, "pid")
+    with open(out, "w") as f:
+        p = oci("create", "--bundle", bundle, "--pid-file", pidfile, cid, stdout=f)
+    assert (p.returncode, p.stderr) == (0, "")
+    st = oci.state(cid)
+    with open(pidfile) as f:
+        pid_text = f.read()
+    assert pid_text == str(st["pid"]) and st["pid"] > 1     # runc's: no newline
+    assert set(st) == {"ociVersion", "id", "pid", "status", "bundle", "rootfs", "created",
+                       "owner"}
+    assert (st["id"], st["status"], st["bundle"], st["rootfs"], st["owner"]) == \
+        (cid, "created", bundle, oci.rootfs, "")
+    assert st["created"].endswith("Z") and len(st["created"]) == 30
+    # a jail in the registry, named after the container; nothing ran yet
+    assert cid in jls_names()
+    time.sleep(0.2)
+    assert open(out).read() == ""
+    assert (oci("start", cid).returncode) == 0
+    assert wait_until(lambda: oci.status(cid) == "stopped")
+    assert open(out).read() == "pid=1 host=ocibox uid=0\n"
+    stopped = oci.state(cid)
+    assert stopped["pid"] == 0 and stopped["created"] == st["created"]
+    jid = jls_names().get(cid)
+    assert jid is None
+    p = oci("delete", cid)
+    assert (p.returncode, p.stderr) == (0, "")
+    p = oci("state", cid)
+    assert (p.returncode, p.stdout, p.stderr) == \
+        (1, "", f"linjail-oci: container {cid} does not exist\n")
+    assert not os.path.exists(os.path.join(oci.root, cid))
+
+
+def test_transitions_refused(oci: Oci) -> None:
+    def refused(*args: str, why: str) -> None:
+        p = oci(*args)
+        assert (p.returncode, p.stdout, p.stderr) == (1, "", f"linjail-oci: {why}\n"), args
+    cid = oci.new_id()
+    bundle = oci.bundle([BB, "sleep", "60"])
+    assert oci("create", "--bundle", bundle, cid).returncode == 0
+    refused("create", "--bundle", bundle, cid, why=f"container with id {cid} already exists")
+    # the runtime spec: delete of a container that is not stopped is an error
+    refused("delete", cid, why=f"cannot delete container {cid} that is not stopped: created")
+    assert oci("start", cid).returncode == 0
+    assert oci.status(cid) == "running"
+    refused("start", cid, why=f"cannot start a container that is running: {cid}")
+    refused("delete", cid, why=f"cannot delete container {cid} that is not stopped: running")
+    assert oci.status(cid) == "running"
+    # PID 1 without a handler for TERM: the kernel does not deliver it
+    assert oci("kill", cid).returncode == 0
+    time.sleep(0.3)
+    assert oci.status(cid) == "running"
+    assert oci("kill", cid, "KILL").returncode == 0
+    assert wait_until(lambda: oci.status(cid) == "stopped")
+    refused("kill", cid, "KILL", why=f"container {cid} is stopped: cannot send it a signal")
+    refused("start", cid, why=f"cannot start a container that is stopped: {cid}")
+    assert oci("delete", cid).returncode == 0
+
+
+def test_delete_force_and_kill_all(oci: Oci) -> None:
+    cid = oci.new_id()
+    bundle = oci.bundle([BB, "sh", "-c", f"{BB} sleep 60 & {BB} sleep 60"])
+    assert oci("run", "-d", "--bundle", bundle, cid).returncode == 0
+    st = oci.state(cid)
+    jid = jls_names()[cid]
+    assert oci("kill", "--all", cid, "KILL").returncode == 0
+    assert wait_until(lambda: oci.status(cid) == "stopped")
+    assert oci("delete", cid).returncode == 0
+    assert leftovers(jid) == []
+    # --force: a running container is killed first
+    cid2 = oci.new_id()
+    assert oci("run", "--detach", "--bundle", bundle, cid2).returncode == 0
+    jid2 = jls_names()[cid2]
+    p = oci("delete", "--force", cid2)
+    assert (p.returncode, p.stderr) == (0, "")
+    assert leftovers(jid2) == [] and cid2 not in jls_names()
+    from linjail.state.registry import starttime
+    assert st["pid"] > 0 and starttime(st["pid"]) is None      # gone, or a zombie
+
+
+def test_run_exit_status_and_signal(oci: Oci) -> None:
+    p = oci("run", "--bundle", oci.bundle([BB, "sh", "-c", "echo out; exit 7"]),
+            oci.new_id())
+    assert (p.returncode, p.stdout, p.stderr) == (7, "out\n", "")
+    # killed by a signal: 128+N, as a shell reports it; the container is gone.
+    # (PID 1 of a container ignores a signal it has no handler for, even its
+    # own `kill -USR1 $$`: the kernel's rule for a namespace's init)
+    cid = oci.new_id()
+    bundle = oci.bundle([BB, "sh", "-c", f"kill -USR1 $$; {BB} sleep 60"])
+    with tempfile.TemporaryFile() as out:
+        runner = subprocess.Popen([cmd("linjail-oci"), "--root", oci.root, "run", "--bundle",
+                                   bundle, cid], stdout=out, stderr=out, env=ENV)
+        try:
+            assert wait_until(lambda: os.path.exists(os.path.join(oci.root, cid)) and
+                              oci.status(cid) == "running")
+            assert oci("kill", cid, "KILL").returncode == 0
+            assert runner.wait(timeout=30) == 128 + 9
+        finally:
+            if runner.poll() is None:
+                runner.kill()
+                runner.wait()
+    assert oci("state", cid).returncode == 1
+    p = oci("list", "-q")
+    assert (p.returncode, p.stdout) == (0, "")
+
+
+def test_list_and_features(oci: Oci) -> None:
+    a, b = sorted([oci.new_id(), oci.new_id()])
+    bundle = oci.bundle([BB, "sleep", "60"])
+    assert oci("create", "--bundle", bundle, a).returncode == 0
+    assert oci("run", "-d", "--bundle", bundle, b).returncode == 0
+    p = oci("list")
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    assert [line.split()[0::2][:2] for line in lines[1:]] == [[a, "created"], [b, "running"]]
+    listed = json.loads(oci("list", "--format", "json").stdout)
+    assert [s["id"] for s in listed] == [a, b] and listed[1] == oci.state(b)
+    assert oci("list", "-q").stdout == f"{a}\n{b}\n"
+    # the container is a jail: jexec finds it by the container's id
+    p = subprocess.run([cmd("jexec"), b, BB, "hostname"], capture_output=True, text=True,
+                       env=ENV, timeout=30)
+    assert (p.returncode, p.stdout, p.stderr) == (0, "ocibox\n", "")
+    f = json.loads(oci("features").stdout)
+    assert f["ociVersionMin"] == "1.0.0" and "CAP_SYS_ADMIN" not in f["linux"]["capabilities"]
+
+
+def test_errors_are_one_line_and_leave_nothing(oci: Oci) -> None:
+    before = set(jls_names())
+    log = os.path.join(oci.base, "log.json")
+    bundle = oci.bundle([BB, "true"])
+    with open(os.path.join(bundle, "config.json")) as f:
+        doc = json.load(f)
+    doc["process"]["capabilities"]["bounding"].append("CAP_SYS_ADMIN")
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(doc, f)
+    cid = oci.new_id()
+    p = oci("--log", log, "--log-format", "json", "create", "--bundle", bundle, cid)
+    msg = ("config.json: process.capabilities.bounding: CAP_SYS_ADMIN: no jail holds it "
+           "(privileged containers are refused)")
+    assert (p.returncode, p.stderr) == (1, f"linjail-oci: {msg}\n")
+    with open(log) as f:
+        entry = json.loads(f.read())
+    assert (entry["level"], entry["msg"]) == ("error", msg) and entry["time"].endswith("Z")
+    assert not os.path.exists(os.path.join(oci.root, cid))
+    # a program that does not exist: refused by create, as runc does
+    p = oci("create", "--bundle", oci.bundle(["/no/such/program"]), cid)
+    assert (p.returncode, p.stderr) == \
+        (1, "linjail-oci: exec: /no/such/program: No such file or directory\n")
+    p = oci("create", "--bundle", oci.bundle(["nosuch"]), cid)
+    assert p.stderr == 'linjail-oci: exec: "nosuch": executable file not found in $PATH\n'
+    p = oci("create", "--bundle", oci.bundle([BB, "true"]), "a/b")
+    assert (p.returncode, p.stderr) == (1, "linjail-oci: invalid container id: a/b\n")
+    p = oci("create", "--bundle", oci.base + "/nope", cid)
+    assert p.stderr == f"linjail-oci: bundle {oci.base}/nope: No such file or directory\n"
+    p = oci("--systemd-cgroup", "create", "--bundle", bundle, cid)
+    assert p.stderr == "linjail-oci: --systemd-cgroup: systemd is not PID 1 on this host\n"
+    p = oci("frobnicate")
+    assert p.returncode == 1 and p.stderr.startswith("linjail-oci: no such command: "
+                                                     "frobnicate\nusage: linjail-oci ")
+    assert set(jls_names()) == before and os.listdir(oci.root) == []
+
+
+def test_console_socket(oci: Oci) -> None:
+    """process.terminal: the master of a pty of the jail's own devpts goes to
+    the console socket (SCM_RIGHTS), as conmon and containerd-shim expect."""
+    path = os.path.join(oci.base, "console.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    cid = oci.new_id()
+    bundle = oci.bundle([BB, "sh", "-c", f"{BB} tty; {BB} stty size; echo done"])
+    with open(os.path.join(bundle, "config.json")) as f:
+        doc = json.load(f)
+    doc["process"].update(terminal=True, consoleSize={"height": 30, "width": 100})
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(doc, f)
+    p = oci("create", "--bundle", bundle, "--console-socket", path, cid)
+    assert (p.returncode, p.stderr) == (0, "")
+    conn, _ = server.accept()
+    _, fds, _, _ = socket.recv_fds(conn, 64, 1)
+    conn.close()
+    server.close()
+    assert len(fds) == 1
+    master = fds[0]
+    try:
+        assert oci("start", cid).returncode == 0
+        out = b""
+        while b"done" not in out:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    assert out.replace(b"\r", b"").decode().split("\n")[:3] == ["/dev/pts/0", "30 100",
+                                                               "done"]
+    p = oci("create", "--bundle", bundle, oci.new_id())
+    assert p.stderr == "linjail-oci: process.terminal is true: --console-socket is required\n"
+
+
+def test_the_escape_battery_as_the_container_process(oci: Oci) -> None:
+    """The probe of tests/e2e/test_escape.py as process.args: every attack
+    that does not need the jail's reaper or its addresses gives the result
+    it gives in a jail."""
+    from test_escape import ALLOWED, ATTACKS, _expected, _label, _parse
+    skip = {"pid1-fds", "kill-reaper", "ptrace-reaper", "pid1-exe-write", "chroot-escape",
+            "host-file", "abstract-unix", "bind-foreign", "bind"}
+    victim = subprocess.Popen(["sleep", "600"])
+    try:
+        chosen = [(a.format(hostpid=victim.pid), e) for a, e in ATTACKS + ALLOWED
+                  if _label(a) not in skip]
+        cid = oci.new_id()
+        bundle = oci.bundle(["/probe", "multi", *(a for a, _ in chosen)],
+                            process=None)
+        with open(os.path.join(bundle, "config.json")) as f:
+            doc = json.load(f)
+        doc["process"] = default_config(oci.rootfs, ["/probe", "multi",
+                                                     *(a for a, _ in chosen)])["process"]
+        doc["process"]["noNewPrivileges"] = False
+        del doc["process"]["capabilities"]      # the jail's own set
+        # a writable root with a device node planted in its /tmp (root is nodev)
+        doc["root"]["readonly"] = False
+        doc["mounts"] = [m for m in doc["mounts"] if m["destination"] != "/tmp"]
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(doc, f)
+        p = oci("run", "--bundle", bundle, cid, timeout=120)
+    finally:
+        victim.kill()
+        victim.wait()
+    assert p.returncode == 0, p.stderr
+    got = _parse(p.stdout)
+    wrong = {_label(a): (got.get(_label(a)), _expected(e, "first")) for a, e in chosen
+             if got.get(_label(a)) != _expected(e, "first")}
+    assert wrong == {}

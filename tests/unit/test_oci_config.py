@@ -1,0 +1,334 @@
+"""linjail-oci without root: config.json -> Container -> JailSpec, the
+refusals (one line naming the field), seccomp profiles, signals, the CLI's
+option parsing and tables."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from linjail.errors import JailError, UsageError
+from linjail.model import Knobs, Mount
+from linjail.oci import config, runtime, seccomp, store
+
+CAPS = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_MKNOD"]
+
+BASE: dict[str, Any] = {
+    "ociVersion": "1.0.2",
+    "root": {"path": "rootfs", "readonly": True},
+    "hostname": "box",
+    "process": {
+        "args": ["sh", "-c", "true"], "env": ["PATH=/bin:/usr/bin", "TERM=xterm"], "cwd": "/",
+        "user": {"uid": 1000, "gid": 1000, "additionalGids": [5, 6], "umask": 18},
+        "capabilities": {k: list(CAPS) for k in ("bounding", "effective", "permitted",
+                                           "inheritable", "ambient")},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048}],
+        "noNewPrivileges": True, "oomScoreAdj": 100,
+    },
+    "mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue"},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+        {"destination": "/data", "type": "bind", "source": "/srv/data",
+         "options": ["rbind", "ro", "noexec"]},
+    ],
+    "linux": {
+        "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+        "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
+        "sysctl": {"net.ipv4.ip_forward": "0", "kernel.shmmax": "65536"},
+        "cgroupsPath": "/default/box",
+    },
+    "annotations": {"org.example": "yes"},
+}
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> str:
+    (tmp_path / "rootfs").mkdir()
+    return str(tmp_path)
+
+
+def parse(bundle: str, change: Any = None, knobs: Knobs | None = None) -> config.Container:
+    doc = copy.deepcopy(BASE)
+    if change is not None:
+        change(doc)
+    return config.parse(doc, bundle, knobs)
+
+
+def refused(bundle: str, change: Any) -> str:
+    with pytest.raises(JailError) as info:
+        parse(bundle, change)
+    return info.value.message
+
+
+def test_a_full_config(bundle: str) -> None:
+    c = parse(bundle)
+    assert c.root == os.path.join(os.path.realpath(bundle), "rootfs") and c.readonly
+    assert c.hostname == "box" and c.annotations == {"org.example": "yes"}
+    p = c.process
+    assert p is not None
+    assert (p.args, p.cwd, p.uid, p.gid, p.groups, p.umask) == \
+        (("sh", "-c", "true"), "/", 1000, 1000, (5, 6), 0o22)
+    assert p.rlimits == ((7, 1024, 2048),) and p.no_new_privileges and p.oom_score_adj == 100
+    # intersected with the jail's bounding set: NET_RAW and MKNOD are not in it
+    assert p.caps is not None
+    assert p.caps.bounding == frozenset({0, 5, 10}) == p.caps.ambient
+    assert [m.kind for m in c.mounts] == ["proc", "dev", "devpts", "tmpfs", "mqueue",
+                                          "sysfs", "cgroup", "bind"]
+    assert c.mounts[2].options == "ptmxmode=0666,mode=0620,gid=5"
+    assert c.mounts[3] == Mount("tmpfs", "shm", "/dev/shm", False, "mode=1777,size=65536k",
+                                ("noexec", "create"))
+    assert c.mounts[7] == Mount("bind", "/srv/data", "/data", True, "", ("noexec", "create"))
+    assert c.sysctl == (("net.ipv4.ip_forward", "0"), ("kernel.shmmax", "65536"))
+    assert c.join == () and c.cgroups_path == "/default/box"
+
+
+def test_raw_sockets_knob_lets_net_raw_in(bundle: str) -> None:
+    c = parse(bundle, knobs=Knobs(allow_raw_sockets=1))
+    assert c.process is not None and c.process.caps is not None
+    assert 13 in c.process.caps.bounding and 27 not in c.process.caps.bounding
+
+
+def test_to_spec(bundle: str) -> None:
+    c = parse(bundle)
+    spec = config.to_spec(c, "box-name", Knobs())
+    assert (spec.path, spec.hostname, spec.ips, spec.name, spec.unique_name) == \
+        (c.root, "box", (), "box-name", True)
+    assert not (spec.devfs or spec.procfs or spec.sysfs) and spec.mounts == c.mounts
+    # no /dev in the config: the jail's own; no hostname: the jail's name
+    c2 = parse(bundle, lambda d: (d.pop("hostname"), d["mounts"].pop(1)))
+    spec2 = config.to_spec(c2, "x" * 70, Knobs())
+    assert spec2.devfs and spec2.hostname == "x" * 64
+
+
+def test_namespace_joins(bundle: str) -> None:
+    def net(d: dict[str, Any]) -> None:
+        d["linux"]["namespaces"][1]["path"] = "/run/netns/cni-1"
+    assert parse(bundle, net).join == (("net", "/run/netns/cni-1"),)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda d: d.update(ociVersion="2.0.0"), "config.json: ociVersion: 2.0.0: this runtime "
+     "reads 1.x"),
+    (lambda d: d["linux"]["namespaces"].pop(1), "config.json: linux.namespaces: no network "
+     "namespace: the host's is never shared with a jail"),
+    (lambda d: d["linux"]["namespaces"].append({"type": "user"}),
+     "config.json: linux.namespaces[5]: user namespaces are not supported yet"),
+    (lambda d: d["linux"]["namespaces"][4].update(path="/proc/1/ns/mnt"),
+     "config.json: linux.namespaces[4]: mount /proc/1/ns/mnt: joining a mount namespace is "
+     "not supported (a jail makes its own)"),
+    (lambda d: d["process"]["capabilities"]["bounding"].append("CAP_SYS_ADMIN"),
+     "config.json: process.capabilities.bounding: CAP_SYS_ADMIN: no jail holds it "
+     "(privileged containers are refused)"),
+    (lambda d: d["process"]["capabilities"]["effective"].append("CAP_BOGUS"),
+     "config.json: process.capabilities.effective: CAP_BOGUS: unknown capability"),
+    (lambda d: d["process"]["rlimits"].append({"type": "RLIMIT_X", "soft": 1, "hard": 1}),
+     "config.json: process.rlimits[1]: RLIMIT_X: unknown rlimit type"),
+    (lambda d: d["process"]["rlimits"][0].update(soft=4096),
+     "config.json: process.rlimits[0]: RLIMIT_NOFILE: soft limit above the hard limit"),
+    (lambda d: d["process"].update(cwd="tmp"),
+     "config.json: process.cwd: tmp: not an absolute path"),
+    (lambda d: d["process"].update(args=[]), "config.json: process.args: missing"),
+    (lambda d: d["process"].update(apparmorProfile="docker-default"),
+     "config.json: process.apparmorProfile: AppArmor is not used by linjail"),
+    (lambda d: d["linux"].update(devices=[{"path": "/dev/sda", "type": "b", "major": 8,
+                                           "minor": 0}]),
+     "config.json: linux.devices[0]: /dev/sda: devices beyond the jail's /dev (null zero full "
+     "random urandom tty ptmx) are refused"),
+    (lambda d: d["linux"]["sysctl"].update({"kernel.panic": "1"}),
+     "config.json: linux.sysctl.kernel.panic: not of a namespace the container owns: it "
+     "would change the host"),
+    (lambda d: d["mounts"].append({"destination": "/x", "type": "ext4", "source": "/dev/sda"}),
+     "config.json: mounts[8]: /x: type ext4: not supported in a jail (bind, tmpfs, proc, "
+     "sysfs, devpts, mqueue, cgroup)"),
+    (lambda d: d["mounts"][7]["options"].append("suid"),
+     "config.json: mounts[7]: /data: option suid: a jail's mounts are always nosuid and nodev"),
+    (lambda d: d["mounts"][3]["options"].append("huge_pages=1"),
+     "config.json: mounts[3]: /dev/shm: option huge_pages=1: unknown for tmpfs"),
+    (lambda d: d["mounts"].append({"destination": "/../etc", "type": "tmpfs"}),
+     "config.json: mounts[8].destination: /../etc: '..' is refused"),
+    (lambda d: d["linux"].update(uidMappings=[{"containerID": 0, "hostID": 1000,
+                                               "size": 1}]),
+     "config.json: linux.uidMappings: user namespaces are not supported yet"),
+    (lambda d: d.update(hooks={"prestart": [{"path": "hook"}]}),
+     "config.json: hooks.prestart[0].path: hook: not an absolute path"),
+    (lambda d: d.update(hostname="h" * 65), "config.json: hostname: longer than 64 bytes"),
+    (lambda d: d["process"].update(terminal="yes"), "config.json: process.terminal: not a "
+     "boolean"),
+])
+def test_refused_in_one_line(bundle: str, change: Any, message: str) -> None:
+    got = refused(bundle, change)
+    assert got == message and "\n" not in got
+
+
+def test_missing_root_and_bad_json(bundle: str, tmp_path: Path) -> None:
+    assert refused(bundle, lambda d: d["root"].update(path="nope")).startswith(
+        "config.json: root.path: ") and "No such file or directory" in \
+        refused(bundle, lambda d: d["root"].update(path="nope"))
+    (tmp_path / "config.json").write_text("{")
+    with pytest.raises(JailError) as info:
+        config.load(str(tmp_path))
+    assert info.value.message.startswith("config.json: not valid JSON (")
+    with pytest.raises(JailError) as info:
+        config.load(str(tmp_path / "rootfs"))
+    assert info.value.message == \
+        f"{tmp_path}/rootfs/config.json: No such file or directory"
+
+
+def test_bind_data_options_and_relative_sources(bundle: str) -> None:
+    def rel(d: dict[str, Any]) -> None:
+        d["mounts"][7].update(source="vol", options=["bind", "mode=755"])
+    m = parse(bundle, rel).mounts[7]
+    # data options mean nothing to a bind (the kernel ignores them): accepted
+    assert m == Mount("bind", os.path.join(bundle, "vol"), "/data", False, "",
+                      ("create", "bind"))
+
+
+# --- seccomp --------------------------------------------------------------------------------
+
+PROFILE: dict[str, Any] = {
+    "defaultAction": "SCMP_ACT_ERRNO",
+    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+    "syscalls": [
+        {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_NE"},
+                  {"index": 0, "value": 2, "op": "SCMP_CMP_NE"}]},
+        {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+    ],
+}
+
+
+def test_seccomp_plan() -> None:
+    default, rules, arches = seccomp.plan(PROFILE)
+    assert default == 0x00050001 and arches == [0xC000003E, 0x40000003]
+    names = [(name, action, len(args)) for action, name, args in rules]
+    assert names == [("read", 0x7FFF0000, 0), ("write", 0x7FFF0000, 0),
+                     ("personality", 0x7FFF0000, 1),
+                     ("clone", 0x7FFF0000, 1), ("clone", 0x7FFF0000, 1),
+                     ("mkdir", 0x00050026, 0)]
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda p: p.update(defaultAction="SCMP_ACT_NOTIFY"),
+     "config.json: linux.seccomp.defaultAction: SCMP_ACT_NOTIFY: unknown or unsupported "
+     "seccomp action"),
+    (lambda p: p.update(listenerPath="/run/agent.sock"),
+     "config.json: linux.seccomp.listenerPath: seccomp agents are not supported"),
+    (lambda p: p.update(flags=["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]),
+     "config.json: linux.seccomp.flags: SECCOMP_FILTER_FLAG_SPEC_ALLOW: not supported"),
+    (lambda p: p["syscalls"][1]["args"][0].update(op="SCMP_CMP_LIKE"),
+     "config.json: linux.seccomp.syscalls[1].args[0]: SCMP_CMP_LIKE: unknown operator"),
+    (lambda p: p["architectures"].append("SCMP_ARCH_VAX"),
+     "config.json: linux.seccomp.architectures[2]: SCMP_ARCH_VAX: unknown"),
+])
+def test_seccomp_refused(change: Any, message: str) -> None:
+    profile = copy.deepcopy(PROFILE)
+    change(profile)
+    with pytest.raises(JailError) as info:
+        seccomp.plan(profile)
+    assert info.value.message == message
+
+
+def test_seccomp_compiles() -> None:
+    from linjail.confine.seccomp import library_path, valid_program
+    if library_path() is None:
+        pytest.skip("libseccomp is not installed")
+    bpf = seccomp.compile_config(PROFILE)
+    assert valid_program(bpf)
+
+
+# --- the rest -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,num", [("KILL", 9), ("SIGTERM", 15), ("term", 15), ("9", 9),
+                                      ("RTMIN", 34), ("RTMIN+3", 37), ("SIGRTMAX-1", 63),
+                                      ("SIGRTMAX", 64)])
+def test_signals(text: str, num: int) -> None:
+    assert runtime.parse_signal(text) == num
+
+
+@pytest.mark.parametrize("text", ["", "0", "65", "SIGFOO", "RTMIN-1", "RTMAX+1"])
+def test_bad_signals(text: str) -> None:
+    with pytest.raises(JailError) as info:
+        runtime.parse_signal(text)
+    assert info.value.message == f"unknown signal {text!r}"
+
+
+@pytest.mark.parametrize("cid", ["", ".", "..", "a/b", "a b", "x" * 1025, "é"])
+def test_bad_ids(cid: str) -> None:
+    with pytest.raises(JailError):
+        store.check_id(cid)
+
+
+def test_ids() -> None:
+    for cid in ("abc", "a.b-c_d+e", "0" * 64):
+        store.check_id(cid)
+
+
+def test_cli_options() -> None:
+    from linjail.cli.linjail_oci import OPTIONS, parse_options
+    got, rest = parse_options(["--bundle", "/b", "--pid-file=/p", "-preserve-fds", "2", "id"],
+                              OPTIONS["create"], "create")
+    assert got == {"bundle": "/b", "pid-file": "/p", "preserve-fds": "2"} and rest == ["id"]
+    got, rest = parse_options(["-d", "--keep=false", "--", "-id"], OPTIONS["run"], "run")
+    assert got == {"detach": True, "keep": False} and rest == ["-id"]
+    with pytest.raises(UsageError) as info:
+        parse_options(["--bogus", "id"], OPTIONS["create"], "create")
+    assert info.value.message == ("linjail-oci: unknown option --bogus for create\n"
+                                  "usage: linjail-oci [global options] create [options] ID")
+    with pytest.raises(UsageError) as info:
+        parse_options(["--bundle"], OPTIONS["create"], "create")
+    assert info.value.message.startswith("linjail-oci: option --bundle needs a value\n")
+
+
+def test_list_table() -> None:
+    from linjail.cli.linjail_oci import table
+    assert table([["ID", "PID", "STATUS"], ["a-long-container-id", "1", "running"]]) == (
+        "ID                    PID         STATUS\n"
+        "a-long-container-id   1           running\n")
+
+
+def test_features_match_the_tables() -> None:
+    from linjail.oci import features
+    f = features.features()
+    assert f["ociVersionMax"] == config.OCI_VERSION
+    assert "CAP_SYS_ADMIN" not in f["linux"]["capabilities"]
+    assert "CAP_CHOWN" in f["linux"]["capabilities"]
+    assert "suid" not in f["mountOptions"] and "nosuid" in f["mountOptions"]
+    json.dumps(f)
+
+
+def test_man_page_documents_every_option() -> None:
+    """man/linjail-oci.8 renders and names every command and option of the
+    CLI's table (cli/linjail_oci.py)."""
+    import shutil
+    import subprocess
+    from linjail.cli import linjail_oci
+    if shutil.which("groff") is None:
+        pytest.skip("groff is not installed (man -l needs it)")
+    page = Path(__file__).resolve().parents[2] / "man" / "linjail-oci.8"
+    r = subprocess.run(["groff", "-mandoc", "-Tascii", "-P-cbou", "-ww", str(page)],
+                       capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert (r.returncode, r.stderr) == (0, "")
+    text = " ".join(r.stdout.split())
+    for command, table in linjail_oci.OPTIONS.items():
+        assert command in text, command
+        for option in table:
+            assert f"--{option}" in text, option
+    for option in linjail_oci.GLOBAL:
+        if option not in ("help", "version"):
+            assert f"--{option}" in text, option

@@ -15,6 +15,7 @@ any packet is sent (SPEC §10).
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -77,14 +78,50 @@ def mirror_or_skip() -> None:
         pytest.skip(f"the package mirror is not reachable: {e.message}")
 
 
+#: a cached root nobody used for this long is removed (another checkout's code)
+UNUSED_DAYS = 3
+
+
 @pytest.fixture(scope="session")
 def complete_root() -> Path:
-    """The cached complete jail; built through `jailctl build` when missing or stale."""
+    """The cached complete jail; built through `jailctl build` when missing or stale.
+
+    One per cache key (CACHE/complete-KEY/complete-nginx), so that checkouts
+    with other build code, testing on the same machine at the same time, do
+    not rebuild each other's; a lock makes a second session wait for the
+    build of the first."""
     CACHE.mkdir(mode=0o700, exist_ok=True)
     os.chmod(CACHE, 0o700)
-    root = CACHE / "complete-nginx"
-    stamp = CACHE / "complete-nginx.key"
     key = cache_key()
+    home = CACHE / f"complete-{key[:16]}"
+    home.mkdir(mode=0o700, exist_ok=True)
+    with open(home / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        root = _complete_root(home, key)
+        os.utime(home / "key")
+    _prune_unused(home)
+    return root
+
+
+def _prune_unused(keep: Path) -> None:
+    for home in CACHE.glob("complete-*"):
+        stamp = home / "key"
+        if home == keep or not stamp.exists() or \
+                time.time() - stamp.stat().st_mtime < UNUSED_DAYS * 86400:
+            continue
+        with open(home / "lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            stamp.unlink()
+            remove_tree(str(home / "complete-nginx"))
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _complete_root(home: Path, key: str) -> Path:
+    root = home / "complete-nginx"
+    stamp = home / "key"
     if root.is_dir() and stamp.exists() and stamp.read_text() == key and \
             (root / "usr/sbin/nginx").exists():
         return root

@@ -3,7 +3,7 @@ upgrade → purge with dpkg in a scratch Debian root.
 
 The scratch root is a copy of test_complete.py's cached debootstrap root
 (bookworm minbase + nginx) with python3 added once and cached beside it
-(/var/cache/linjail-tests/deb-base, keyed by the complete root's key and the
+(deb-base beside the complete root, keyed by the complete root's key and the
 package's Depends).  Commands run in it by chroot, inside a private mount
 namespace (unshare -m) that carries /proc, /sys, /dev and the host's
 /run/linjail — so jails started from the scratch root share the host's
@@ -23,7 +23,7 @@ import pytest
 
 import linjail
 from conftest import COMMAND_DIRS, Jails, Result, wait_until
-from test_complete import CACHE, complete_root  # noqa: F401  (the cached debootstrap root)
+from test_complete import complete_root  # noqa: F401  (the cached debootstrap root)
 
 pytestmark = [
     pytest.mark.privileged,
@@ -33,7 +33,6 @@ pytestmark = [
 REPO = Path(__file__).resolve().parents[2]
 VERSION = linjail.__version__
 DEPENDS = "python3 (>= 3.11), libseccomp2"
-BASE = CACHE / "deb-base"
 NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--")
 USER_PATH = "/usr/local/bin:/usr/bin:/bin"              # Debian's PATH for ordinary users
 ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -73,17 +72,18 @@ def in_root(root: Path, *argv: str, user: bool = False, timeout: float = 120,
 
 
 def base_key(complete: Path) -> str:
-    return (CACHE / "complete-nginx.key").read_text() + "\n" + DEPENDS
+    return (complete.parent / "key").read_text() + "\n" + DEPENDS
 
 
 @pytest.fixture(scope="module")
 def deb_base(complete_root: Path) -> Path:  # noqa: F811
     """The complete root plus python3 (apt-get, once; cached)."""
-    stamp = CACHE / "deb-base.key"
+    BASE = complete_root.parent / "deb-base"
+    stamp = complete_root.parent / "deb-base.key"
     key = base_key(complete_root)
     if BASE.is_dir() and stamp.exists() and stamp.read_text() == key:
         return BASE
-    work = Path(tempfile.mkdtemp(prefix="deb-base-", dir=CACHE))
+    work = Path(tempfile.mkdtemp(prefix="deb-base-", dir=complete_root.parent))
     try:
         os.rmdir(work)
         subprocess.run(["cp", "-a", str(complete_root), str(work)], check=True)

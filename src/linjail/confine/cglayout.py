@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 
+from ..kernel.mountinfo import parse as parse_mounts
 from ..record import Record, record
 
 #: v1 controllers linjail may use (what rctl's resources need)
@@ -75,37 +76,17 @@ class Layout(Record):
         return os.path.join(self.v1[controller], SUBTREE, str(jid))
 
 
-def _unescape(path: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as \\ooo."""
-    if "\\" not in path:
-        return path
-    out, i = [], 0
-    while i < len(path):
-        if path[i] == "\\" and path[i + 1:i + 4].isdigit():
-            out.append(chr(int(path[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(path[i])
-            i += 1
-    return "".join(out)
-
-
 def parse_mountinfo(text: str) -> tuple[str, dict[str, str]]:
     """(cgroup2 mount point or "", {v1 controller: mount point})."""
     v2 = ""
     v1: dict[str, str] = {}
-    for line in text.splitlines():
-        pre, _, post = line.partition(" - ")
-        fields = post.split()
-        if len(fields) < 3:
-            continue
-        mnt = _unescape(pre.split()[4])
-        if fields[0] == "cgroup2" and not v2:
-            v2 = mnt
-        elif fields[0] == "cgroup":
-            for opt in fields[2].split(","):
+    for m in parse_mounts(text):
+        if m.fstype == "cgroup2" and not v2:
+            v2 = m.point
+        elif m.fstype == "cgroup":
+            for opt in m.super_options.split(","):
                 if opt in V1_CONTROLLERS and opt not in v1:
-                    v1[opt] = mnt
+                    v1[opt] = m.point
     return v2, v1
 
 

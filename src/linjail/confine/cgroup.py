@@ -10,20 +10,20 @@ import os
 import _signal as signal   # the C module: no enum import
 import time
 
+from ..kernel import mountinfo
+
 _ROOT: str | None = None
 
 
 def cgroup2_root() -> str:
     global _ROOT
     if _ROOT is None:
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                pre, _, post = line.partition(" - ")
-                if post.split(" ", 1)[0] == "cgroup2":
-                    _ROOT = pre.split()[4]
-                    break
-            else:
-                raise OSError(2, "no cgroup2 file system is mounted")
+        for m in mountinfo.read():
+            if m.fstype == "cgroup2":
+                _ROOT = m.point
+                break
+        else:
+            raise OSError(2, "no cgroup2 file system is mounted")
     return _ROOT
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import time
 
+from ..fsutil import atomic_write
 from ..state import registry
 from .rctlplan import plan
 
@@ -83,7 +84,7 @@ def _main(rec: JailRecord, console_log: str | None) -> None:
     me = os.getpid()
     path = _watch_file(rec.jid)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    registry.atomic_write(path, f"{me} {registry.starttime(me) or 0}\n".encode())
+    atomic_write(path, f"{me} {registry.starttime(me) or 0}\n".encode())
     try:
         Watcher(rec, console_log).loop()
     finally:

@@ -35,6 +35,7 @@ import stat
 import struct
 import sys
 
+from linjail.fsutil import atomic_write
 from linjail.kernel import libc
 from linjail.model import Knobs
 from linjail.record import Record, record
@@ -322,42 +323,11 @@ def _read_cache(path: str) -> bytes | None:
 
 
 def _write_cache(path: str, bpf: bytes) -> None:
-    """tmp + fsync + rename, mode 0600.  The cache is only a speed-up: when
+    """Durable and atomic, mode 0600.  The cache is only a speed-up: when
     the state directory cannot be written, the next start compiles again."""
-    directory = os.path.dirname(path)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}")
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW,
-                     0o600)
-    except OSError:
-        return
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(bpf)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-        _fsync_dir(directory)
-    except OSError:
-        _unlink_quietly(tmp)
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        atomic_write(path, bpf, mode=0o600, durable=True)
     except OSError:
         pass
 

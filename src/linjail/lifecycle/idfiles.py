@@ -17,7 +17,8 @@ import os
 import stat
 
 from linjail.errors import JailError
-from linjail.state.registry import JID_MAX, atomic_write
+from linjail.fsutil import atomic_write
+from linjail.state.registry import JID_MAX
 
 VARRUN_ENV = "LINJAIL_VARRUN"
 

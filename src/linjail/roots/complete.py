@@ -36,8 +36,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from linjail.roots.destroy import Target, check_target, remove_tree
 from linjail.errors import JailError
+from linjail.fsutil import atomic_write
+from linjail.roots.destroy import Target, check_target, remove_tree
 
 Log = Callable[[str], None]
 
@@ -630,24 +631,8 @@ def _exists(dirfd: int, name: str) -> bool:
 
 
 def _write(dirfd: int, name: str, data: bytes, mode: int) -> None:
-    """Replace NAME in the directory atomically, never through a symlink."""
-    tmp = f".{name}.linjail-tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 0o600, dir_fd=dirfd)
-    try:
-        try:
-            os.write(fd, data)
-            os.fchown(fd, 0, 0)
-            os.fchmod(fd, mode)
-        finally:
-            os.close(fd)
-        os.rename(tmp, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
-    except BaseException:
-        try:
-            os.unlink(tmp, dir_fd=dirfd)
-        except OSError:
-            pass
-        raise
+    """Replace NAME in the directory atomically, owned by root, never through a symlink."""
+    atomic_write(name, data, mode=mode, owner=(0, 0), dir_fd=dirfd)
 
 
 def _remove_files(directory: str, wanted: Callable[[str], bool]) -> None:

@@ -24,13 +24,13 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import re
 import stat
 import struct
 from collections.abc import Callable, Iterable
 from types import TracebackType
 
 from linjail.errors import JailError
+from linjail.kernel.mountinfo import parse as mountinfo_parse, read as mountinfo_read
 from linjail.thinroot import THIN_MARKER, overlay_for
 
 Log = Callable[[str], None]
@@ -188,27 +188,16 @@ def _make_parents(parent: str) -> list[str]:
 # --- mounts -------------------------------------------------------------------
 
 
-def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as \\ooo (proc(5))."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
 def mounts_at_or_below(path: str, mountinfo: str | None = None) -> list[str]:
     """Mount points (in this mount namespace) at PATH or below it, deepest first."""
-    if mountinfo is None:
-        try:
-            with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-                mountinfo = f.read()
-        except OSError:
-            return []
+    try:
+        mounts = mountinfo_read() if mountinfo is None else mountinfo_parse(mountinfo)
+    except OSError:
+        return []
     found = []
-    for line in mountinfo.splitlines():
-        fields = line.split(" ")
-        if len(fields) < 5:
-            continue
-        point = _unescape(fields[4])
-        if point == path or point.startswith(path.rstrip("/") + "/"):
-            found.append(point)
+    for m in mounts:
+        if m.point == path or m.point.startswith(path.rstrip("/") + "/"):
+            found.append(m.point)
     return sorted(set(found), key=lambda p: (-p.count("/"), p))
 
 

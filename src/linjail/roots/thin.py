@@ -30,6 +30,7 @@ import stat
 from collections.abc import Callable
 
 from linjail.errors import JailError
+from linjail.fsutil import atomic_write
 from linjail.roots.destroy import Target
 from linjail.thinroot import (UNSAFE, check_base_path, is_real_dir, layer_path, marker_path,
                               overlay_for)
@@ -127,21 +128,5 @@ def try_overlay(lower: str, top: str, root: str) -> None:
 
 
 def _write_marker(marker: str, desc: dict[str, str]) -> None:
-    """tmp + fsync + rename: a start sees the whole description or none."""
-    tmp = f"{marker}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 0o644)
-    try:
-        try:
-            os.write(fd, (json.dumps(desc, indent=1) + "\n").encode())
-            os.fchmod(fd, 0o644)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, marker)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Durable and atomic: a start sees the whole description or none."""
+    atomic_write(marker, (json.dumps(desc, indent=1) + "\n").encode(), mode=0o644, durable=True)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 
+from ..fsutil import atomic_write
 from ..model import KNOB_DEFAULTS, Knobs
-from .registry import atomic_write, ensure_dirs, state_dir
+from .registry import ensure_dirs, state_dir
 
 
 def _path() -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 
+from ..fsutil import atomic_write
 from . import registry
 
 TYPE_CHECKING = False
@@ -75,7 +76,7 @@ def save(rules: list[Rule]) -> None:
         except FileNotFoundError:
             pass
         return
-    registry.atomic_write(rules_path(), "".join(r.text() + "\n" for r in rules).encode())
+    atomic_write(rules_path(), "".join(r.text() + "\n" for r in rules).encode())
 
 
 def for_jail(name: str, jid: int) -> list[Rule]:

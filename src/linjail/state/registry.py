@@ -17,6 +17,7 @@ import fcntl
 import os
 
 from ..errors import JailError
+from ..fsutil import atomic_write
 from ..record import Record, record
 
 TYPE_CHECKING = False
@@ -165,33 +166,6 @@ def ensure_dirs() -> None:
         # makedirs' EEXIST: a file where a directory must be
         raise JailError(f"{path}: {os.strerror(20) if e.errno == 17 else e.strerror}") \
             from None
-
-
-def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = False) -> None:
-    """tmp + rename: a reader sees the old or the new file, never half.
-
-    No fsync for the registry: it only has to survive a crash of a process,
-    which rename() alone guarantees; after a power loss every record is stale
-    anyway (the boot id changes).  `durable` is for files that outlive a boot.
-    """
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
-                 mode)
-    try:
-        try:
-            os.fchmod(fd, mode)     # not narrowed by the umask: records are for every user
-            os.write(fd, data)
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)       # a full disk or a directory at PATH: no tmp file left
-        except OSError:
-            pass
-        raise
 
 
 class Lock:

@@ -23,6 +23,7 @@ import os
 import time
 
 from ..errors import JailError
+from ..fsutil import atomic_write
 from ..state import registry
 from . import store
 
@@ -109,7 +110,7 @@ def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.S
     from ..lifecycle.start import start
     from ..state.knobs import get_defaults
     store.write(root, st)
-    registry.atomic_write(os.path.join(path, "config.json"), json.dumps(doc).encode(), 0o600)
+    atomic_write(os.path.join(path, "config.json"), json.dumps(doc).encode(), mode=0o600)
     fifo = store.fifo_path(root, st.id)
     os.mkfifo(fifo, 0o600)
     bpf = None
@@ -204,7 +205,7 @@ def write_pid_file(path: str, pid: int) -> None:
     """The PID, no newline (runc's pid file), written atomically."""
     full = os.path.abspath(path)
     try:
-        registry.atomic_write(full, str(pid).encode(), 0o644)
+        atomic_write(full, str(pid).encode(), mode=0o644)
     except OSError as err:
         raise JailError(f"--pid-file {path}: {os.strerror(err.errno or 0)}") from None
 

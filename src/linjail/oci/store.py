@@ -1,6 +1,6 @@
 """The containers of one --root (runc's state directory): files, status, locks.
 
-  ROOT/ID/state.json   what `state` needs, written atomically (registry.atomic_write)
+  ROOT/ID/state.json   what `state` needs, written atomically (fsutil.atomic_write)
   ROOT/ID/config.json  the config the container was created from (exec reads it)
   ROOT/ID/exec.fifo    present from `create` until `start`: the container's
                        process waits on it (opened O_RDWR, so its read blocks
@@ -22,6 +22,7 @@ import os
 import re
 
 from ..errors import JailError
+from ..fsutil import atomic_write
 from ..record import Record, record
 from ..state import registry
 
@@ -83,7 +84,7 @@ def make_dir(root: str, cid: str) -> str:
 
 def write(root: str, st: State) -> None:
     data = json.dumps(st.as_dict(), sort_keys=True).encode()
-    registry.atomic_write(os.path.join(container_dir(root, st.id), "state.json"), data, 0o600)
+    atomic_write(os.path.join(container_dir(root, st.id), "state.json"), data, mode=0o600)
 
 
 def read(root: str, cid: str) -> State:

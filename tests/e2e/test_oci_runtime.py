@@ -273,7 +273,6 @@ def test_list_and_features(oci: Oci) -> None:
 
 
 def test_errors_are_one_line_and_leave_nothing(oci: Oci) -> None:
-    before = set(jls_names())
     log = os.path.join(oci.base, "log.json")
     bundle = oci.bundle([BB, "true"])
     with open(os.path.join(bundle, "config.json")) as f:
@@ -305,7 +304,7 @@ def test_errors_are_one_line_and_leave_nothing(oci: Oci) -> None:
     p = oci("frobnicate")
     assert p.returncode == 1 and p.stderr.startswith("linjail-oci: no such command: "
                                                      "frobnicate\nusage: linjail-oci ")
-    assert set(jls_names()) == before and os.listdir(oci.root) == []
+    assert not set(oci.ids) & set(jls_names()) and os.listdir(oci.root) == []
 
 
 def test_console_socket(oci: Oci) -> None:
@@ -383,3 +382,39 @@ def test_the_escape_battery_as_the_container_process(oci: Oci) -> None:
     wrong = {_label(a): (got.get(_label(a)), _expected(e, "first")) for a, e in chosen
              if got.get(_label(a)) != _expected(e, "first")}
     assert wrong == {}
+
+
+def test_cgroups_path_and_resources(oci: Oci) -> None:
+    """linux.cgroupsPath names the container's cgroup in every v1 hierarchy
+    (where its caller reads statistics) and linux.resources are written
+    there; the limits hold inside; delete removes every directory it made."""
+    pids_root = "/sys/fs/cgroup/pids"
+    if not os.path.isfile(os.path.join(pids_root, "cgroup.procs")):
+        pytest.skip("no v1 pids hierarchy on this host")
+    cid = oci.new_id()
+    top = f"linjail-oci-test-{cid}"
+    bundle = oci.bundle([BB, "sh", "-c", f"{BB} sleep 60 & {BB} sleep 60 & {BB} sleep 60"],
+                        )
+    with open(os.path.join(bundle, "config.json")) as f:
+        doc = json.load(f)
+    doc["linux"]["cgroupsPath"] = f"/{top}/box"
+    doc["linux"]["resources"] = {"pids": {"limit": 3}, "memory": {"limit": 64 << 20}}
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(doc, f)
+    assert oci("run", "-d", "--bundle", bundle, cid).returncode == 0
+    pid = oci.state(cid)["pid"]
+    with open(os.path.join(pids_root, top, "box", "pids.max")) as f:
+        assert f.read() == "3\n"
+    with open("/sys/fs/cgroup/memory/" + top + "/box/memory.limit_in_bytes") as f:
+        assert f.read() == f"{64 << 20}\n"
+    with open(f"/proc/{pid}/cgroup") as f:
+        assert f"pids:/{top}/box\n" in f.read()
+    # the fourth process of the container is refused (sh and two sleeps run)
+    assert wait_until(lambda: len(open(os.path.join(pids_root, top, "box",
+                                                    "cgroup.procs")).read().split()) == 3)
+    p = subprocess.run([cmd("jexec"), cid, BB, "true"], capture_output=True, text=True,
+                       env=ENV, timeout=30)
+    assert p.returncode != 0
+    assert oci("delete", "--force", cid).returncode == 0
+    assert not any(os.path.exists(f"/sys/fs/cgroup/{h}/{top}")
+                   for h in os.listdir("/sys/fs/cgroup"))

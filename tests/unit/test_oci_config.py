@@ -332,3 +332,58 @@ def test_man_page_documents_every_option() -> None:
     for option in linjail_oci.GLOBAL:
         if option not in ("help", "version"):
             assert f"--{option}" in text, option
+
+
+# --- linux.resources ------------------------------------------------------------------------
+
+def test_resources_plan() -> None:
+    from linjail.oci import cgroups
+    writes = cgroups.plan({
+        "memory": {"limit": 1 << 26, "swap": 1 << 27, "reservation": 1 << 25,
+                   "swappiness": 10, "disableOOMKiller": True},
+        "pids": {"limit": 100},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+        "blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1000}]},
+        "devices": [{"allow": False, "access": "rwm"},
+                    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "r"}],
+    })
+    assert writes[:5] == [("memory", "memory.memsw.limit_in_bytes", "-1"),
+                          ("memory", "memory.limit_in_bytes", str(1 << 26)),
+                          ("memory", "memory.memsw.limit_in_bytes", str(1 << 27)),
+                          ("memory", "memory.soft_limit_in_bytes", str(1 << 25)),
+                          ("memory", "memory.swappiness", "10")]
+    assert ("memory", "memory.oom_control", "1") in writes
+    assert ("pids", "pids.max", "100") in writes
+    assert ("cpu", "cpu.cfs_quota_us", "50000") in writes
+    assert ("cpuset", "cpuset.cpus", "0") in writes
+    assert ("blkio", "blkio.throttle.read_bps_device", "8:0 1000") in writes
+    devices = [w[1:] for w in writes if w[0] == "devices"]
+    assert devices[:3] == [("devices.deny", "a"), ("devices.deny", "a"),
+                           ("devices.allow", "c 1:3 r")]
+    assert devices[-1] == ("devices.allow", "c 136:* rwm")
+    assert cgroups.plan({"pids": {"limit": 0}}) == [("pids", "pids.max", "max")]
+
+
+@pytest.mark.parametrize("res,message", [
+    ({"memory": {"kernel": 1}}, "config.json: linux.resources.memory.kernel: kernel memory "
+     "limits are no longer enforced by Linux (they count in memory.limit)"),
+    ({"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]},
+     "config.json: linux.resources.hugepageLimits: not supported by linjail-oci"),
+    ({"memory": {"swappiness": 101}}, "config.json: linux.resources.memory.swappiness: "
+     "101: above 100"),
+    ({"pids": {"limit": "10"}}, "config.json: linux.resources.pids.limit: not an integer"),
+    ({"devices": [{"allow": True, "type": "x"}]}, "config.json: linux.resources.devices[0]: "
+     "type must be a, b or c and access of r, w, m"),
+])
+def test_resources_refused(res: dict[str, Any], message: str) -> None:
+    from linjail.oci import cgroups
+    with pytest.raises(JailError) as info:
+        cgroups.plan(res)
+    assert info.value.message == message
+
+
+@pytest.mark.parametrize("path", ["/", "", "/a/../b", "../x"])
+def test_bad_cgroups_paths(path: str) -> None:
+    from linjail.oci import cgroups
+    with pytest.raises(JailError):
+        cgroups.check_path(path)

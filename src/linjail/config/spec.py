@@ -6,7 +6,7 @@
   jail(8), FreeBSD's legacy form     cli/jail_fbsd.py _legacy()             "jail"
   rc.conf jail_NAME_* (jailctl)      config/jails.py build_spec()           "rc"
   jail -c param=..., jail.conf(5)    lifecycle/fbsd.py to_spec()            "freebsd"
-  an OCI bundle's config.json        (next: the runtime front end)          any
+  an OCI bundle's config.json        oci/config.py to_spec()                "jail"
 
 Nothing in a SpecInput is checked or looked up; build() does both, in
 DragonFly jail(8)'s order, and returns the frozen JailSpec the lifecycle
@@ -103,7 +103,10 @@ class SpecInput(Record):
       mounts      Mount("bind", source, destination, readonly=...) or
                   Mount("tmpfs", "tmpfs", destination, options=...): each
                   destination is a path inside the jail, resolved in its root
-      devfs, procfs  the jail's own /dev and /proc (default: both)
+      devfs, procfs, sysfs  the jail's own /dev, /proc and read-only /sys
+                  (default: all; an OCI config lists its own as mounts)
+      join        (kind, path) of namespaces joined instead of made new:
+                  "net", "ipc", "uts" (linux.namespaces[].path)
       knobs       per-jail knob values by the seed's names
                   (model.KNOB_DEFAULTS), over the global defaults
       name, jid, persist, unique_name, interface, console_log, print_jid:
@@ -123,7 +126,9 @@ class SpecInput(Record):
     knobs: tuple[tuple[str, int], ...] = ()
     devfs: bool = True
     procfs: bool = True
+    sysfs: bool = True
     mounts: tuple[Mount, ...] = ()
+    join: tuple[tuple[str, str], ...] = ()
     interface: str | None = None
     console_log: str | None = None
     jid: int = 0
@@ -152,7 +157,8 @@ def build(given: SpecInput, front: str = "jail", *, defaults: Knobs | None = Non
                     name=given.name, login=given.login, host_user=host_user,
                     jail_user=given.jail_user, print_jid=given.print_jid,
                     knobs=knobs(given.knobs, defaults), devfs=given.devfs,
-                    procfs=given.procfs, mounts=given.mounts, interface=given.interface,
+                    procfs=given.procfs, sysfs=given.sysfs, mounts=given.mounts,
+                    join=given.join, interface=given.interface,
                     overlay=overlay, console_log=given.console_log, jid=given.jid,
                     persist=given.persist, unique_name=given.unique_name)
 

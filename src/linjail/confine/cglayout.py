@@ -221,9 +221,15 @@ def release(jid: int, timeout: float = 1.0) -> None:
     rmdir can fail with EBUSY for a moment after the last task left (a
     process the OOM killer ended is still exiting): retried up to TIMEOUT,
     since nothing else would come back for it once the JID is free."""
+    remove_dirs(v1_dirs(jid), timeout)
+
+
+def remove_dirs(paths: list[str], timeout: float = 1.0) -> None:
+    """rmdir each of PATHS in order, each retried until TIMEOUT (from now)
+    while it is busy; what cannot be removed by then is left."""
     import time
     deadline = time.monotonic() + timeout
-    for path in v1_dirs(jid):
+    for path in paths:
         while True:
             try:
                 os.rmdir(path)

@@ -93,7 +93,7 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     check_stdio((stdin, stdout, stderr), "jexec")
     knobs = Knobs.from_dict(rec.knobs)
     confine = confinement.prepare(knobs)
-    if rec.exec_knobs != registry.knobs_text(rec.knobs):
+    if rec.exec_knobs != registry.knobs_text(rec.knobs) and not rec.v1dirs:
         # the next jexec into this jail may be the launcher's own (C)
         plan = confinement.exec_plan(knobs, confine)
         if plan is not None:
@@ -220,6 +220,8 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
         if rec.cgroup and not joined:
             from ..confine import cgroup
             cgroup.join(rec.cgroup)
+        for path in filter(None, rec.v1dirs.split(":")):   # an OCI cgroupsPath
+            libc.write_file(os.path.join(path, "cgroup.procs"), b"0")
         rlimits = None
         if "linjail.confine.limits" in sys.modules:     # rctl rules exist
             from ..confine import limits

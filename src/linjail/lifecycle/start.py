@@ -63,6 +63,10 @@ if TYPE_CHECKING:
     class Become(Protocol):
         """What the first process becomes in place of the reaper (start()'s BECOME)."""
 
+        def join(self, pid: int) -> None:
+            """(the launcher) Move the first process PID into the cgroups it
+            needs beside the jail's own, before it runs anything."""
+
         def before_pivot(self, root: Root) -> list[int]:
             """Every mount is made, pivot_root comes next: the last look at
             the host's paths.  Returns descriptors to keep past pivot_root."""
@@ -217,10 +221,14 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes, handed: Prep
                                     theirs, confine, become), ours)   # never returns
     handed.handed_over()
     joined: Callable[[], None] = lambda: None
-    if host is not None:
-        # the v1 hierarchies a rule needs can only be written: a thread does
-        # it while the first process mounts; "n" waits for it
-        joined = _in_thread(lambda: host.join(pid))
+    joins = [j.join for j in (host, become) if j is not None]
+    if joins:
+        # the v1 hierarchies a rule (or an OCI cgroupsPath) needs can only be
+        # written: a thread does it while the first process mounts; "n" waits
+        def join_all() -> None:
+            for join in joins:
+                join(pid)
+        joined = _in_thread(join_all)
         undo.push(joined)
     for fd in theirs:
         os.close(fd)

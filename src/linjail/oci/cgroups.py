@@ -1,20 +1,324 @@
-"""The container's cgroups: the jail's own cgroup2 directory (identity,
-kill, freeze) and the directories linux.cgroupsPath names.
+"""linux.cgroupsPath and linux.resources: the container's cgroups beside the jail's own.
 
-Freezing uses cgroup2's core cgroup.freeze (Linux 5.2), which every cgroup2
-directory has whatever controllers are enabled: on hybrid hosts too, where
-the v2 hierarchy carries no controller, the jail's own directory freezes
-every process of it.
+Every jail has its cgroup2 directory (linjail/JID: its identity, `jailctl
+remove`, the freezer of pause/resume).  An OCI container also has what its
+caller names in linux.cgroupsPath, because the caller reads its statistics
+there (containerd, podman, Kubernetes' cAdvisor): on a host with v1
+hierarchies (these hybrid hosts) the container's processes join
+<hierarchy>/<cgroupsPath> in every v1 hierarchy the kernel mounts, as runc
+does, and linux.resources are written there.  An absolute cgroupsPath is
+relative to each hierarchy's root, a relative one to the cgroup of the
+runtime itself (runc's rule); without one the path is
+/linjail-oci/<jail name>.
+
+  plan(resources)  config -> [(controller, file, value)], validated: what
+                   this host cannot enforce is refused in one line
+  Cgroups          the directories: create (cpuset's cpus and mems copied
+                   down the path), write, join (the launcher moves the first
+                   process before it runs anything), update, remove (every
+                   directory it made, deepest first)
+  freeze           pause/resume: cgroup2's core cgroup.freeze (Linux 5.2) in
+                   the jail's own directory, which every cgroup2 directory
+                   has whatever controllers are enabled (hybrid hosts too)
+
+On a cgroup2-only host the controllers live in the jail's own directory
+(rctl's layout); cgroupsPath is not a second place there (a process is in
+one cgroup2 directory), and the limits go to the jail's directory.
 """
 from __future__ import annotations
 
 import os
 import time
 
+from ..errors import JailError
+from .config import ConfigError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .store import State
 
+#: the v1 hierarchies a container joins, when the kernel mounts them
+HIERARCHIES = ("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer",
+               "hugetlb", "net_cls", "net_prio", "perf_event")
+#: the devices every jail has (config.JAIL_DEVICES), and its ptys (136:*): always
+#: allowed after the config's rules, as runc appends its own
+JAIL_DEVICE_RULES = ("c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+                     "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm")
+UNLIMITED = "-1"
+#: where a container without linux.cgroupsPath goes, in each v1 hierarchy
+DEFAULT_PARENT = "/linjail-oci"
+
+Write = tuple[str, str, str]        # (controller, file, value)
+
+
+def _int(res: dict[str, Any], key: str, where: str, low: int | None = None) -> int | None:
+    value = res.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{where}.{key}", "not an integer")
+    if low is not None and value < low:
+        raise ConfigError(f"{where}.{key}", f"{value}: below {low}")
+    return value
+
+
+def _section(res: dict[str, Any], key: str) -> dict[str, Any]:
+    value = res.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"linux.resources.{key}", "not an object")
+    return value
+
+
+def plan(res: dict[str, Any]) -> list[Write]:
+    """The v1 writes linux.resources asks for, in the order they must be made."""
+    where = "linux.resources"
+    for key in ("hugepageLimits", "network", "rdma", "unified"):
+        if res.get(key) not in (None, {}, []):
+            raise ConfigError(f"{where}.{key}", "not supported by linjail-oci")
+    out: list[Write] = []
+    out += _memory(_section(res, "memory"), f"{where}.memory")
+    pids = _section(res, "pids")
+    limit = _int(pids, "limit", f"{where}.pids")
+    if limit is not None:
+        out.append(("pids", "pids.max", "max" if limit <= 0 else str(limit)))
+    out += _cpu(_section(res, "cpu"), f"{where}.cpu")
+    out += _blkio(_section(res, "blockIO"), f"{where}.blockIO")
+    out += _devices(res.get("devices"), f"{where}.devices")
+    return out
+
+
+def _memory(mem: dict[str, Any], where: str) -> list[Write]:
+    out: list[Write] = []
+    limit = _int(mem, "limit", where)
+    swap = _int(mem, "swap", where)
+    if swap is not None:
+        # memsw is memory+swap and may never be below the memory limit:
+        # opened up first, then the limit, then its own value
+        out.append(("memory", "memory.memsw.limit_in_bytes", UNLIMITED))
+    if limit is not None:
+        out.append(("memory", "memory.limit_in_bytes", str(limit)))
+    if swap is not None:
+        out.append(("memory", "memory.memsw.limit_in_bytes", str(swap)))
+    if mem.get("kernel") is not None:
+        # Linux 6.x takes the write and enforces nothing (kmem accounting is
+        # part of the memory limit since 5.x): it would not hold
+        raise ConfigError(f"{where}.kernel", "kernel memory limits are no longer enforced "
+                          "by Linux (they count in memory.limit)")
+    for key, name in (("reservation", "memory.soft_limit_in_bytes"),
+                      ("kernelTCP", "memory.kmem.tcp.limit_in_bytes")):
+        value = _int(mem, key, where)
+        if value is not None:
+            out.append(("memory", name, str(value)))
+    swappiness = _int(mem, "swappiness", where, 0)
+    if swappiness is not None:
+        if swappiness > 100:
+            raise ConfigError(f"{where}.swappiness", f"{swappiness}: above 100")
+        out.append(("memory", "memory.swappiness", str(swappiness)))
+    if mem.get("disableOOMKiller"):
+        out.append(("memory", "memory.oom_control", "1"))
+    if mem.get("useHierarchy") is False:
+        raise ConfigError(f"{where}.useHierarchy", "false: this kernel is always hierarchical")
+    return out
+
+
+def _cpu(cpu: dict[str, Any], where: str) -> list[Write]:
+    out: list[Write] = []
+    for key, name in (("shares", "cpu.shares"), ("period", "cpu.cfs_period_us"),
+                      ("quota", "cpu.cfs_quota_us"), ("burst", "cpu.cfs_burst_us"),
+                      ("realtimePeriod", "cpu.rt_period_us"),
+                      ("realtimeRuntime", "cpu.rt_runtime_us"), ("idle", "cpu.idle")):
+        value = _int(cpu, key, where)
+        if value is not None:
+            out.append(("cpu", name, str(value)))
+    for key, name in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
+        value = cpu.get(key)
+        if value:
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}.{key}", "not a string")
+            out.append(("cpuset", name, value))
+    return out
+
+
+def _blkio(blk: dict[str, Any], where: str) -> list[Write]:
+    out: list[Write] = []
+    for key in ("weight", "leafWeight", "weightDevice"):
+        if blk.get(key) not in (None, [], 0):
+            raise ConfigError(f"{where}.{key}", "I/O weights are not supported by linjail-oci "
+                              "(this host's blkio has no proportional weights)")
+    for key, name in (("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
+                      ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
+                      ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
+                      ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device")):
+        for i, dev in enumerate(blk.get(key) or []):
+            at = f"{where}.{key}[{i}]"
+            if not isinstance(dev, dict):
+                raise ConfigError(at, "not an object")
+            major, minor = _int(dev, "major", at, 0), _int(dev, "minor", at, 0)
+            rate = _int(dev, "rate", at, 0)
+            if major is None or minor is None or rate is None:
+                raise ConfigError(at, "major, minor and rate are required")
+            out.append(("blkio", name, f"{major}:{minor} {rate}"))
+    return out
+
+
+def _devices(rules: Any, where: str) -> list[Write]:
+    """The device rules in order, after a deny of everything, then the jail's
+    own devices (the jail's /dev holds no other node to use anyway: the
+    rules can only take devices away)."""
+    if rules is None:
+        return []
+    if not isinstance(rules, list):
+        raise ConfigError(where, "not a list")
+    out: list[Write] = [("devices", "devices.deny", "a")]
+    for i, rule in enumerate(rules):
+        at = f"{where}[{i}]"
+        if not isinstance(rule, dict):
+            raise ConfigError(at, "not an object")
+        kind = rule.get("type") or "a"
+        access = rule.get("access") or "rwm"
+        if kind not in ("a", "b", "c") or not isinstance(access, str) or \
+                not access or set(access) - set("rwm"):
+            raise ConfigError(at, "type must be a, b or c and access of r, w, m")
+        major, minor = _int(rule, "major", at, -1), _int(rule, "minor", at, -1)
+        spec = "a" if kind == "a" else \
+            f"{kind} {'*' if major in (None, -1) else major}:" \
+            f"{'*' if minor in (None, -1) else minor} {access}"
+        out.append(("devices", "devices.allow" if rule.get("allow") else "devices.deny", spec))
+    out += [("devices", "devices.allow", rule) for rule in JAIL_DEVICE_RULES]
+    return out
+
+
+# --- the directories -----------------------------------------------------------------------
+
+def _v1_mounts() -> dict[str, str]:
+    """controller -> the mount point of its v1 hierarchy (mountinfo)."""
+    from ..confine.cglayout import _unescape
+    out: dict[str, str] = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fields = post.split()
+            if len(fields) >= 3 and fields[0] == "cgroup":
+                for opt in fields[2].split(","):
+                    if opt in HIERARCHIES and opt not in out:
+                        out[opt] = _unescape(pre.split()[4])
+    return out
+
+
+def _own(controller: str) -> str:
+    """This process's cgroup in the v1 hierarchy of CONTROLLER."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, names, path = line.rstrip("\n").split(":", 2)
+            if controller in names.split(","):
+                return path
+    return "/"
+
+
+def check_path(path: str) -> None:
+    parts = path.split("/")
+    if ".." in parts or not path.strip("/") or "\0" in path:
+        raise ConfigError("linux.cgroupsPath", f"{path}: not a cgroup below the hierarchy's "
+                          "root")
+
+
+class Cgroups:
+    """The container's v1 directories; what it made is recorded for remove()."""
+
+    def __init__(self, path: str, made: list[str] | None = None,
+                 dirs: dict[str, str] | None = None) -> None:
+        self.path = path
+        self.made = made or []
+        self.dirs = dirs or {}
+
+    @classmethod
+    def for_container(cls, path: str, name: str) -> "Cgroups":
+        if path:
+            check_path(path)
+        else:
+            path = f"{DEFAULT_PARENT}/{name}"
+        mounts = _v1_mounts()
+        dirs: dict[str, str] = {}
+        for ctrl, mnt in mounts.items():
+            base = path if path.startswith("/") else os.path.join(_own(ctrl), path)
+            dirs[ctrl] = os.path.normpath(os.path.join(mnt, base.lstrip("/")))
+        return cls(path, [], dirs)
+
+    def create(self, writes: list[Write]) -> None:
+        """Make the directories (and write WRITES) before any process joins.
+        A controller WRITES needs that this host does not mount: one line."""
+        for ctrl, name, _ in writes:
+            if ctrl not in self.dirs:
+                raise ConfigError("linux.resources", f"{name}: the {ctrl} cgroup controller "
+                                  "is not available on this host")
+        for ctrl, path in self.dirs.items():
+            self._mkdirs(ctrl, path)
+        for ctrl, name, value in writes:
+            write_value(os.path.join(self.dirs[ctrl], name), value)
+
+    def _mkdirs(self, ctrl: str, path: str) -> None:
+        missing = []
+        p = path
+        while not os.path.isdir(p):
+            missing.append(p)
+            p = os.path.dirname(p)
+        for d in reversed(missing):
+            try:
+                os.mkdir(d, 0o755)
+            except FileExistsError:
+                continue
+            self.made.append(d)
+            if ctrl == "cpuset":
+                # a new cpuset has no CPU and no node: its parent's, as runc does
+                for name in ("cpuset.cpus", "cpuset.mems"):
+                    with open(os.path.join(os.path.dirname(d), name)) as f:
+                        write_value(os.path.join(d, name), f.read().strip() or "\n")
+
+    def update(self, writes: list[Write]) -> None:
+        for ctrl, name, value in writes:
+            if ctrl not in self.dirs:
+                raise ConfigError("linux.resources", f"{name}: the {ctrl} cgroup controller "
+                                  "is not available on this host")
+            write_value(os.path.join(self.dirs[ctrl], name), value)
+
+    def join(self, pid: int) -> None:
+        for path in self.dirs.values():
+            write_value(os.path.join(path, "cgroup.procs"), str(pid))
+
+    def remove(self, timeout: float = 2.0) -> None:
+        """Every directory this container made, deepest first (a process that
+        is still exiting can hold one for a moment)."""
+        from ..confine.cglayout import remove_dirs
+        remove_dirs(sorted(self.made, key=len, reverse=True), timeout)
+        if self.path.startswith(DEFAULT_PARENT + "/"):
+            # linjail-oci's own parent: the last container out removes it
+            for d in self.dirs.values():
+                try:
+                    os.rmdir(os.path.dirname(d))
+                except OSError:
+                    pass
+
+
+def write_value(path: str, value: str, what: str = "") -> None:
+    """VALUE into the kernel file PATH (cgroupfs, /proc/sys), no symlink
+    followed; a failure is one line naming WHAT (or the path) and the value."""
+    shown = f"{what}: {path}" if what else path
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError as err:
+        raise JailError(f"{shown}: {os.strerror(err.errno or 0)}") from None
+    try:
+        os.write(fd, value.encode())
+    except OSError as err:
+        raise JailError(f"{shown}: {value}: {os.strerror(err.errno or 0)}") from None
+    finally:
+        os.close(fd)
+
+
+
+# --- pause and resume ----------------------------------------------------------------------
 
 def _read(path: str) -> str:
     try:

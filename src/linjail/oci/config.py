@@ -515,15 +515,18 @@ def _hooks(doc: dict[str, Any]) -> dict[str, tuple[Hook, ...]]:
 # --- the jail ----------------------------------------------------------------------------
 
 def to_spec(c: Container, name: str, knobs: Knobs) -> JailSpec:
-    """The jail a container is: what the lifecycle's spec builder is given.
+    """The jail a container is, through the one spec builder (config/spec.py).
 
     No address: the jail's network is its own namespace with a loopback, or
     the namespace the config names (podman's, CNI's).  /dev, /proc and /sys
     come from the config's mounts, in the config's order; a config without
-    a /dev mount gets the jail's own /dev."""
-    from ..model import JailSpec
+    a /dev mount gets the jail's own /dev.  The container's process, user
+    and environment are oci/init.py's, not the spec's: it replaces the
+    reaper."""
+    from ..config.spec import SpecInput, build
     has_dev = any(m.target == "/dev" for m in c.mounts)
-    return JailSpec(path=c.root, hostname=c.hostname or name[:HOSTNAME_MAX], ips=(),
-                    command=c.process.args if c.process else (), name=name,
-                    knobs=knobs, devfs=not has_dev, procfs=False, sysfs=False,
-                    mounts=c.mounts, unique_name=True, join=c.join)
+    return build(SpecInput(path=c.root, hostname=c.hostname or name[:HOSTNAME_MAX],
+                           command=c.process.args if c.process else (), name=name,
+                           devfs=not has_dev, procfs=False, sysfs=False, mounts=c.mounts,
+                           join=c.join, unique_name=True),
+                 "jail", defaults=knobs)

@@ -34,6 +34,7 @@ import termios        # here: after pivot_root the package's files are out of re
 
 from ..errors import JailError, write_fd
 from ..kernel import libc
+from .cgroups import write_value as _write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
     from ..confine.rootfs import Root
     from ..lifecycle.confinement import Confinement
+    from .cgroups import Cgroups
     from .config import Container, Process
 
 _PROPAGATION = {"private": libc.MS_PRIVATE, "slave": libc.MS_SLAVE,
@@ -50,12 +52,20 @@ _PROPAGATION = {"private": libc.MS_PRIVATE, "slave": libc.MS_SLAVE,
 class ContainerInit:
     """start()'s Become for one container."""
 
-    def __init__(self, c: Container, fifo: str, seccomp_bpf: bytes | None = None) -> None:
+    def __init__(self, c: Container, fifo: str, seccomp_bpf: bytes | None = None,
+                 cgroups: Cgroups | None = None) -> None:
         assert c.process is not None
         self.c = c
         self.p: Process = c.process
         self.fifo = fifo
         self.seccomp_bpf = seccomp_bpf
+        self.cgroups = cgroups
+
+    # --- the launcher ---------------------------------------------------------------------
+
+    def join(self, pid: int) -> None:
+        if self.cgroups is not None:
+            self.cgroups.join(pid)
 
     # --- before pivot_root ----------------------------------------------------------------
 
@@ -160,19 +170,6 @@ def lookup(name: str, path: str | None) -> str:
 
 def _rlim(value: int) -> int:
     return resource.RLIM_INFINITY if value >= 0xFFFFFFFFFFFFFFFF else value
-
-
-def _write(path: str, value: str, what: str) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except OSError as err:
-        raise JailError(f"{what}: {path}: {os.strerror(err.errno or 0)}") from None
-    try:
-        os.write(fd, value.encode())
-    except OSError as err:
-        raise JailError(f"{what}: {value}: {os.strerror(err.errno or 0)}") from None
-    finally:
-        os.close(fd)
 
 
 def _identity(p: Process, keep: frozenset[int]) -> None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from ..lifecycle.relay import Pty
     from ..lifecycle.start import Started
+    from .cgroups import Write
     from .config import Container
 
 
@@ -75,6 +76,8 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str = "",
     c, doc = config.load(bundle, knobs)
     if c.process is None:
         raise JailError("config.json: process: missing (nothing to run)")
+    from .cgroups import plan as resources_plan
+    writes = resources_plan(c.resources)      # refused now, before anything is made
     if c.process.terminal and not console_socket and tty is None:
         raise JailError("process.terminal is true: --console-socket is required")
     if not c.process.terminal and console_socket:
@@ -86,8 +89,10 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str = "",
                      creator_start=registry.starttime(os.getpid()) or 0)
     try:
         return st, _create(root, path, c, doc, st, pid_file, console_socket, preserve_fds,
-                           tty)
+                           tty, writes)
     except BaseException:
+        from .cgroups import Cgroups
+        Cgroups(st.cgroups_path, st.cgroups_made, st.cgroup_dirs).remove()
         store.remove(root, cid)
         raise
 
@@ -96,14 +101,11 @@ def _refuse_for_now(c: Container) -> None:
     from .config import ConfigError
     if c.hooks and any(c.hooks.values()):
         raise ConfigError("hooks", "not supported yet")
-    for key, value in c.resources.items():
-        if key != "devices" and value not in (None, {}, []):
-            raise ConfigError(f"linux.resources.{key}", "not supported yet")
 
 
 def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.State,
             pid_file: str, console_socket: str, preserve_fds: int,
-            tty: Pty | None) -> Started:
+            tty: Pty | None, writes: list[Write]) -> Started:
     import json
     from . import config
     from .init import ContainerInit
@@ -119,6 +121,12 @@ def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.S
         bpf = compile_config(c.seccomp)
     st.jail = jail_name(st.id, root)
     spec = config.to_spec(c, st.jail, get_defaults())
+    from .cgroups import Cgroups
+    cg = Cgroups.for_container(c.cgroups_path, st.jail)
+    st.cgroups_path, st.cgroup_dirs, st.cgroups_made = cg.path, cg.dirs, cg.made
+    store.write(root, st)        # first: a create killed now leaves what delete removes
+    cg.create(writes)            # (a failure: create() removes what it made)
+    store.write(root, st)
     pass_fds = _preserved(preserve_fds)
     assert c.process is not None
     placeholder = None
@@ -133,7 +141,7 @@ def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.S
         try:
             started = start(spec, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
                             pty_slave=placeholder[1] if placeholder else None,
-                            pass_fds=pass_fds, become=ContainerInit(c, fifo, bpf))
+                            pass_fds=pass_fds, become=ContainerInit(c, fifo, bpf, cg))
         except JailError as err:
             msg = err.message
             raise JailError(msg[6:] if msg.startswith("jail: ") else msg) from None
@@ -157,6 +165,10 @@ def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.S
             os.close(placeholder[1])
         if sock is not None:
             os.close(sock)
+    if cg.dirs:
+        # jexec's processes count in the container's cgroups too
+        started.record.v1dirs = ":".join(sorted(set(cg.dirs.values())))
+        registry.write(started.record)
     st.pid = started.pid
     st.starttime = started.record.starttime
     st.jid = started.jid
@@ -336,11 +348,13 @@ def destroy(root: str, st: store.State) -> None:
     """Release what a stopped container left: its jail's record and cgroups
     (the registry's own cleanup), then its directory."""
     from ..state import cleanup
+    from .cgroups import Cgroups
     if st.jid:
         with registry.Lock():
             rec = registry.read(st.jid)
             if rec is not None and rec.name == st.jail and not rec.live():
                 cleanup.release(rec)
+    Cgroups(st.cgroups_path, st.cgroups_made, st.cgroup_dirs).remove()
     store.remove(root, st.id)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 
 from ..errors import JailError
 from ..fsutil import atomic_write
@@ -31,8 +30,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 DEFAULT_ROOT = "/run/linjail-oci"
-#: runc's rule for container ids (libcontainer/factory_linux.go idRegex)
-_ID = re.compile(r"[\w+.-]+", re.ASCII)
+#: runc's rule for container ids (libcontainer/factory_linux.go idRegex
+#: [\w+-.]+): ASCII letters, digits and _ + - .
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 ID_MAX = 1024
 
 
@@ -50,14 +50,16 @@ class State(Record):
     creator_start: int = 0
     jid: int = 0                   # the jail it is
     jail: str = ""                 # the jail's name (the id, made unique host-wide)
-    cgroups: list[str] = []        # the v1 cgroup directories linux.cgroupsPath made
     v2cgroup: str = ""             # the jail's cgroup2 directory
+    cgroups_path: str = ""         # linux.cgroupsPath (or linjail-oci's own)
+    cgroup_dirs: dict[str, str] = {}    # v1 controller -> the container's directory
+    cgroups_made: list[str] = []   # the directories create made (delete removes them)
 
 
 def check_id(cid: str) -> None:
     if not cid:
         raise JailError("container id cannot be empty")
-    if cid in (".", "..") or len(cid) > ID_MAX or not _ID.fullmatch(cid):
+    if cid in (".", "..") or len(cid) > ID_MAX or not set(cid) <= _ID_CHARS:
         raise JailError(f"invalid container id: {cid}")
 
 

@@ -94,6 +94,10 @@ class JailRecord(Record):
     exec_knobs: str = ""
     exec_caps: int = 0
     exec_seccomp: str = ""
+    #: v1 cgroup directories every process of the jail belongs to besides
+    #: its cgroup2 one, ":"-separated (an OCI container's linux.cgroupsPath):
+    #: jexec joins them too (and takes Python's way, not the fast path)
+    v1dirs: str = ""
 
     def live(self) -> bool:
         if self.bootid != boot_id():

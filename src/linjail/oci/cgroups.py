@@ -193,17 +193,14 @@ def _devices(rules: Any, where: str) -> list[Write]:
 # --- the directories -----------------------------------------------------------------------
 
 def _v1_mounts() -> dict[str, str]:
-    """controller -> the mount point of its v1 hierarchy (mountinfo)."""
-    from ..confine.cglayout import _unescape
+    """controller -> the mount point of its v1 hierarchy (kernel/mountinfo.py)."""
+    from ..kernel import mountinfo
     out: dict[str, str] = {}
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            pre, _, post = line.partition(" - ")
-            fields = post.split()
-            if len(fields) >= 3 and fields[0] == "cgroup":
-                for opt in fields[2].split(","):
-                    if opt in HIERARCHIES and opt not in out:
-                        out[opt] = _unescape(pre.split()[4])
+    for m in mountinfo.read():
+        if m.fstype == "cgroup":
+            for opt in m.super_options.split(","):
+                if opt in HIERARCHIES and opt not in out:
+                    out[opt] = m.point
     return out
 
 

@@ -83,30 +83,19 @@ def parse_groups(text: str, name: str, gid: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def user_from_db(name: str, passwd: str, group: str, prog: str = "jail") -> User:
-    """NAME from a jail's passwd and group texts (`-U`), or the one-line refusal."""
+def user_from_db(name: str, passwd: str, group: str) -> User:
+    """NAME from a jail's passwd and group texts (`-U`), or the one-line
+    refusal.  The texts come from confine/rootfs.py's read_user_db, which
+    reads them inside the jail's root without following a link."""
     entry = parse_passwd(passwd, name)
     if entry is None:
-        raise JailError(f"{prog}: {name}: no such user")
+        raise JailError(f"{name}: no such user")
     uid, gid, home, shell = entry
     user = User(name, uid, gid, parse_groups(group, name, gid), home, shell)
     why = invalid_ids(user)
     if why:
-        raise JailError(f"{prog}: {name}: {why}")
+        raise JailError(f"{name}: {why}")
     return user
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            return f.read(1 << 20).decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def jail_user(name: str, prog: str = "jail") -> User:
-    """Look NAME up in /etc/passwd and /etc/group; call after entering the jail."""
-    return user_from_db(name, _read("/etc/passwd"), _read("/etc/group"), prog)
 
 
 def login_env(user: User, term: str | None) -> dict[str, str]:

@@ -448,6 +448,17 @@ def test_mount_failing_is_undone(site: Site) -> None:
             f"{site.root}/nodir: No such file or directory")
 
 
+def test_a_failed_mount_names_its_path(site: Site) -> None:
+    """mount(2) is given /proc/self/fd/N (the target opened inside the root);
+    the reason names the path it stands for (issue 10)."""
+    os.mkdir(os.path.join(site.root, "data"))
+    fstab = os.path.join(site.base, "fstab.www")
+    with open(fstab, "w") as f:
+        f.write("tmpfs /data tmpfs size=bogus 0 0\n")
+    failing(site, f'jail_www_mount_enable="YES"\njail_www_fstab="{fstab}"\n',
+            f"mount: Invalid argument ({site.root}/data)")
+
+
 def test_missing_fstab_is_fatal(site: Site) -> None:
     site.add(f'jail_www_mount_enable="YES"\njail_www_fstab="{site.base}/nope"\n')
     r = site.jailctl("start")

@@ -8,7 +8,7 @@ import pytest
 from linjail.cli import jail as jail_cli
 from linjail.cli.jexec import parse_jid
 from linjail.cli.jls import escape, format_ips
-from linjail.errors import JailError, UsageError
+from linjail.errors import JailError, UsageError, render
 from linjail.model import parse_ip_list
 
 
@@ -63,7 +63,7 @@ def test_last_repeated_user_wins() -> None:
 def test_realpath_and_invalid_value_messages() -> None:
     with pytest.raises(JailError) as info:
         jail_cli.build_spec(jail_cli.parse(["/no/such/dir", "h", "", "x"]))
-    assert info.value.message == "jail: realpath: /no/such/dir: No such file or directory"
+    assert render("jail", info.value) == "jail: realpath: /no/such/dir: No such file or directory"
     with pytest.raises(JailError) as info:
         jail_cli.build_spec(jail_cli.parse(["/", "h", "bogus", "x"]))
     assert (info.value.message, info.value.stdout) == ("Invalid value bogus", True)

@@ -10,6 +10,7 @@ import stat
 import pytest
 
 from linjail.confine import rootfs
+from linjail.errors import render
 from linjail.kernel import libc
 from linjail.kernel.fake import FakeKernel
 from linjail.lifecycle import plan, start
@@ -121,7 +122,7 @@ def test_a_symlink_in_place_of_proc_stops_before_any_mount_on_it() -> None:
         k.fail("openat2", err=errno.ELOOP)   # the first look at proc (devfs off)
         with pytest.raises(Exception) as info:
             run_jail_side(first_process(devfs=False), k)
-    assert str(info.value) == \
+    assert render("jail", info.value) == \
         "jail: /usr/jail/www/proc: is a symbolic link, refusing to mount /proc there"
     assert [c.args[0] for c in k.calls if c.name == "mount"] == [None]
     assert "pivot_root" not in k.names()

@@ -11,13 +11,14 @@ import os
 import signal
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import pytest
 
+from linjail.cli import _main
 from linjail.cli.jailctl_rc import main_rc, split_action
 from linjail.errors import JailError
 from linjail.lifecycle import rc
@@ -143,9 +144,13 @@ class Env:
         return self.conf
 
     def run(self, action: str, *args: str, conf: bool = True) -> tuple[int, str, str]:
+        """`jailctl ACTION ARGS` in-process, through jailctl's one error
+        handler (cli/_main.py), with this fake backend."""
         out, err = io.StringIO(), io.StringIO()
         argv = (["-f", str(self.conf)] if conf else []) + list(args)
-        code = main_rc(action, argv, out, err, backend=self.backend)
+        with redirect_stdout(out), redirect_stderr(err):
+            code = _main.run("jailctl", lambda argv: main_rc(action, argv, out, err,
+                                                               backend=self.backend), argv)
         return code, out.getvalue(), err.getvalue()
 
     def idfile(self, name: str) -> Path:
@@ -369,12 +374,15 @@ def test_missing_root(env: Env) -> None:
 @pytest.mark.parametrize("when, message, reason", [
     ("fail_before", "mount(\"/data\"): Operation not permitted",
      "mount(\"/data\"): Operation not permitted"),
-    ("fail_after", "jail: /srv/x: No such file or directory", "/srv/x: No such file or directory"),
-    ("fail_before", "jail: jail: File name too long", "jail: File name too long"),
+    ("fail_after", "/srv/x: No such file or directory", "/srv/x: No such file or directory"),
+    ("fail_before", "jail: File name too long", "jail: File name too long"),
     ("os_error", OSError(19, "interface eth9: no such interface"),
      "interface eth9: no such interface"),
     ("os_error", OSError(2, "No such file or directory", "/sys/x"),
      "/sys/x: No such file or directory"),
+    # an errno the user can act on gets its hint (errors.hint)
+    ("os_error", OSError(24, "Too many open files"), "Too many open files; this process "
+     "has as many files open as its limit allows (ulimit -n)"),
 ])
 def test_creation_failure_is_undone(env: Env, when: str, message: object, reason: str) -> None:
     env.write(enabled("www db") + env.jail("www", "www.example.org")
@@ -606,8 +614,8 @@ def test_exec_timeout_zero_is_no_limit(env: Env, monkeypatch: pytest.MonkeyPatch
 def test_interrupted_start_is_undone(env: Env) -> None:
     env.write(enabled("www") + env.jail("www", "www.example.org"))
     env.backend.interrupt.add("www")
-    with pytest.raises(KeyboardInterrupt):
-        env.run("start")
+    code, _, err = env.run("start")          # jailctl's handler: Ctrl-C ends it with 130
+    assert (code, err) == (130, "")
     assert env.backend.jails == {} and os.listdir(env.varrun) == []
 
 

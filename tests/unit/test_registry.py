@@ -1,6 +1,7 @@
 """The registry (SPEC §1, §7 "State") in a private state directory: no root needed."""
 from __future__ import annotations
 
+import errno
 import os
 import time
 
@@ -116,13 +117,14 @@ def _claims(state_dir: str) -> dict[str, str]:
 
 
 def test_a_live_jails_address_is_refused(state_dir: str) -> None:
-    from linjail.errors import JailError
+    from linjail.errors import JailError, render
     first = registry.allocate(_with(["198.51.100.5", "2001:db8::5"]))
     assert _claims(state_dir) == {"198.51.100.5": "1", "2001:db8::5": "1"}
     with pytest.raises(JailError) as info:
         registry.allocate(_with(["198.51.100.6", "2001:db8::5"]))
-    assert (info.value.message, info.value.bare, info.value.code) == (
-        "jail: jail: Address already in use", True, 1)
+    assert (render("jail", info.value), info.value.code) == (
+        "jail: jail: Address already in use", 1)
+    assert (info.value.op, info.value.obj, info.value.errno) == ("jail", None, errno.EADDRINUSE)
     # nothing of the refused jail: no record, no JID used, no claim
     assert sorted(os.listdir(os.path.join(state_dir, "jails"))) == ["1"]
     assert _claims(state_dir) == {"198.51.100.5": "1", "2001:db8::5": "1"}

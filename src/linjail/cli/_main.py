@@ -1,7 +1,9 @@
 """The one top-level handler every command goes through (STYLE habits 5, 6).
 
-A JailError becomes its one line and its exit status; anything else becomes
-one line too, unless LINJAIL_DEBUG is set, which shows the traceback.
+The mechanism raises errors without a program name; here, and only here, a
+JailError or an OSError becomes its `prog: ...` line (errors.render, with
+the errno's hint) and its exit status.  Anything else becomes one line too
+(`internal error`), unless LINJAIL_DEBUG is set, which shows the traceback.
 
 Standard output and error are ours (`Output`), not CPython's: a closed
 descriptor (CPython leaves sys.stdout None), /dev/full, a pipe whose reader
@@ -23,7 +25,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
 
-from ..errors import JailError, UsageError, as_bytes, one_line
+from ..errors import JailError, as_bytes, render
 
 
 class Output:
@@ -153,29 +155,21 @@ def run(prog: str, body: Callable[[list[str]], int], argv: list[str] | None = No
         else:
             code = body(args)
         sys.stdout.flush()
-    except JailError as e:
-        if os.environ.get("LINJAIL_DEBUG"):
-            raise
-        stream = sys.stdout if e.stdout else sys.stderr
-        text = e.message if e.bare or e.message.startswith(f"{prog}: ") \
-            else f"{prog}: {e.message}"
-        # a usage text is the one message of several lines; anything else that
-        # quotes a value with a newline in it stays one line
-        stream.write(("\n".join(one_line(line) for line in text.split("\n"))
-                      if isinstance(e, UsageError) else one_line(text)) + "\n")
-        stream.flush()
-        code = e.code
     except KeyboardInterrupt:
         code = 130
-    except Exception as e:   # a bug or an unforeseen OS state: one line, no traceback
+    except Exception as e:
         if _interrupted(e):
             code = 130        # Ctrl-C inside an import: Python wraps it (RuntimeError)
             return _settle(prog, code)
         if os.environ.get("LINJAIL_DEBUG"):
             raise
-        sys.stderr.write(one_line(f"{prog}: internal error: {type(e).__name__}: {e} "
-                                  f"(set LINJAIL_DEBUG=1 for details)") + "\n")
-        code = 1
+        # the one handler of every command: a JailError or an OSError is its
+        # line (errors.render), anything else a bug, said in one line too
+        sys.stdout.flush()
+        stream = sys.stdout if isinstance(e, JailError) and e.stdout else sys.stderr
+        stream.write(render(prog, e) + "\n")
+        stream.flush()
+        code = e.code if isinstance(e, JailError) else 1
     return _settle(prog, code)
 
 

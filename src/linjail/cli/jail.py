@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import JailError, UsageError
+from ..errors import UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,13 +38,8 @@ def parse(args: list[str]) -> SpecInput:
 def build_spec(given: SpecInput) -> JailSpec:
     """The one builder's JailSpec, in DragonFly's order: what jail(8) checks
     once the command line is read, and the knobs a new jail copies."""
-    from ..config.spec import SpecError, build
-    try:
-        return build(given, "jail", may_create=_may_create)
-    except SpecError as err:
-        if err.bare:
-            raise
-        raise JailError(f"jail: {err.message}", bare=True) from None
+    from ..config.spec import build
+    return build(given, "jail", may_create=_may_create)
 
 
 def _may_create() -> bool:

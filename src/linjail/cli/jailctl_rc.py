@@ -2,18 +2,17 @@
 
 The counterpart of DragonFly's `/etc/rc.d/jail`.  cli/jailctl.py dispatches
 these actions here, also with rc.subr's prefixes (`onestart`, `forcestop`,
-`faststatus` ...).  Errors print as `jailctl: message`.
+`faststatus` ...).  Errors print as `jailctl: message` (cli/_main.py).
 """
 from __future__ import annotations
 
 import getopt
 import os
-import traceback
 from typing import TextIO
 
 from linjail.config.jails import DEFAULT_KNOBS, GLOBAL_VARS, RcVars
 from linjail.config.rcconf import config_files, read_files
-from linjail.errors import JailError, one_line
+from linjail.errors import JailError
 from linjail.lifecycle.rc import Backend, RcService, RealBackend
 
 ACTIONS = ("start", "stop", "restart", "status")
@@ -57,26 +56,11 @@ def main_rc(action: str, argv: list[str], out: TextIO, err: TextIO,
     verb, force = parsed
     files = [arg for opt, arg in opts if opt in ("-f", "--file")]
     force = force or any(opt == "--force" for opt, _ in opts)
-    try:
-        if backend is None and verb != "status" and os.geteuid() != 0:
-            raise JailError(f"{verb}: Operation not permitted")
-        paths, missing_ok = config_files(files)
-        rc = RcVars(read_files(paths, missing_ok=missing_ok, base=builtin_defaults()))
-        service = RcService(rc, backend if backend is not None else RealBackend(), out, err)
-        code: int = getattr(service, verb)(names, force)
-        return code
-    except JailError as e:
-        out.flush()
-        if os.environ.get("LINJAIL_DEBUG"):
-            traceback.print_exc(file=err)
-        err.write(one_line(f"jailctl: {e.message}") + "\n")
-        err.flush()
-        return e.code
-    except OSError as e:
-        out.flush()
-        if os.environ.get("LINJAIL_DEBUG"):
-            traceback.print_exc(file=err)
-        where = f"{e.filename}: " if e.filename else ""
-        err.write(one_line(f"jailctl: {where}{e.strerror}") + "\n")
-        err.flush()
-        return 1
+    # errors go to jailctl's one handler (cli/_main.py): `jailctl: message`
+    if backend is None and verb != "status" and os.geteuid() != 0:
+        raise JailError(f"{verb}: Operation not permitted")
+    paths, missing_ok = config_files(files)
+    rc = RcVars(read_files(paths, missing_ok=missing_ok, base=builtin_defaults()))
+    service = RcService(rc, backend if backend is not None else RealBackend(), out, err)
+    code: int = getattr(service, verb)(names, force)
+    return code

@@ -232,7 +232,7 @@ def for_start(spec: JailSpec, rec: JailRecord) -> tuple[JailSpec, HostLimits | N
         host.prepare()
     except OSError as e:
         cglayout.release(rec.jid)
-        raise JailError(f"jail: rctl: {e.strerror or e}", bare=True) from None
+        raise JailError(f"rctl: {e.strerror or e}") from None
     return spec.replace(limits=tuple(rules)), host
 
 

@@ -5,7 +5,8 @@ pivot_root.  The jail's tree belongs to jailed root, so no path inside it is
 ever resolved by the host's view: each target is opened with openat2 relative
 to the jail root (RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS) and mounted through
 its descriptor (/proc/self/fd/N or move_mount), the lesson of LXC
-CVE-2015-1335 and runc CVE-2021-30465.
+CVE-2015-1335 and runc CVE-2021-30465.  A failure is an OpError naming the
+path as the user knows it, never the descriptor it went through.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import errno
 import os
 import stat
 
-from ..errors import JailError
+from ..errors import OpError, os_error
 from ..kernel import libc
 from ..model import Mount, User
 from ..record import Record, record
@@ -46,6 +47,16 @@ def fdpath(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
+def _mount(source: str | None, target: int, shown: str, fstype: str, flags: int,
+           data: str | None = None) -> None:
+    """mount(2) onto the directory TARGET (a descriptor, reached through
+    /proc/self/fd/N); a failure names SHOWN, its path in the jail's tree."""
+    try:
+        libc.mount(source, fdpath(target), fstype, flags, data)
+    except OSError as err:
+        raise os_error(err, shown) from None
+
+
 @record(frozen=False)
 class Root(Record):
     """The jail's root, attached in this mount namespace; fd is its top."""
@@ -61,9 +72,9 @@ class Root(Record):
         except OSError as err:
             shown = os.path.join(self.path, rel.lstrip("/"))
             if err.errno == errno.ELOOP:
-                raise JailError(f"jail: {shown}: is a symbolic link, refusing to "
-                                f"{what or 'use it'}") from None
-            raise JailError(f"jail: {shown}: {os.strerror(err.errno or 0)}") from None
+                raise OpError("openat2", shown, errno.ELOOP, detail="is a symbolic link, "
+                              f"refusing to {what or 'use it'}") from None
+            raise OpError("openat2", shown, err.errno or 0) from None
 
     def make(self, rel: str, directory: bool = True) -> None:
         """Create REL inside the root if it is missing (an OCI mount
@@ -73,8 +84,8 @@ class Root(Record):
         (the target of a file bind)."""
         parts = [p for p in rel.split("/") if p and p != "."]
         if ".." in parts:
-            raise JailError(f"jail: {os.path.join(self.path, rel.lstrip('/'))}: "
-                            f"'..' in a mount destination")
+            raise OpError("mkdir", os.path.join(self.path, rel.lstrip('/')), errno.EINVAL,
+                          detail="'..' in a mount destination")
         for i in range(len(parts)):
             sub = "/".join(parts[:i + 1])
             try:
@@ -93,8 +104,7 @@ class Root(Record):
             except FileExistsError:
                 pass
             except OSError as err:
-                shown = os.path.join(self.path, sub)
-                raise JailError(f"jail: {shown}: {os.strerror(err.errno or 0)}") from None
+                raise OpError("mkdir", os.path.join(self.path, sub), err.errno or 0) from None
             finally:
                 libc.close(parent)
 
@@ -106,16 +116,16 @@ class Root(Record):
             if err.errno == errno.ENOENT:
                 return False
             if err.errno == errno.ELOOP:
-                shown = os.path.join(self.path, rel)
-                raise JailError(f"jail: {shown}: is a symbolic link, refusing to "
-                                f"mount /{rel} there") from None
+                raise OpError("openat2", os.path.join(self.path, rel), errno.ELOOP,
+                              detail=f"is a symbolic link, refusing to mount /{rel} there") \
+                    from None
             raise
         try:
             st = libc.fstat(fd)
         finally:
             libc.close(fd)
         if not stat.S_ISDIR(st.st_mode):
-            raise JailError(f"jail: {os.path.join(self.path, rel)}: Not a directory")
+            raise OpError("openat2", os.path.join(self.path, rel), errno.ENOTDIR)
         return True
 
 
@@ -125,20 +135,23 @@ def attach_root(path: str, overlay: tuple[str, str] | None = None) -> Root:
     try:
         fd = libc.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as err:
-        raise JailError(f"jail: {path}: {os.strerror(err.errno or 0)}") from None
+        raise OpError("open", path, err.errno or 0) from None
     if overlay is not None:
         lower, top = overlay
         opts = f"lowerdir={lower},upperdir={top}/upper,workdir={top}/work"
-        libc.mount("overlay", fdpath(fd), "overlay", libc.MS_NODEV, opts)
+        _mount("overlay", fd, path, "overlay", libc.MS_NODEV, opts)
         libc.close(fd)
         fd = libc.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         return Root(path, fd)
-    tree = libc.open_tree(fd, "", libc.OPEN_TREE_CLONE | libc.AT_RECURSIVE |
-                          libc.AT_EMPTY_PATH | os.O_CLOEXEC)
-    libc.mount_setattr(tree, "", libc.AT_EMPTY_PATH | libc.AT_RECURSIVE,
-                       libc.MOUNT_ATTR_NODEV)
-    libc.move_mount(tree, "", fd, "", libc.MOVE_MOUNT_F_EMPTY_PATH |
-                    libc.MOVE_MOUNT_T_EMPTY_PATH)
+    try:
+        tree = libc.open_tree(fd, "", libc.OPEN_TREE_CLONE | libc.AT_RECURSIVE |
+                              libc.AT_EMPTY_PATH | os.O_CLOEXEC)
+        libc.mount_setattr(tree, "", libc.AT_EMPTY_PATH | libc.AT_RECURSIVE,
+                           libc.MOUNT_ATTR_NODEV)
+        libc.move_mount(tree, "", fd, "", libc.MOVE_MOUNT_F_EMPTY_PATH |
+                        libc.MOVE_MOUNT_T_EMPTY_PATH)
+    except OSError as err:
+        raise os_error(err, path) from None
     libc.close(fd)
     return Root(path, tree)
 
@@ -156,8 +169,9 @@ def mount_dev(root: Root, devpts_extra: str = "", rel: str = "dev",
     their own): only the tmpfs, its nodes and links, and the empty
     directories pts, shm and mqueue."""
     fd = root.open(rel, what="mount /dev there")
-    libc.mount(source, fdpath(fd), "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC,
-               "mode=755,size=64k,nr_inodes=64")
+    shown = os.path.join(root.path, rel)
+    _mount(source, fd, shown, "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC,
+           "mode=755,size=64k,nr_inodes=64")
     libc.close(fd)
     dev = root.open(rel, os.O_PATH | os.O_DIRECTORY)
     try:
@@ -173,12 +187,12 @@ def mount_dev(root: Root, devpts_extra: str = "", rel: str = "dev",
         if not submounts:
             return
         pts = libc.openat2(dev, "pts", os.O_PATH | os.O_DIRECTORY, _RESOLVE)
-        libc.mount("devpts", fdpath(pts), "devpts", libc.MS_NOSUID | libc.MS_NOEXEC,
-                   "newinstance,ptmxmode=0666,mode=0620" + devpts_extra)
+        _mount("devpts", pts, f"{shown}/pts", "devpts", libc.MS_NOSUID | libc.MS_NOEXEC,
+               "newinstance,ptmxmode=0666,mode=0620" + devpts_extra)
         libc.close(pts)
         shm = libc.openat2(dev, "shm", os.O_PATH | os.O_DIRECTORY, _RESOLVE)
-        libc.mount("tmpfs", fdpath(shm), "tmpfs",
-                   libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC, "mode=1777,size=64m")
+        _mount("tmpfs", shm, f"{shown}/shm", "tmpfs",
+               libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC, "mode=1777,size=64m")
         libc.close(shm)
     finally:
         libc.close(dev)
@@ -199,14 +213,15 @@ def open_pty(root: Root) -> tuple[int, int]:
 def mount_proc(root: Root, rel: str = "proc") -> None:
     """procfs of the jail's PID namespace, with the OCI read-only and masked paths."""
     fd = root.open(rel, what="mount /proc there")
-    libc.mount("proc", fdpath(fd), "proc", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
+    shown = os.path.join(root.path, rel)
+    _mount("proc", fd, shown, "proc", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
     libc.close(fd)
     proc = root.open(rel, os.O_PATH | os.O_DIRECTORY)
     try:
         for rel in PROC_READONLY:
             for sub in _existing(proc, rel):
                 bind_onto(sub, sub, libc.MOUNT_ATTR_RDONLY | libc.MOUNT_ATTR_NOSUID |
-                          libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOEXEC)
+                          libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOEXEC, shown=f"{shown}/{rel}")
         # Read-only binds: the mask is the host's /dev/null inode, and through
         # a writable bind jailed root (CAP_CHOWN, CAP_FOWNER) could chmod,
         # chown or touch the host's /dev/null as /proc/keys (found by the
@@ -216,34 +231,40 @@ def mount_proc(root: Root, rel: str = "proc") -> None:
             for rel in PROC_MASKED_FILES:
                 for sub in _existing(proc, rel):
                     bind_onto(null, sub, libc.MOUNT_ATTR_RDONLY | libc.MOUNT_ATTR_NOSUID |
-                              libc.MOUNT_ATTR_NOEXEC)
+                              libc.MOUNT_ATTR_NOEXEC, shown=f"{shown}/{rel}")
         finally:
             libc.close(null)
-        _mask_dirs(proc, PROC_MASKED_DIRS)
+        _mask_dirs(proc, shown, PROC_MASKED_DIRS)
     finally:
         libc.close(proc)
 
 
-def _mask_dirs(dirfd: int, names: tuple[str, ...]) -> None:
-    """Cover each existing directory with an empty read-only tmpfs."""
+def _mask_dirs(dirfd: int, shown: str, names: tuple[str, ...]) -> None:
+    """Cover each existing directory with an empty read-only tmpfs (SHOWN:
+    the path of DIRFD, for messages)."""
     for rel in names:
         for sub in _existing(dirfd, rel):
-            libc.mount("tmpfs", fdpath(sub), "tmpfs", libc.MS_RDONLY | libc.MS_NOSUID |
-                       libc.MS_NODEV | libc.MS_NOEXEC, "size=0,nr_inodes=1")
+            _mount("tmpfs", sub, f"{shown}/{rel}", "tmpfs", libc.MS_RDONLY |
+                   libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC, "size=0,nr_inodes=1")
 
 
-def bind_onto(src: int, target: int, attrs: int, recursive: bool = True) -> None:
+def bind_onto(src: int, target: int, attrs: int, recursive: bool = True, *,
+              shown: str | None = None) -> None:
     """Bind the tree at SRC onto TARGET (both descriptors) with mount attributes;
-    RECURSIVE False binds the one mount at SRC, without the mounts below it."""
+    RECURSIVE False binds the one mount at SRC, without the mounts below it.
+    A failure names SHOWN, the target's path in the jail's tree."""
     rec = libc.AT_RECURSIVE if recursive else 0
-    tree = libc.open_tree(src, "", libc.OPEN_TREE_CLONE | rec |
-                          libc.AT_EMPTY_PATH | os.O_CLOEXEC)
     try:
-        libc.mount_setattr(tree, "", libc.AT_EMPTY_PATH | libc.AT_RECURSIVE, attrs)
-        libc.move_mount(tree, "", target, "", libc.MOVE_MOUNT_F_EMPTY_PATH |
-                        libc.MOVE_MOUNT_T_EMPTY_PATH)
-    finally:
-        libc.close(tree)
+        tree = libc.open_tree(src, "", libc.OPEN_TREE_CLONE | rec |
+                              libc.AT_EMPTY_PATH | os.O_CLOEXEC)
+        try:
+            libc.mount_setattr(tree, "", libc.AT_EMPTY_PATH | libc.AT_RECURSIVE, attrs)
+            libc.move_mount(tree, "", target, "", libc.MOVE_MOUNT_F_EMPTY_PATH |
+                            libc.MOVE_MOUNT_T_EMPTY_PATH)
+        finally:
+            libc.close(tree)
+    except OSError as err:
+        raise os_error(err, shown) from None
 
 
 def _existing(dirfd: int, rel: str) -> Iterator[int]:
@@ -259,14 +280,15 @@ def _existing(dirfd: int, rel: str) -> Iterator[int]:
 
 def mount_sys(root: Root, rel: str = "sys") -> None:
     fd = root.open(rel, what="mount /sys there")
+    shown = os.path.join(root.path, rel)
     try:
-        libc.mount("sysfs", fdpath(fd), "sysfs", libc.MS_RDONLY | libc.MS_NOSUID |
-                   libc.MS_NODEV | libc.MS_NOEXEC)
+        _mount("sysfs", fd, shown, "sysfs", libc.MS_RDONLY | libc.MS_NOSUID |
+               libc.MS_NODEV | libc.MS_NOEXEC)
     finally:
         libc.close(fd)
     sysfs = root.open(rel, os.O_PATH | os.O_DIRECTORY)
     try:
-        _mask_dirs(sysfs, SYS_MASKED_DIRS)
+        _mask_dirs(sysfs, shown, SYS_MASKED_DIRS)
     finally:
         libc.close(sysfs)
 
@@ -281,25 +303,25 @@ def mount_extra(root: Root, m: Mount) -> None:
         _mount_kernel_fs(root, m)
         return
     target = root.open(m.target, what=f"mount {m.source or m.kind} there")
+    shown = os.path.join(root.path, m.target.lstrip("/"))
     try:
         flags = libc.MS_NOSUID | libc.MS_NODEV
         if m.kind == "tmpfs":
-            libc.mount(m.source or "tmpfs", fdpath(target), "tmpfs",
-                       flags | (libc.MS_RDONLY if m.readonly else 0) |
-                       (libc.MS_NOEXEC if "noexec" in m.attrs else 0),
-                       m.options or None)
+            _mount(m.source or "tmpfs", target, shown, "tmpfs",
+                   flags | (libc.MS_RDONLY if m.readonly else 0) |
+                   (libc.MS_NOEXEC if "noexec" in m.attrs else 0), m.options or None)
             return
         try:
             src = libc.open(m.source, os.O_PATH | os.O_CLOEXEC)
         except OSError as err:
-            raise JailError(f"jail: {m.source}: {os.strerror(err.errno or 0)}") from None
+            raise OpError("open", m.source, err.errno or 0) from None
         try:
             attrs = libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOSUID
             if m.readonly:
                 attrs |= libc.MOUNT_ATTR_RDONLY
             if "noexec" in m.attrs:
                 attrs |= libc.MOUNT_ATTR_NOEXEC
-            bind_onto(src, target, attrs, recursive="bind" not in m.attrs)
+            bind_onto(src, target, attrs, recursive="bind" not in m.attrs, shown=shown)
         finally:
             libc.close(src)
     finally:
@@ -333,7 +355,8 @@ def _mount_kernel_fs(root: Root, m: Mount) -> None:
             flags |= libc.MS_RDONLY
         target = root.open(m.target, what=f"mount {m.kind} there")
         try:
-            libc.mount(m.source or m.kind, fdpath(target), fstype, flags, data)
+            _mount(m.source or m.kind, target, os.path.join(root.path, rel), fstype, flags,
+                   data)
         finally:
             libc.close(target)
 
@@ -341,15 +364,16 @@ def _mount_kernel_fs(root: Root, m: Mount) -> None:
 def mask(root: Root, rel: str) -> None:
     """OCI maskedPaths: a file becomes an empty read-only /dev/null, a
     directory an empty read-only tmpfs; a path the root lacks is left alone."""
+    shown = os.path.join(root.path, rel.lstrip("/"))
     for sub in _existing(root.fd, rel):
         if stat.S_ISDIR(os.fstat(sub).st_mode):
-            libc.mount("tmpfs", fdpath(sub), "tmpfs", libc.MS_RDONLY | libc.MS_NOSUID |
-                       libc.MS_NODEV | libc.MS_NOEXEC, "size=0,nr_inodes=1")
+            _mount("tmpfs", sub, shown, "tmpfs", libc.MS_RDONLY | libc.MS_NOSUID |
+                   libc.MS_NODEV | libc.MS_NOEXEC, "size=0,nr_inodes=1")
             continue
         null = libc.open("/dev/null", os.O_PATH | os.O_CLOEXEC)
         try:
             bind_onto(null, sub, libc.MOUNT_ATTR_RDONLY | libc.MOUNT_ATTR_NOSUID |
-                      libc.MOUNT_ATTR_NOEXEC)
+                      libc.MOUNT_ATTR_NOEXEC, shown=shown)
         finally:
             libc.close(null)
 
@@ -359,13 +383,17 @@ def make_readonly(root: Root, rel: str) -> None:
     itself; a path the root lacks is left alone."""
     for sub in _existing(root.fd, rel):
         bind_onto(sub, sub, libc.MOUNT_ATTR_RDONLY | libc.MOUNT_ATTR_NOSUID |
-                  libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOEXEC)
+                  libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOEXEC,
+                  shown=os.path.join(root.path, rel.lstrip("/")))
 
 
 def readonly_root(root: Root) -> None:
     """OCI root.readonly: the root mount itself read-only (not the mounts
     below it: /dev, /proc, tmpfs volumes keep their own flags)."""
-    libc.mount_setattr(root.fd, "", libc.AT_EMPTY_PATH, libc.MOUNT_ATTR_RDONLY)
+    try:
+        libc.mount_setattr(root.fd, "", libc.AT_EMPTY_PATH, libc.MOUNT_ATTR_RDONLY)
+    except OSError as err:
+        raise os_error(err, root.path) from None
 
 
 def enter(root: Root) -> None:
@@ -377,7 +405,7 @@ def enter(root: Root) -> None:
     libc.close(root.fd)
 
 
-def read_user_db(rel: str, shown_root: str, prog: str = "jail") -> str:
+def read_user_db(rel: str, shown_root: str) -> str:
     """The text of the jail's REL (etc/passwd, etc/group), for `-U`.
 
     Called after pivot_root (jail) or after joining the jail's mount
@@ -395,19 +423,20 @@ def read_user_db(rel: str, shown_root: str, prog: str = "jail") -> str:
         if err.errno == errno.ENOENT:
             return ""
         if err.errno == errno.ELOOP:
-            raise JailError(f"{prog}: {shown}: is a symbolic link, refusing to read it") \
-                from None
-        raise JailError(f"{prog}: {shown}: {os.strerror(err.errno or 0)}") from None
+            raise OpError("openat2", shown, errno.ELOOP,
+                          detail="is a symbolic link, refusing to read it") from None
+        raise OpError("openat2", shown, err.errno or 0) from None
     try:
         if not stat.S_ISREG(libc.fstat(fd).st_mode):
-            raise JailError(f"{prog}: {shown}: not a regular file, refusing to read it")
+            raise OpError("read", shown, errno.EINVAL,
+                          detail="not a regular file, refusing to read it")
         return libc.read(fd, 1 << 20).decode("utf-8", "replace")
     finally:
         libc.close(fd)
 
 
-def jail_user(name: str, shown_root: str, prog: str = "jail") -> User:
-    """users.jail_user, reading the jail's files through read_user_db."""
+def jail_user(name: str, shown_root: str) -> User:
+    """NAME in the jail's etc/passwd and etc/group, read through read_user_db."""
     from ..users import user_from_db
-    return user_from_db(name, read_user_db("etc/passwd", shown_root, prog),
-                        read_user_db("etc/group", shown_root, prog), prog)
+    return user_from_db(name, read_user_db("etc/passwd", shown_root),
+                        read_user_db("etc/group", shown_root))

@@ -26,7 +26,7 @@ import sys
 import termios
 import warnings  # noqa: F401  os.execvpe imports it, after we have entered the jail
 
-from ..errors import JailError, one_line, write_fd
+from ..errors import JailError, one_line, render, write_fd
 from ..kernel import libc
 from ..model import Knobs, User
 from ..state import registry
@@ -51,7 +51,7 @@ _NAMESPACES = (("cgroup", libc.CLONE_NEWCGROUP), ("ipc", libc.CLONE_NEWIPC),
 
 
 def _attach_failed(jid: int | str, text: str = "Invalid argument") -> JailError:
-    return JailError(f"jexec: jail_attach({jid}) failed: {text}", bare=True)
+    return JailError(f"jail_attach({jid}) failed: {text}")
 
 
 def open_namespaces(rec: registry.JailRecord) -> list[tuple[int, int]]:
@@ -90,7 +90,7 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     rec = registry.lookup(jid)
     if rec is None or rec.state != "running":
         raise _attach_failed(jid)
-    check_stdio((stdin, stdout, stderr), "jexec")
+    check_stdio((stdin, stdout, stderr))
     knobs = Knobs.from_dict(rec.knobs)
     confine = confinement.prepare(knobs)
     if rec.exec_knobs != registry.knobs_text(rec.knobs) and not rec.v1dirs:
@@ -238,13 +238,13 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
         if user is not None:
             # the joiner holds every capability: no symlink, no fifo (SPEC §7)
             from ..confine.rootfs import jail_user
-            who = jail_user(user, rec.path, "jexec")
+            who = jail_user(user, rec.path)
         cwd, login, exec_error = how
         if login:
             from ..confine.rootfs import jail_user
             from ..users import login_env
             if who is None:
-                who = jail_user("root", rec.path, "jexec")
+                who = jail_user("root", rec.path)
             env = login_env(who, env.get("TERM"))
             if cwd is None:
                 cwd = who.home
@@ -276,8 +276,8 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             except InterruptedError:
                 continue
         code = shell_status(st)
-    except JailError as err:
-        write_fd(2, one_line(err.message) + "\n")
+    except JailError as err:    # this process is jexec's: it says jexec's line
+        write_fd(2, render("jexec", err) + "\n")
     except OSError as err:
         write_fd(2, f"jexec: {err.strerror}\n")
     except BaseException as err:

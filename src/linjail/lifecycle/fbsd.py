@@ -194,7 +194,7 @@ def run_in_jail(fj: FbJail, jid: int, argv: list[str], out: Out) -> bool:
                             cwd=None if fj.clean else "/",
                             exec_error=prefix + "exec {cmd}: {err}")
     except JailError as err:
-        out.warn(fj.label, err.message.split(": ", 1)[-1])
+        out.warn(fj.label, err.message)
         return False
     finally:
         if log >= 0:
@@ -365,13 +365,12 @@ def _make(spec: JailSpec, fj: FbJail, out: Out) -> int:
 
 
 def kernel_text(message: str) -> str:
-    """A library message as FreeBSD's jail(8) words it: what DragonFly's
-    form reports as `jail: jail: X` (jail(2) refused) is libjail's
-    `jail_set: X`; the program name goes."""
-    text = message[len("jail: "):] if message.startswith("jail: ") else message
-    if text.startswith("jail: "):
-        text = "jail_set: " + text[len("jail: "):]
-    return text
+    """A library message as FreeBSD's jail(8) words it: jail(2)'s own
+    refusal, `jail: X` (DragonFly's form shows `jail: jail: X`), is
+    libjail's `jail_set: X`."""
+    if message.startswith("jail: "):
+        return "jail_set: " + message[len("jail: "):]
+    return message
 
 
 def _remove_now(jid: int, grace: float = 0.0) -> None:

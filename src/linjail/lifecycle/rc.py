@@ -20,7 +20,7 @@ from linjail.config.jails import (FatalConfig, JailConfig, RcVars, StartFailure,
                                   checkyesno,
                                   real_root, resolve, split_command, valid_name)
 from linjail.display import shown
-from linjail.errors import JailError
+from linjail.errors import JailError, as_bytes, described, render
 from linjail.lifecycle.idfiles import DirLock, id_path, read_id, unlink_quiet, varrun, write_id
 from linjail.lifecycle.rc_jailconf import ConfJails
 from linjail.model import JailSpec, Knobs, Mount
@@ -117,11 +117,6 @@ class RealBackend:
         knobs.set_defaults(value)
 
 
-def reason(e: JailError) -> str:
-    """The library's message without the `jail: ` of the jail(8) it speaks as."""
-    return e.message[len("jail: "):] if e.message.startswith("jail: ") else e.message
-
-
 class ExecFailure(StartFailure):
     """exec_start failed: rc.d/jail prints what it wrote after the reason."""
 
@@ -161,13 +156,6 @@ class Deadline:
     @staticmethod
     def _expired(signum: int, frame: object) -> None:
         raise ExecTimeout
-
-
-def describe(e: OSError) -> str:
-    """An OSError as one line: `object: strerror`, or its own text."""
-    if e.filename is not None:
-        return f"{e.filename}: {e.strerror}"
-    return e.strerror or str(e)
 
 
 # -- steps with undo ----------------------------------------------------------
@@ -305,10 +293,8 @@ def _step_create(svc: "RcService", job: StartJob) -> None:
     except ExecTimeout:
         # FreeBSD's jail(8): "COMMAND: timed out", and the jail is removed (undo)
         raise ExecFailure(f"{job.cfg.exec_start}: timed out") from None
-    except JailError as e:
-        raise StartFailure(reason(e)) from None
-    except OSError as e:
-        raise StartFailure(describe(e)) from None
+    except (JailError, OSError) as e:     # the library's words, with their hint
+        raise StartFailure(described(e)) from None
     finally:
         os.close(null)
     if job.id_error:
@@ -510,8 +496,7 @@ class RcService:
                 self.backend.remove_jail(rec.jid, STOP_GRACE)
         except (JailError, OSError) as e:
             if self.backend.lookup(rec.jid) is not None:
-                text = reason(e) if isinstance(e, JailError) else describe(e)
-                self.say(f" cannot stop jail {name}: {text}\n")
+                self.say(f" cannot stop jail {name}: {described(e)}\n")
                 return False
         unlink_quiet(self.id_path(name))
         self.say(f" {cfg.hostname}")
@@ -544,7 +529,7 @@ class RcService:
             # the stop goes on: SIGTERM, a second, SIGKILL end it with the jail
             self.warn(f"{cfg.name}: {cfg.exec_stop}: timed out")
         except JailError as e:
-            os.write(out, f"jexec: {e.message}\n".encode())
+            os.write(out, as_bytes(render("jexec", e) + "\n"))    # as jexec says it
         finally:
             os.close(null)
             if log is not None:

@@ -18,7 +18,7 @@ import select
 import sys
 import termios
 
-from ..errors import JailError
+from ..errors import OpError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ def run_interactive(spec: "object", pass_fds: tuple[int, ...] = ()) -> int:
                 sys.stdout.flush()
                 failed = getattr(sys.stdout, "error", 0)
                 if failed:   # the caller cannot learn the JID: the command does not run
-                    raise JailError(f"jail: stdout: {os.strerror(failed)}", bare=True)
+                    raise OpError("write", "stdout", failed)
             forward_signals(to_jail, pty)
             intr.check()
         except BaseException:    # a failed -i, or Ctrl-C: the command never ran

@@ -37,12 +37,13 @@ the report pipe (its `ready`) is what lets start() return.
 from __future__ import annotations
 
 import _signal as signal   # the C module: `signal` would import enum (startup cost)
+import errno
 import fcntl
 import os
 import struct
 import time
 
-from ..errors import JailError, as_bytes
+from ..errors import JailError, OpError, as_bytes, os_error
 from ..kernel import libc
 from ..model import JailSpec, User
 from ..kernel import unixsock
@@ -112,7 +113,7 @@ class _Undo:
         self.steps.clear()
 
 
-def check_stdio(fds: tuple[int | None, int | None, int | None], prog: str) -> None:
+def check_stdio(fds: tuple[int | None, int | None, int | None]) -> None:
     """A directory must never reach the jail as a descriptor (openat escapes)."""
     import stat
     for fd, name in zip(fds, ("standard input", "standard output", "standard error")):
@@ -123,7 +124,7 @@ def check_stdio(fds: tuple[int | None, int | None, int | None], prog: str) -> No
         except OSError:
             continue
         if stat.S_ISDIR(mode):
-            raise JailError(f"{prog}: {name} is a directory: refusing to pass it into a jail")
+            raise JailError(f"{name} is a directory: refusing to pass it into a jail")
 
 
 def start(spec: JailSpec, *, stdin: int | None = 0, stdout: int | None = 1,
@@ -137,12 +138,14 @@ def start(spec: JailSpec, *, stdin: int | None = 0, stdout: int | None = 1,
     becomes what BECOME makes of it instead of the reaper (status_fd and
     go_fd then lead nowhere).
     """
-    check_stdio((stdin, stdout, stderr), "jail")
+    check_stdio((stdin, stdout, stderr))
     try:
         with open(REAPER, "rb") as f:
             reaper = f.read()
-    except OSError:
-        raise JailError(f"jail: {REAPER}: missing (`make dev` builds it)") from None
+    except OSError as err:
+        code = err.errno or 0
+        raise OpError("open", REAPER, code, detail="missing (`make dev` builds it)"
+                      if code == errno.ENOENT else "") from None
     handed = prepare((stdin, stdout, stderr), REAPER,
                      keep=() if pty_slave is None else (pty_slave,))
     try:
@@ -348,9 +351,15 @@ def _read_report(fd: int, with_fd: bool = False) -> tuple[bytes, int | None]:
 
 
 def _report_error(msg: bytes) -> JailError:
+    """The first process's error (_report_failure) as it was raised there."""
     if msg.startswith(b"E"):
-        return JailError(msg[1:].decode("utf-8", "surrogateescape"), bare=True)
-    return JailError("jail: jail: the jail's first process died during setup", bare=True)
+        fields = msg[1:].decode("utf-8", "surrogateescape").split("\0", 3)
+        if len(fields) == 4 and fields[0].isdigit():
+            code, op, obj, text = fields
+            if op or int(code):
+                return OpError(op, obj or None, int(code), shown=text)
+        return JailError(fields[-1])
+    return JailError("jail: the jail's first process died during setup")
 
 
 # --- the first process ----------------------------------------------------------------
@@ -406,12 +415,11 @@ def _first_process(ctx: FirstProcess, ours: tuple[int, ...]) -> None:
         except LauncherGone:
             pass          # it undoes the host side; nobody reads a report
         except JailError as err:
-            _report(b"E" + as_bytes(err.message) + _trace())
+            _report_failure(err)
         except OSError as err:
-            _report(b"E" + as_bytes(_describe(err)) + _trace())
+            _report_failure(os_error(err))
         except BaseException as err:   # a bug: say so in one line, with the type
-            _report(as_bytes(f"Ejail: internal error: {type(err).__name__}: {err}") +
-                    _trace())
+            _report_failure(JailError(f"internal error: {type(err).__name__}: {err}"))
     finally:
         os._exit(1)
 
@@ -423,11 +431,12 @@ def _trace() -> bytes:
     return as_bytes("\n" + traceback.format_exc())
 
 
-def _describe(err: OSError) -> str:
-    text = err.strerror or os.strerror(err.errno or 0)
-    if err.filename:
-        return f"jail: {text} ({err.filename})"
-    return f"jail: {text}"
+def _report_failure(err: JailError) -> None:
+    """ERR to the launcher, which raises it again (_report_error): `E`, then
+    errno, operation, object and message, NUL-separated; the traceback
+    follows the message with LINJAIL_DEBUG."""
+    fields = (str(err.errno), err.op, err.obj or "", err.message)
+    _report(b"E" + b"\0".join(as_bytes(f) for f in fields) + _trace())
 
 
 _REPORT_FD = -1    # where the first process reports; it moves above the others before exec
@@ -640,7 +649,7 @@ def _user(p: FirstProcess) -> None:
 
 def _home(p: FirstProcess) -> None:
     assert p.user is not None
-    enter_home(p.user.home, "jail")
+    enter_home(p.user.home)
 
 
 def _place_descriptors(p: FirstProcess) -> None:
@@ -721,7 +730,7 @@ JAIL_STEPS: tuple[Step[FirstProcess], ...] = (
 )
 
 
-def enter_home(home: str, prog: str) -> None:
+def enter_home(home: str) -> None:
     """chdir to HOME inside the jail's root, which is / by now.
 
     Resolved with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) and entered
@@ -732,7 +741,7 @@ def enter_home(home: str, prog: str) -> None:
     try:
         enter_dir(home)
     except OSError:
-        raise JailError(f"{prog}: no home directory", bare=True) from None
+        raise JailError("no home directory") from None
 
 
 def enter_dir(path: str) -> None:
@@ -826,7 +835,7 @@ def _reaper_argv(spec: JailSpec, user: User | None, status_fd: int, go_fd: int) 
         from ..users import invalid_ids
         why = invalid_ids(user)
         if why:   # -1 would read as "no user" and run the command as root
-            raise JailError(f"jail: {user.name}: {why}")
+            raise JailError(f"{user.name}: {why}")
         ids = [str(user.uid), str(user.gid), ",".join(map(str, user.groups)) or "-"]
     persist = ["-p"] if spec.persist else []     # FreeBSD's persist (reaper.c)
     return ["linjail-reaper", str(status_fd), str(go_fd), *ids, *persist, "--", *spec.command]

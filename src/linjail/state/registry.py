@@ -259,8 +259,9 @@ def claim_addresses(rec: JailRecord) -> None:
                         other = read(holder)
                         if other is not None and addr in other.ips and other.live():
                             # jail(2)'s EADDRINUSE, as jail(8) reports it
-                            from ..errors import JailError
-                            raise JailError("jail: jail: Address already in use", bare=True)
+                            import errno
+                            from ..errors import OpError
+                            raise OpError("jail", None, errno.EADDRINUSE)
                     try:
                         os.unlink(path)        # stale: taken over
                     except FileNotFoundError:

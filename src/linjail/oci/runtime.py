@@ -138,13 +138,10 @@ def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.S
         placeholder = (-1, tty.slave)
     try:
         stdio = (placeholder[1],) * 3 if placeholder else (0, 1, 2)
-        try:
-            started = start(spec, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
-                            pty_slave=placeholder[1] if placeholder else None,
-                            pass_fds=pass_fds, become=ContainerInit(c, fifo, bpf, cg))
-        except JailError as err:
-            msg = err.message
-            raise JailError(msg[6:] if msg.startswith("jail: ") else msg) from None
+        # the library's errors carry no program name (errors.py): raised as they are
+        started = start(spec, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
+                        pty_slave=placeholder[1] if placeholder else None,
+                        pass_fds=pass_fds, become=ContainerInit(c, fifo, bpf, cg))
         for fd in (started.go_fd, started.status_fd):
             os.close(fd)
         if c.process.terminal:

@@ -10,9 +10,11 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 REAPER := src/linjail/reaper/linjail-reaper
 # RUN_DEBS: what an installed linjail needs (the .deb's Depends); DEBS: also what
-# building, the tests and the demo need (CI installs these); nftables, lintian, zsh: the tests'
+# building, the tests and the demo need (CI installs these); nftables, lintian, zsh: the tests';
+# podman, containerd: the OCI clients linjail-oci is tested under (issue 14)
 RUN_DEBS := python3 libseccomp2
-DEBS := musl-tools $(RUN_DEBS) iproute2 procps busybox debootstrap curl nftables lintian zsh
+DEBS := musl-tools $(RUN_DEBS) iproute2 procps busybox debootstrap curl nftables lintian zsh \
+	podman containerd
 BENCH_DEBS := bubblewrap runc systemd-container util-linux
 DEBS_STAMP := $(VENV)/.debs
 PY_STAMP := $(VENV)/.installed
@@ -25,7 +27,15 @@ SYSCONFDIR ?= /etc
 INSTALL_VARS = PREFIX=$(PREFIX) PYTHON=$(PYTHON) SYSCONFDIR=$(SYSCONFDIR) DESTDIR=$(DESTDIR) \
 	$(if $(SYSTEMDUNITDIR),SYSTEMDUNITDIR=$(SYSTEMDUNITDIR))
 
-.PHONY: install uninstall dev launchers demo test fuzz bench deb wheel
+# the OCI runtime-tools validation suite (issue 14): its source, kept outside the repository
+# with its vendored Go dependencies and the build.sh beside it (../../tools/oci-validation/,
+# README there), and where it is built (reused; ~1 min the first time)
+OCI_RUNTIME_TOOLS ?= /work/shared/external/runtime-tools
+OCI_VALIDATION ?= /var/tmp/linjail-oci-validation
+LINJAIL_OCI ?= $(CURDIR)/$(VENV)/sbin/linjail-oci
+OCI_ENV = OCI_RUNTIME_TOOLS=$(OCI_RUNTIME_TOOLS) OCI_VALIDATION=$(OCI_VALIDATION)
+
+.PHONY: install uninstall dev launchers demo test fuzz bench deb wheel oci-conformance
 
 # $(call need-debs,PACKAGES): apt-get install those that are missing
 need-debs = missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -79,7 +89,14 @@ $(TEST_STAMP): $(PY_STAMP) pyproject.toml
 
 test: dev $(TEST_STAMP)
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(OCI_ENV) $(PY) -m pytest -q -p no:cacheprovider tests
+
+# the suite's programs one by one, runc beside linjail-oci, in one table (tools/oci_conformance.py)
+oci-conformance: dev
+	@flock $(OCI_VALIDATION).lock $(OCI_RUNTIME_TOOLS)/../../tools/oci-validation/build.sh \
+	  $(OCI_VALIDATION) >/dev/null
+	@$(PY) tools/oci_conformance.py --suite $(OCI_VALIDATION) --runtime runc=runc \
+	  --runtime linjail-oci=$(LINJAIL_OCI)
 
 # the fuzzer alone, longer: make fuzz CASES=3000 SEED=409 (make test runs 400 of seed 16)
 CASES ?= 3000

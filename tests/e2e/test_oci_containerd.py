@@ -1,0 +1,147 @@
+"""containerd runs tasks through an OCI runtime given by path (issue 14).
+
+A containerd started here on its own socket, root and state directories (a temp config.toml,
+tests/oci_env.py), `ctr image import` of the image the podman scenarios use (a jail root
+imported by podman and saved as an OCI archive), then `ctr run --runc-binary PATH` with runc
+(the reference) and linjail-oci, `ctr task exec`, `ctr task kill`.  Everything is stopped and
+removed afterwards: tasks, containers, the image, containerd, its shims and directories.
+
+linjail-oci is one of the runtimes once it passes these on main; before, run them against a
+worktree's with LINJAIL_OCI=/path/to/linjail-oci.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from typing import Iterator
+
+import pytest
+
+import oci_env
+from conftest import needs_root
+from oci_env import Containerd, Podman
+
+pytestmark = [
+    needs_root,
+    pytest.mark.skipif(any(shutil.which(p, path=oci_env.HOST_PATH) is None
+                           for p in ("containerd", "ctr", "podman")),
+                       reason="containerd or podman is not installed (make test installs them)"),
+]
+IMAGE = "localhost/linjail-test:1"
+
+
+@pytest.fixture(scope="module")
+def containerd(jail_base: str) -> Iterator[Containerd]:
+    before = oci_env.firewall()
+    podman = Podman()
+    try:
+        root = oci_env.build_image_root(os.path.join(podman.base, "root"))
+        podman.import_root(root, IMAGE)
+        archive = os.path.join(podman.base, "image.tar")
+        r = podman("save", "--format", "oci-archive", "-o", archive, IMAGE)
+        assert r.rc == 0, r.err
+        c = Containerd()
+        try:
+            r = c.ctr("image", "import", archive)
+            assert r.rc == 0, r.err
+            podman.cleanup()
+            yield c
+        finally:
+            c.cleanup()
+    finally:
+        podman.cleanup()
+    assert oci_env.firewall() == before, "containerd changed the firewall"
+
+
+@pytest.fixture(params=oci_env.runtime_names())
+def runtime(request: pytest.FixtureRequest) -> str:
+    path = oci_env.runtime_path(request.param)
+    if path is None:
+        pytest.skip(f"{request.param} is not installed")
+    return path
+
+
+class Tasks:
+    """ctr run with one runtime; every container it made removed afterwards."""
+
+    def __init__(self, c: Containerd, runtime: str) -> None:
+        self.c, self.runtime = c, runtime
+        self.ids: list[str] = []
+
+    def new_id(self) -> str:
+        cid = f"ljt-{uuid.uuid4().hex[:10]}"
+        self.ids.append(cid)
+        return cid
+
+    def run(self, *options: str, cid: str, argv: tuple[str, ...],
+            timeout: float = 60) -> oci_env.Result:
+        return self.c.ctr("run", *self.c.run_options(self.runtime, cid), *options, IMAGE, cid,
+                          *argv, timeout=timeout)
+
+    def status(self, cid: str) -> str:
+        for line in self.c.ctr("task", "ls").out.splitlines()[1:]:
+            f = line.split()
+            if f and f[0] == cid:
+                return f[-1]
+        return ""
+
+    def cleanup(self) -> None:
+        for cid in self.ids:
+            self.c.ctr("task", "kill", "-a", "-s", "SIGKILL", cid)
+            for _ in range(50):
+                r = self.c.ctr("task", "rm", "-f", cid)
+                if r.rc == 0 or "not found" in r.err:
+                    break
+                time.sleep(0.1)
+            self.c.ctr("container", "rm", cid)
+
+
+@pytest.fixture
+def tasks(containerd: Containerd, runtime: str) -> Iterator[Tasks]:
+    t = Tasks(containerd, runtime)
+    yield t
+    t.cleanup()
+
+
+def test_run_rm_exit_status_and_output(tasks: Tasks) -> None:
+    cid = tasks.new_id()
+    r = tasks.run("--rm", cid=cid, argv=("/bin/sh", "-c", "echo out; echo err >&2; exit 3"))
+    assert (r.rc, r.out, r.err) == (3, "out\n", "err\n")
+    assert tasks.c.ctr("container", "ls", "-q").out.split() == []
+
+
+def test_detached_task_exec_and_kill(tasks: Tasks) -> None:
+    cid = tasks.new_id()
+    r = tasks.run("-d", cid=cid, argv=(
+        "/bin/sh", "-c", "trap 'exit 0' TERM; busybox sleep 1000 & wait"))
+    assert r.rc == 0, r.err
+    assert tasks.status(cid) == "RUNNING"
+    r = tasks.c.ctr("task", "exec", "--exec-id", "probe", "--fifo-dir",
+                    f"{tasks.c.base}/fifo", cid, "/bin/sh", "-c",
+                    "echo inside; busybox ls /sys/class/net; exit 5")
+    assert (r.rc, r.out, r.err) == (5, "inside\nlo\n", "")
+    # a server started by one exec, reached over loopback by another
+    r = tasks.c.ctr("task", "exec", "-d", "--exec-id", "server", "--fifo-dir",
+                    f"{tasks.c.base}/fifo", cid,
+                    "busybox", "httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/www")
+    assert r.rc == 0, r.err
+    fetch = ("i=0; while [ $i -lt 50 ]; do busybox wget -q -O - http://127.0.0.1:8080/ "
+             "2>/dev/null && exit 0; busybox sleep 0.1; i=$((i+1)); done; exit 1")
+    r = tasks.c.ctr("task", "exec", "--exec-id", "client", "--fifo-dir",
+                    f"{tasks.c.base}/fifo", cid, "/bin/sh", "-c", fetch)
+    assert (r.rc, r.out) == (0, "hello from the container\n"), r.err
+    # SIGTERM to the task's process: its trap ends it with status 0
+    r = tasks.c.ctr("task", "kill", "-s", "SIGTERM", cid)
+    assert r.rc == 0, r.err
+    deadline = time.monotonic() + 10
+    while tasks.status(cid) != "STOPPED" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert tasks.status(cid) == "STOPPED"
+    r = tasks.c.ctr("task", "rm", cid)
+    assert r.rc == 0, r.err
+    assert tasks.status(cid) == ""
+    r = tasks.c.ctr("container", "rm", cid)
+    assert r.rc == 0, r.err
+    assert tasks.c.shims() == []

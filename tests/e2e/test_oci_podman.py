@@ -1,0 +1,231 @@
+"""podman runs containers through an OCI runtime given by path (issue 14).
+
+`podman --runtime PATH` with runc (the reference) and linjail-oci, on an image made with
+`podman import` from a jail root (jailctl build --service: sh, busybox, and the hog probe),
+never pulled (`--pull=never`, a `localhost/` name).  podman keeps all its state in a private
+directory (tests/oci_env.py); no container has a network (`--network none`): podman's default
+bridge would masquerade 10.88.0.0/16 to the uplink.  The firewall (iptables-save, nft list
+ruleset) is the same after the module as before it.
+
+linjail-oci is one of the runtimes once it passes these on main; before, run them against a
+worktree's with LINJAIL_OCI=/path/to/linjail-oci.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from typing import Iterator
+
+import pytest
+
+import oci_env
+from conftest import needs_root, run
+from oci_env import Podman
+
+pytestmark = [
+    needs_root,
+    pytest.mark.skipif(shutil.which("podman", path=oci_env.HOST_PATH) is None,
+                       reason="podman is not installed (make test installs it)"),
+]
+
+
+class Env:
+    def __init__(self, podman: Podman, image: str) -> None:
+        self.podman, self.image = podman, image
+
+
+@pytest.fixture(scope="module")
+def env(jail_base: str) -> Iterator[Env]:
+    before = oci_env.firewall()
+    podman = Podman()
+    try:
+        root = oci_env.build_image_root(os.path.join(podman.base, "root"))
+        image = "localhost/linjail-test:1"       # the storage is this module's own
+        podman.import_root(root, image)
+        shutil.rmtree(root)
+        yield Env(podman, image)
+    finally:
+        podman.cleanup()
+    assert oci_env.firewall() == before, "podman changed the firewall"
+
+
+@pytest.fixture(params=oci_env.runtime_names())
+def runtime(request: pytest.FixtureRequest) -> str:
+    path = oci_env.runtime_path(request.param)
+    if path is None:
+        pytest.skip(f"{request.param} is not installed")
+    return path
+
+
+class Session:
+    """podman --runtime RUNTIME, and every container it names removed afterwards."""
+
+    def __init__(self, env: Env, runtime: str) -> None:
+        self.env, self.runtime = env, runtime
+        self.names: list[str] = []
+
+    def __call__(self, *args: str, timeout: float = 120) -> oci_env.Result:
+        return self.env.podman("--runtime", self.runtime, *args, timeout=timeout)
+
+    def name(self) -> str:
+        n = f"ljt-{uuid.uuid4().hex[:10]}"
+        self.names.append(n)
+        return n
+
+    def run_argv(self, *options: str) -> list[str]:
+        return ["run", *self.env.podman.run_options(), *options]
+
+    def cleanup(self) -> None:
+        for n in self.names:
+            self("rm", "-f", "-t", "0", n)
+
+
+@pytest.fixture
+def podman(env: Env, runtime: str) -> Iterator[Session]:
+    s = Session(env, runtime)
+    yield s
+    s.cleanup()
+
+
+def _ps(s: Session, *args: str) -> list[dict[str, object]]:
+    r = s("ps", "--format", "json", *args)
+    assert r.rc == 0, r.err
+    got = json.loads(r.out or "[]")
+    assert isinstance(got, list)
+    return got
+
+
+def test_run_rm_exit_status_and_output(podman: Session) -> None:
+    r = podman(*podman.run_argv("--rm"), podman.env.image,
+               "/bin/sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (r.rc, r.out, r.err) == (3, "out\n", "err\n")
+    assert _ps(podman, "-a") == []
+
+
+def test_interactive_terminal(podman: Session, env: Env) -> None:
+    # the shell's own pty (the runtime's --console-socket), typed at through podman's
+    rc, out = env.podman.pty("--runtime", podman.runtime, *podman.run_argv("-it", "--rm"),
+                             env.image, "/bin/sh",
+                             send=b"busybox tty; echo $((6*7))-done; exit 7\r", timeout=60)
+    text = out.decode(errors="replace")
+    assert rc == 7, text
+    assert "/dev/pts/0" in text and "42-done" in text, text
+    assert _ps(podman, "-a") == []
+
+
+def test_detached_exec_logs_stop_rm(podman: Session) -> None:
+    name = podman.name()
+    r = podman(*podman.run_argv("-d", "--name", name), podman.env.image, "/bin/sh", "-c",
+               "trap 'echo stopping; exit 0' TERM; echo started; busybox sleep 1000 & wait")
+    assert r.rc == 0, r.err
+    cid = r.out.strip()
+    assert len(cid) == 64, r.out
+    [row] = _ps(podman)
+    assert row["Id"] == cid and row["Names"] == [name] and row["State"] == "running"
+    r = podman("exec", name, "/bin/sh", "-c", "echo inside $(busybox hostname); exit 4")
+    assert (r.rc, r.out, r.err) == (4, f"inside {cid[:12]}\n", "")
+    r = podman("logs", name)
+    assert (r.rc, r.out) == (0, "started\n")
+    r = podman("stop", "-t", "10", name)
+    assert (r.rc, r.out.strip()) == (0, name), r.err
+    r = podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name)
+    assert r.out == "exited 0\n"
+    assert podman("logs", name).out == "started\nstopping\n"
+    r = podman("rm", name)
+    assert (r.rc, r.out.strip()) == (0, name), r.err
+    assert _ps(podman, "-a") == []
+
+
+def test_server_reached_by_a_second_exec_over_loopback(podman: Session) -> None:
+    name = podman.name()
+    r = podman(*podman.run_argv("-d", "--name", name), podman.env.image,
+               "busybox", "sleep", "1000")
+    assert r.rc == 0, r.err
+    r = podman("exec", "-d", name, "busybox", "httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/www")
+    assert r.rc == 0, r.err
+    # the second exec, a client: retry while the server comes up
+    fetch = ("i=0; while [ $i -lt 50 ]; do busybox wget -q -O - http://127.0.0.1:8080/ "
+             "2>/dev/null && exit 0; busybox sleep 0.1; i=$((i+1)); done; exit 1")
+    r = podman("exec", name, "/bin/sh", "-c", fetch)
+    assert (r.rc, r.out) == (0, "hello from the container\n"), r.err
+    # and the container has no other network than its loopback
+    r = podman("exec", name, "busybox", "ls", "/sys/class/net")
+    assert (r.rc, r.out) == (0, "lo\n")
+
+
+def _inside_limit(podman: Session, name: str, v1: str, v2: str) -> str:
+    """A cgroup limit as the container reads it (v1 controller file or v2 file)."""
+    r = podman("exec", name, "/bin/sh", "-c",
+               f"busybox cat /sys/fs/cgroup/{v1} 2>/dev/null || busybox cat /sys/fs/cgroup/{v2}")
+    assert r.rc == 0, (r.out, r.err)
+    return r.out.strip()
+
+
+def test_memory_and_pids_limits_hold_inside(podman: Session) -> None:
+    name = podman.name()
+    r = podman(*podman.run_argv("-d", "--name", name, "--memory", "32m", "--memory-swap", "32m",
+                                "--pids-limit", "20"),
+               podman.env.image, "busybox", "sleep", "1000")
+    assert r.rc == 0, r.err
+    assert _inside_limit(podman, name, "memory/memory.limit_in_bytes", "memory.max") \
+        == str(32 << 20)
+    assert _inside_limit(podman, name, "pids/pids.max", "pids.max") == "20"
+    # and they hold: 8 MiB fit, 100 MiB get the process killed; forks stop short of 20
+    r = podman("exec", name, "/hog", "mem", "8")
+    assert (r.rc, r.out) == (0, "mem 8 ok\n"), r.err
+    r = podman("exec", name, "/hog", "mem", "100")
+    assert r.rc == 137, (r.rc, r.out, r.err)
+    r = podman("exec", name, "/hog", "fork", "50")
+    assert r.rc == 0 and r.out.startswith("fork ") and r.out.endswith(" EAGAIN\n"), r.out
+    assert int(r.out.split()[1]) < 20
+
+
+def test_podman_ps_and_jls_agree(podman: Session) -> None:
+    if os.path.basename(podman.runtime) != "linjail-oci":
+        pytest.skip("only linjail-oci's containers are jails")
+    names = [podman.name() for _ in range(2)]
+    cids = []
+    for n in names:
+        r = podman(*podman.run_argv("-d", "--name", n), podman.env.image,
+                   "busybox", "sleep", "1000")
+        assert r.rc == 0, r.err
+        cids.append(r.out.strip())
+    assert {str(row["Id"]) for row in _ps(podman)} == set(cids)
+
+    def jails_of(cid: str) -> list[dict[str, object]]:
+        # the jail's name is the container id (+ "~" and a hash when the id is taken)
+        return [j for j in json.loads(run("jls", "--json").out)
+                if j["name"] == cid or str(j["name"]).startswith(cid + "~")]
+    for cid in cids:
+        [jail] = jails_of(cid)
+        assert jail["state"] == "running", jail
+        inside = run("jexec", str(jail["name"]), "/bin/sh", "-c", "busybox hostname")
+        assert (inside.rc, inside.out) == (0, cid[:12] + "\n"), inside.err
+    r = podman("stop", "-t", "0", *names)
+    assert r.rc == 0, r.err
+    r = podman("rm", *names)
+    assert r.rc == 0, r.err
+    assert _ps(podman, "-a") == []
+    for cid in cids:
+        assert jails_of(cid) == []
+
+
+def test_api_service_runs_its_default_runtime(podman: Session, env: Env) -> None:
+    # Nomad's podman driver speaks to `podman system service`, which runs containers with the
+    # default runtime of its containers.conf: [engine] runtime = NAME, [engine.runtimes]
+    name = f"test-{os.path.basename(podman.runtime)}"
+    with env.podman.api_service(name, podman.runtime) as url:
+        cname = podman.name()
+        r = env.podman("--remote", "--url", url, *podman.run_argv("-d", "--name", cname),
+                       env.image, "/bin/sh", "-c", "echo via the API; busybox sleep 1000")
+        assert r.rc == 0, r.err
+        r = env.podman("--remote", "--url", url, "inspect", "--format", "{{.OCIRuntime}}",
+                       cname)
+        assert (r.rc, r.out) == (0, f"{name}\n"), r.err
+        r = env.podman("--remote", "--url", url, "exec", cname, "busybox", "echo", "exec too")
+        assert (r.rc, r.out) == (0, "exec too\n"), r.err
+        assert env.podman("--remote", "--url", url, "logs", cname).out == "via the API\n"
+        r = env.podman("--remote", "--url", url, "rm", "-f", "-t", "0", cname)
+        assert r.rc == 0, r.err

@@ -22,8 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# tests/oci_env.py: podman in a private state directory, as the OCI client tests run it
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tests"))
 
 import measure  # noqa: E402
+import oci_env  # noqa: E402
 import report  # noqa: E402
 import tools  # noqa: E402
 from measure import ToolFailed, timed  # noqa: E402
@@ -85,6 +89,7 @@ class Bench:
         self.pool: measure.AddressPool | None = None
         self.runc_state = os.path.join(self.work, "runc-state")
         self.runc_serial = 0
+        self.oci_state = os.path.join(self.work, "linjail-oci-state")
 
     # --- set-up ---------------------------------------------------------------------
 
@@ -117,6 +122,7 @@ class Bench:
         versions = {"python": platform.python_version()}
         for key, argv in (("bwrap", [self.peers.bwrap, "--version"]),
                           ("runc", [self.peers.runc, "--version"]),
+                          ("podman", [self.peers.podman, "--version"]),
                           ("systemd-nspawn", [self.peers.nspawn, "--version"]),
                           ("nsenter", [self.peers.nsenter, "--version"])):
             if argv[0]:
@@ -146,6 +152,18 @@ class Bench:
                           os.path.join(self.work, "runc-true"), cid])
         finally:
             self.cleanup.runc.remove(entry)   # runc run deletes it when /bin/true ends
+
+    def linjail_oci_run(self, oci: str) -> float:
+        """`linjail-oci run` of the bundle runc runs (runc_run), with a state root of its own."""
+        self.runc_serial += 1
+        cid = f"lb{os.getpid()}o{self.runc_serial}"
+        entry = (oci, self.oci_state, cid)
+        self.cleanup.oci.append(entry)
+        try:
+            return timed([oci, "--root", self.oci_state, "run", "--bundle",
+                          os.path.join(self.work, "runc-true"), cid])
+        finally:
+            self.cleanup.oci.remove(entry)
 
     def jail_rctl(self) -> float:
         """A start with three rctl rules (memory, pids: a v1 migration on hybrid
@@ -250,6 +268,46 @@ class Bench:
                                       "delete", "-f", cid], capture_output=True)
                 self.cleanup.runc.remove((self.runc_state, cid))
         self.data["jexec"] = {"ms": times}
+
+    def test_oci(self) -> None:
+        """linjail-oci (issue 14) beside runc: `run` of /bin/true from the same bundle, and
+        `podman run --rm` of the bench root (imported as an image) with each runtime."""
+        oci, runc, podman_bin = self.peers.linjail_oci, self.peers.runc, self.peers.podman
+        cmds: dict[str, Callable[[], float]] = {}
+        # a row whose first run fails is dropped with the reason (a note), the others stay
+        peer_attr = {"runc": ("runc", "runc"), "linjail_oci": ("linjail_oci", "linjail-oci"),
+                     "podman_runc": ("podman", "podman"),
+                     "podman_linjail_oci": ("podman_linjail_oci",
+                                            "podman --runtime linjail-oci")}
+        if runc:
+            cmds["runc"] = self.runc_run
+            if oci:
+                os.makedirs(self.oci_state, mode=0o700, exist_ok=True)
+                cmds["linjail_oci"] = lambda: self.linjail_oci_run(oci)
+        podman = None
+        if podman_bin and runc:
+            podman = oci_env.Podman()
+            image = "localhost/linjail-bench:1"
+            try:
+                podman.import_root(self.root, image)
+            except RuntimeError as err:
+                self.notes.append(f"podman rows skipped: {err}")
+            else:
+                pm = podman
+
+                def podman_run(runtime: str) -> float:
+                    return timed(["podman", "--runtime", runtime, "run", "--rm",
+                                  *pm.run_options(), image, "/bin/true"], env=pm.env)
+                cmds["podman_runc"] = lambda: podman_run(runc)
+                if oci:
+                    cmds["podman_linjail_oci"] = lambda: podman_run(oci)
+        log(f"OCI runtimes: {', '.join(cmds) or 'none'}, {self.args.runs} interleaved rounds")
+        try:
+            times = self.interleaved(cmds, peer_attr) if cmds else {}
+        finally:
+            if podman:
+                podman.cleanup()
+        self.data["oci"] = {"ms": times}
 
     def density_levels(self, start_one: Callable[[int], float],
                        kept: Callable[[], measure.Pss], count: Callable[[], int],
@@ -453,6 +511,7 @@ class Bench:
             self.setup()
             self.test_start()
             self.test_jexec()
+            self.test_oci()
             self.test_density()
             self.test_stop()
             self.test_relay()

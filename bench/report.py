@@ -36,6 +36,15 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
                 e[f"jexec/{peer}"] = pair_ratio(ex["jexec"], ex[peer])
         e["jexec-python"] = e["jexec"] - e["python"]
         out["jexec"] = e
+    oci = data.get("oci", {}).get("ms", {})
+    if oci:
+        o: dict[str, Any] = {name: median(v) for name, v in oci.items()}
+        if "linjail_oci" in oci and "runc" in oci:
+            o["linjail_oci/runc"] = pair_ratio(oci["linjail_oci"], oci["runc"])
+        if "podman_linjail_oci" in oci and "podman_runc" in oci:
+            o["podman_linjail_oci/podman_runc"] = pair_ratio(oci["podman_linjail_oci"],
+                                                             oci["podman_runc"])
+        out["oci"] = o
     relay = data.get("relay")
     if relay:
         out["relay"] = {kind: median(v) for kind, v in relay["gb_per_s"].items()}
@@ -84,6 +93,9 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     out.append(_target("(jexec − python -I -S) ≤ 3 × nsenter -a",
                        ex["jexec-python"] / ns if ex and ns else None, 3.0, "×",
                        "" if ns else "nsenter not run"))
+    oci = s.get("oci", {})
+    out.append(_target("linjail-oci run ≤ 1.0 × runc run", oci.get("linjail_oci/runc"), 1.0,
+                       "×", "" if "linjail_oci/runc" in oci else "linjail-oci or runc not run"))
     l200 = _level(data, 200)
     na = "" if l200 else "N=200 not run"
     # judged on the larger of the two estimates: MemAvailable as the issue
@@ -162,6 +174,17 @@ def markdown(data: dict[str, Any]) -> str:
                               ("python -I -S", ex.get("python"), 1)]) + " | "
                      + _join([("nsenter", ex.get("jexec/nsenter"), 2),
                               ("runc exec", ex.get("jexec/runc_exec"), 2)]) + " |")
+    oci = s.get("oci")
+    if oci and "linjail_oci" in oci:
+        lines.append("| `linjail-oci run` of `/bin/true`, the `runc run` bundle (ms) | "
+                     f"{_f(oci['linjail_oci'])} | "
+                     + _join([("runc run", oci.get("runc"), 1)]) + " | "
+                     + _join([("runc", oci.get("linjail_oci/runc"), 2)]) + " |")
+    if oci and "podman_runc" in oci:
+        lines.append("| `podman run --rm` of `/bin/true`, `--runtime` linjail-oci (ms) | "
+                     f"{_f(oci.get('podman_linjail_oci'))} | "
+                     + _join([("--runtime runc", oci.get("podman_runc"), 1)]) + " | "
+                     + _join([("runc", oci.get("podman_linjail_oci/podman_runc"), 2)]) + " |")
     dens = data.get("density", {})
     bw = {r["n"]: r for r in dens.get("bwrap", [])}
     for row in dens.get("linjail", []):

@@ -43,6 +43,9 @@ class Peers:
     runc: str | None = None
     nspawn: str | None = None
     nsenter: str | None = None
+    podman: str | None = None
+    #: the checkout's OCI runtime (issue 14), or LINJAIL_OCI=PATH (another worktree's)
+    linjail_oci: str | None = None
     missing: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -50,11 +53,18 @@ class Peers:
         peers = cls()
         for attr, prog, pkg in (("bwrap", "bwrap", "bubblewrap"), ("runc", "runc", "runc"),
                                 ("nspawn", "systemd-nspawn", "systemd-container"),
-                                ("nsenter", "nsenter", "util-linux")):
+                                ("nsenter", "nsenter", "util-linux"),
+                                ("podman", "podman", "podman")):
             path = shutil.which(prog, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
             if path is None:
                 peers.missing[prog] = f"not installed (Debian package {pkg}; `make bench`)"
             setattr(peers, attr, path)
+        venv = os.path.dirname(os.path.dirname(sys.executable))
+        oci = os.environ.get("LINJAIL_OCI") or os.path.join(venv, "sbin", "linjail-oci")
+        if os.access(oci, os.X_OK):
+            peers.linjail_oci = oci
+        else:
+            peers.missing["linjail-oci"] = f"{oci}: not there (`make dev`)"
         return peers
 
     def disable(self, attr: str, prog: str, why: str) -> None:
@@ -81,6 +91,7 @@ class Cleanup:
         self.jls = jls
         self.jails: dict[int, str] = {}               # JID -> its cgroup ("" unknown)
         self.runc: list[tuple[str, str]] = []        # (runc state root, container id)
+        self.oci: list[tuple[str, str, str]] = []    # (runtime, its state root, container id)
         self.procs: list[subprocess.Popen[bytes]] = []
         self.root_path: str | None = None             # jails on it are ours alone
         self.problems: list[str] = []
@@ -132,7 +143,7 @@ class Cleanup:
         old = {sig: signal.signal(sig, signal.SIG_IGN)
                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
-            for step in (self._procs, self._runc, self._jails, self._strays):
+            for step in (self._procs, self._runc, self._oci, self._jails, self._strays):
                 try:
                     step()
                 except Exception as err:      # go on: the next step owns other things
@@ -147,17 +158,26 @@ class Cleanup:
 
     def _runc(self) -> None:
         for state, cid in list(self.runc):
-            for argv in (["delete", "-f", cid], ["kill", cid, "KILL"], ["delete", "-f", cid]):
-                subprocess.run(["runc", "--root", state, *argv], stdin=subprocess.DEVNULL,
-                               capture_output=True, start_new_session=True)
-                gone = subprocess.run(["runc", "--root", state, "state", cid],
-                                      stdin=subprocess.DEVNULL, capture_output=True,
-                                      start_new_session=True).returncode != 0
-                if gone:
-                    break
-            else:
-                self.problems.append(f"runc container {cid} (state {state}) not removed")
+            self._delete("runc", state, cid)
             self.runc.remove((state, cid))
+
+    def _oci(self) -> None:
+        for runtime, state, cid in list(self.oci):
+            self._delete(runtime, state, cid)
+            self.oci.remove((runtime, state, cid))
+
+    def _delete(self, runtime: str, state: str, cid: str) -> None:
+        """`RUNTIME delete -f`, then kill and delete again, until `state` knows it no more."""
+        for argv in (["delete", "-f", cid], ["kill", cid, "KILL"], ["delete", "-f", cid]):
+            subprocess.run([runtime, "--root", state, *argv], stdin=subprocess.DEVNULL,
+                           capture_output=True, start_new_session=True)
+            gone = subprocess.run([runtime, "--root", state, "state", cid],
+                                  stdin=subprocess.DEVNULL, capture_output=True,
+                                  start_new_session=True).returncode != 0
+            if gone:
+                return
+        self.problems.append(f"{os.path.basename(runtime)} container {cid} (state {state}) "
+                             "not removed")
 
     def _jails(self) -> None:
         for jid in list(self.jails):

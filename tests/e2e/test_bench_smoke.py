@@ -22,7 +22,7 @@ pytestmark = [
 ]
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench.py"
-SECTIONS = ("meta", "start", "jexec", "density", "stop", "summary", "targets", "notes")
+SECTIONS = ("meta", "start", "jexec", "oci", "density", "stop", "summary", "targets", "notes")
 
 
 def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
     [row] = data["density"]["linjail"]
     assert row["n"] == 5 and row["alive"] == 5 and row["kept_procs_per_jail"] == 1
     assert len(data["stop"]["ms"]) == 2 and min(data["stop"]["processes"]) == 101
-    assert len(data["targets"]) == 12       # with rctl's and the relay's
+    assert len(data["targets"]) == 13       # with rctl's, the relay's and linjail-oci's
     relay = data["relay"]["gb_per_s"]
     assert len(relay["relay"]) == len(relay["pipe"]) == 2 and min(relay["relay"]) > 0
     # peers: their numbers where they are installed, a note where not
@@ -50,6 +50,10 @@ def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
             assert key in start or prog in data["meta"]["missing_peers"], prog
         else:
             assert prog in data["meta"]["missing_peers"]
+    # podman run --rm with runc where both are installed (linjail-oci beside it once it is)
+    if all(shutil.which(p, path=os.environ.get("PATH", "") + ":/usr/sbin") for p in
+           ("podman", "runc")):
+        assert len(data["oci"]["ms"]["podman_runc"]) == 2, data["oci"]
     # the table, on stdout and in table.md; the chart or the note saying why not
     assert "| Test | linjail | peers | linjail ÷ peer |" in p.stdout
     assert "| Target | Measured | Result |" in p.stdout

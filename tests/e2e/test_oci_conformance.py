@@ -59,7 +59,7 @@ def _table(outcomes: list[oc.Outcome]) -> str:
 
 
 def test_linjail_oci_passes_every_program_runc_passes(suite: str) -> None:
-    paths = {name: oci_env.runtime_path(name) for name in oci_env.runtime_names()}
+    paths = {name: oci_env.runtime_path(name) for name in oci_env.runtime_names(ready=False)}
     if paths["runc"] is None:
         pytest.skip("runc is not installed (the reference)")
     runtimes = {name: path for name, path in paths.items() if path is not None}

@@ -51,7 +51,12 @@ def env(jail_base: str) -> Iterator[Env]:
     assert oci_env.firewall() == before, "podman changed the firewall"
 
 
-@pytest.fixture(params=oci_env.runtime_names())
+#: each scenario runs with runc, and with linjail-oci once linjail-oci passes it on main
+READY = pytest.mark.parametrize("runtime", oci_env.runtime_names(ready=True), indirect=True)
+NOT_YET = pytest.mark.parametrize("runtime", oci_env.runtime_names(ready=False), indirect=True)
+
+
+@pytest.fixture
 def runtime(request: pytest.FixtureRequest) -> str:
     path = oci_env.runtime_path(request.param)
     if path is None:
@@ -97,6 +102,7 @@ def _ps(s: Session, *args: str) -> list[dict[str, object]]:
     return got
 
 
+@READY
 def test_run_rm_exit_status_and_output(podman: Session) -> None:
     r = podman(*podman.run_argv("--rm"), podman.env.image,
                "/bin/sh", "-c", "echo out; echo err >&2; exit 3")
@@ -104,6 +110,7 @@ def test_run_rm_exit_status_and_output(podman: Session) -> None:
     assert _ps(podman, "-a") == []
 
 
+@READY
 def test_interactive_terminal(podman: Session, env: Env) -> None:
     # the shell's own pty (the runtime's --console-socket), typed at through podman's
     rc, out = env.podman.pty("--runtime", podman.runtime, *podman.run_argv("-it", "--rm"),
@@ -115,6 +122,7 @@ def test_interactive_terminal(podman: Session, env: Env) -> None:
     assert _ps(podman, "-a") == []
 
 
+@NOT_YET
 def test_detached_exec_logs_stop_rm(podman: Session) -> None:
     name = podman.name()
     r = podman(*podman.run_argv("-d", "--name", name), podman.env.image, "/bin/sh", "-c",
@@ -138,6 +146,7 @@ def test_detached_exec_logs_stop_rm(podman: Session) -> None:
     assert _ps(podman, "-a") == []
 
 
+@NOT_YET
 def test_server_reached_by_a_second_exec_over_loopback(podman: Session) -> None:
     name = podman.name()
     r = podman(*podman.run_argv("-d", "--name", name), podman.env.image,
@@ -163,6 +172,7 @@ def _inside_limit(podman: Session, name: str, v1: str, v2: str) -> str:
     return r.out.strip()
 
 
+@NOT_YET
 def test_memory_and_pids_limits_hold_inside(podman: Session) -> None:
     name = podman.name()
     r = podman(*podman.run_argv("-d", "--name", name, "--memory", "32m", "--memory-swap", "32m",
@@ -182,6 +192,7 @@ def test_memory_and_pids_limits_hold_inside(podman: Session) -> None:
     assert int(r.out.split()[1]) < 20
 
 
+@READY
 def test_podman_ps_and_jls_agree(podman: Session) -> None:
     if os.path.basename(podman.runtime) != "linjail-oci":
         pytest.skip("only linjail-oci's containers are jails")
@@ -212,20 +223,27 @@ def test_podman_ps_and_jls_agree(podman: Session) -> None:
         assert jails_of(cid) == []
 
 
+@NOT_YET
 def test_api_service_runs_its_default_runtime(podman: Session, env: Env) -> None:
     # Nomad's podman driver speaks to `podman system service`, which runs containers with the
     # default runtime of its containers.conf: [engine] runtime = NAME, [engine.runtimes]
     name = f"test-{os.path.basename(podman.runtime)}"
     with env.podman.api_service(name, podman.runtime) as url:
-        cname = podman.name()
-        r = env.podman("--remote", "--url", url, *podman.run_argv("-d", "--name", cname),
-                       env.image, "/bin/sh", "-c", "echo via the API; busybox sleep 1000")
-        assert r.rc == 0, r.err
-        r = env.podman("--remote", "--url", url, "inspect", "--format", "{{.OCIRuntime}}",
-                       cname)
-        assert (r.rc, r.out) == (0, f"{name}\n"), r.err
-        r = env.podman("--remote", "--url", url, "exec", cname, "busybox", "echo", "exec too")
-        assert (r.rc, r.out) == (0, "exec too\n"), r.err
-        assert env.podman("--remote", "--url", url, "logs", cname).out == "via the API\n"
-        r = env.podman("--remote", "--url", url, "rm", "-f", "-t", "0", cname)
-        assert r.rc == 0, r.err
+        cname = f"ljt-api-{os.getpid()}"
+
+        def remote(*args: str) -> oci_env.Result:
+            return env.podman("--remote", "--url", url, *args)
+        try:
+            r = remote(*podman.run_argv("-d", "--name", cname), env.image,
+                       "/bin/sh", "-c", "echo via the API; busybox sleep 1000")
+            assert r.rc == 0, r.err
+            r = remote("inspect", "--format", "{{.OCIRuntime}}", cname)
+            assert (r.rc, r.out) == (0, f"{name}\n"), r.err
+            r = remote("exec", cname, "busybox", "echo", "exec too")
+            assert (r.rc, r.out) == (0, "exec too\n"), r.err
+            assert remote("logs", cname).out == "via the API\n"
+            r = remote("rm", "-f", "-t", "0", cname)
+            assert r.rc == 0, r.err
+        finally:
+            # the service knows NAME; a podman without its containers.conf does not
+            remote("rm", "-f", "-t", "0", cname)

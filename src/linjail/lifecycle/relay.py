@@ -14,9 +14,7 @@ import _signal as signal   # the C module: `signal` would import enum (startup c
 import errno
 import fcntl
 import os
-import select
 import sys
-import termios
 
 from ..errors import OpError
 
@@ -41,6 +39,7 @@ class Pty:
         self.copy_winsize()
 
     def copy_winsize(self) -> None:
+        import termios     # here: `jail` and `jexec` without a terminal need none of it
         try:
             size = fcntl.ioctl(_tty_fd(), termios.TIOCGWINSZ, b"\0" * 8)
             fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
@@ -85,6 +84,8 @@ def relay(pty: Pty, done_fd: int) -> None:
     read (in raw mode) when it is one; the pty's output goes to standard
     output if it is a terminal, else to standard error.
     """
+    import select
+    import termios
     out = 1 if os.isatty(1) else 2
     tty_in = os.isatty(0)
     saved = None

@@ -404,8 +404,11 @@ class LauncherGone(Exception):
 def _first_process(ctx: FirstProcess, ours: tuple[int, ...]) -> None:
     global _REPORT_FD
     _REPORT_FD = ctx.report_w
-    # after pivot_root the package's files are out of reach: import now
-    from .. import users  # noqa: F401
+    # after pivot_root the package's files are out of reach: import now what
+    # a user (-u, -U, -l) needs; without one, nothing (startup cost)
+    spec = ctx.spec
+    if spec.login or spec.jail_user is not None or spec.host_user is not None:
+        from .. import users  # noqa: F401
     if os.environ.get("LINJAIL_DEBUG"):
         import traceback  # noqa: F401
     try:   # whatever happens, this process never returns into the launcher's code
@@ -797,8 +800,8 @@ def _resolve_user(spec: JailSpec) -> User | None:
 
 def _environment(spec: JailSpec, user: User | None,
                  caller: dict[str, str]) -> dict[str, str]:
-    from ..users import login_env
     if spec.login and user is not None:
+        from ..users import login_env
         env = login_env(user, caller.get("TERM"))
     else:
         env = caller

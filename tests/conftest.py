@@ -28,8 +28,9 @@ COMMANDS = tuple(COMMAND_DIRS)
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-#: `LINJAIL_NO_FAST_PATH=1 make test`: every command the tests run gets it, so
-#: jexec's launcher runs Python for every jexec (the suite on both paths)
+#: `LINJAIL_NO_FAST_PATH=1 make test`: every jexec the tests run gets it (and
+#: what they start with subprocess inherits it), so jexec's launcher runs
+#: Python for every call: the suite on both paths
 NO_FAST_PATH = "LINJAIL_NO_FAST_PATH" if os.environ.get("LINJAIL_NO_FAST_PATH") else ""
 
 
@@ -48,7 +49,7 @@ def run(*argv: str, input: str | None = None, timeout: float = 60,
         env: dict[str, str] | None = None, **kw: object) -> Result:
     argv0 = cmd(argv[0]) if argv[0] in COMMANDS else argv[0]
     env = {"PATH": HOST_PATH, "LANG": "C"} if env is None else env
-    if NO_FAST_PATH:
+    if NO_FAST_PATH and argv[0] == "jexec":
         env = {**env, NO_FAST_PATH: "1"}
     p = subprocess.run([argv0, *argv[1:]], input=input, capture_output=True, text=True,
                        timeout=timeout, env=env, **kw)  # type: ignore[call-overload]

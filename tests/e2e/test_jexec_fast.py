@@ -7,6 +7,7 @@ pytest (conftest.py passes it on)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -15,22 +16,52 @@ from typing import IO, Iterator
 
 import pytest
 
-from conftest import BIN, HOST_PATH, Jails, cmd, needs_root, run
+from conftest import BIN, HOST_PATH, cmd, needs_root, run
 
 pytestmark = needs_root
 BB = "/usr/bin/busybox"
 DAEMON = f"{BB} sleep 120 >/dev/null 2>&1 &"
 FAST, PYTHON = "fast", "python"
-STATE = os.environ.get("LINJAIL_STATE_DIR") or "/run/linjail"
+#: a registry of this module's own: rctl rules or knobs that other runs of
+#: the suite set in the default one must not decide which path is taken
+STATE = tempfile.mkdtemp(prefix="linjail-fast-state-", dir="/run" if os.path.isdir("/run")
+                         else None)
+
+
+class Started:
+    """Jails started in STATE, removed at teardown."""
+
+    def __init__(self) -> None:
+        self.jids: list[int] = []
+
+    def start(self, *args: str) -> int:
+        r = run("jail", "-i", *args, env=_env(FAST))
+        assert r.rc == 0, r
+        self.jids.append(int(r.out.split()[0]))
+        return self.jids[-1]
 
 
 @pytest.fixture
-def jid(service_root: str, jails: Jails) -> int:
+def jails() -> Iterator[Started]:
+    started = Started()
+    yield started
+    for jid in started.jids:
+        run("jailctl", "remove", "-t", "0.2", str(jid), env=_env(FAST))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def state() -> Iterator[None]:
+    yield
+    shutil.rmtree(STATE, ignore_errors=True)
+
+
+@pytest.fixture
+def jid(service_root: str, jails: Started) -> int:
     return jails.start(service_root, "fast.example.org", "", "/bin/sh", "-c", DAEMON)
 
 
 def _env(path: str, extra: dict[str, str | None] | None = None) -> dict[str, str]:
-    given = {"PATH": HOST_PATH, "LANG": "C", **(extra or {})}
+    given = {"PATH": HOST_PATH, "LANG": "C", "LINJAIL_STATE_DIR": STATE, **(extra or {})}
     env = {k: v for k, v in given.items() if v is not None}
     if path == PYTHON:
         env["LINJAIL_NO_FAST_PATH"] = "1"
@@ -72,22 +103,26 @@ def test_fast_path_taken(jid: int) -> None:
     assert python != LAUNCHER and "python" in os.path.basename(python)
 
 
-@pytest.mark.parametrize("why", ["option", "name", "fd3", "debug"])
-def test_fast_path_not_taken(jid: int, why: str, service_root: str, jails: Jails) -> None:
+@pytest.mark.parametrize("why", ["option", "name", "fd3", "debug", "rctl"])
+def test_fast_path_not_taken(jid: int, why: str, service_root: str, jails: Started) -> None:
     argv, env, kw = [str(jid), *WAIT], _env(FAST), {}
     if why == "option":
         argv = ["-n", *argv]           # any option: FreeBSD's unused -n here
     elif why == "name":
-        named = jails.track(int(run("jail", "-i", "-c", "name=fastnamed", f"path={service_root}",
-                                    "persist").out.split()[0]))
+        jails.start("-c", "name=fastnamed", f"path={service_root}", "persist")
         argv = ["fastnamed", *WAIT]
-        assert named
     elif why == "fd3":
         r, w = os.pipe()
         kw = {"pass_fds": (r,)}
     elif why == "debug":
         env["LINJAIL_DEBUG"] = "1"
+    elif why == "rctl":      # a rule (of any jail): Python joins its v1 cgroups
+        r = run("rctl", "-a", f"jail:{jid}:maxproc:deny=1000", env=env)
+        assert (r.rc, r.err) == (0, "")
     exe = _exe_of_jexec(argv, env, **kw)
+    if why == "rctl":
+        assert run("rctl", "-r", f"jail:{jid}", env=env).rc == 0
+        assert _exe_of_jexec(argv, env) == LAUNCHER
     if why == "fd3":
         os.close(r)
         os.close(w)
@@ -106,7 +141,7 @@ def test_plan_written_at_start_and_remade_for_new_knobs(jid: int) -> None:
     assert os.path.isfile(rec["exec_seccomp"])
     probe = ["/bin/sh", "-c", f"{BB} grep -E '^CapBnd' /proc/self/status"]
     assert _jexec(FAST, str(jid), *probe)[1] == f"CapBnd:\t{_mask(rec['knobs']):016x}\n"
-    r = run("jailctl", "sysctl", f"jail.{jid}.allow_raw_sockets=1")
+    r = run("jailctl", "sysctl", f"jail.{jid}.allow_raw_sockets=1", env=_env(FAST))
     assert r.rc == 0, r.err
     # the plan is for the old knobs: not taken; Python runs it and remakes it
     stale = dict(line.split("\t", 1) for line in _record(jid).splitlines())

@@ -129,6 +129,7 @@ def _exec(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
     stdio = (handed.fds[0], handed.fds[1], handed.fds[2])
     pid_r, pid_w = unixsock.pair()
     from .. import users  # noqa: F401  (the joiner needs it after entering the jail)
+    import select  # noqa: F401  (write_fd waits with it on a full non-blocking stderr)
     from ..confine import cgroup  # noqa: F401  (imported once, not in the joiner)
     from ..state import rctl
     if rctl.exists():

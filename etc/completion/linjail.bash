@@ -285,7 +285,8 @@ _linjail_rctl() {
 
 # linjail-oci [global options] COMMAND [options] ID ...: the option lists are
 # the CLI's table (cli/linjail_oci.py), container ids `linjail-oci list -q`
-_linjail_oci_commands="create run start state kill delete list features"
+_linjail_oci_commands="create run start state kill delete list features exec pause resume ps
+update spec"
 _linjail_oci_global="--root --log --log-format --debug --systemd-cgroup --criu --rootless
 --help --version"
 _linjail_oci_create="--bundle --pid-file --console-socket --preserve-fds --no-pivot
@@ -294,6 +295,15 @@ _linjail_oci_run="$_linjail_oci_create --detach --keep"
 _linjail_oci_kill="--all"
 _linjail_oci_delete="--force"
 _linjail_oci_list="--format --quiet"
+_linjail_oci_exec="--process --tty --console-socket --detach --pid-file --cwd --env --user
+--additional-gids --cap --no-new-privs --preserve-fds --ignore-paused"
+_linjail_oci_pause=""
+_linjail_oci_resume=""
+_linjail_oci_ps="--format"
+_linjail_oci_update="--resources --memory --memory-swap --memory-reservation --kernel-memory-tcp
+--pids-limit --cpu-shares --cpu-quota --cpu-period --cpu-rt-period --cpu-rt-runtime
+--cpuset-cpus --cpuset-mems"
+_linjail_oci_spec="--bundle --rootless"
 _linjail_oci_signals="TERM KILL HUP INT QUIT USR1 USR2 STOP CONT WINCH"
 
 _linjail_oci() {
@@ -311,7 +321,9 @@ _linjail_oci() {
             esac
         else
             case $w in
-            --bundle|-b|--pid-file|--console-socket|--preserve-fds|--format|-f) ((i++)) ;;
+            --bundle|-b|--pid-file|--console-socket|--preserve-fds|--format|-f|--process|-p|\
+            --cwd|--env|-e|--user|-u|--additional-gids|-g|--cap|-c|--resources|-r|--memory*|\
+            --kernel-memory-tcp|--pids-limit|--cpu*) ((i++)) ;;
             -*) ;;
             *) ((args++)) ;;
             esac
@@ -319,7 +331,10 @@ _linjail_oci() {
     done
     case $prev in
     --root|--bundle|-b) _linjail_dirs "$cur"; return 0 ;;
-    --log|--pid-file|--console-socket|--criu) _linjail_files "$cur"; return 0 ;;
+    --log|--pid-file|--console-socket|--criu|--process|-p|--resources|-r)
+        _linjail_files "$cur"; return 0 ;;
+    --cwd|--env|-e|--user|-u|--additional-gids|-g|--cap|-c|--memory*|--kernel-memory-tcp|\
+    --pids-limit|--cpu*|--preserve-fds) COMPREPLY=(); return 0 ;;
     --log-format) _linjail_reply "text json" "$cur"; return 0 ;;
     --format|-f) [[ -n $cmd ]] && { _linjail_reply "table json" "$cur"; return 0; } ;;
     esac
@@ -334,7 +349,9 @@ _linjail_oci() {
         return 0
     fi
     case $cmd in
-    list|features) COMPREPLY=() ;;
+    list|features|spec) COMPREPLY=() ;;
+    exec|ps) ((args == 0)) && _linjail_reply "$(linjail-oci "${root[@]}" list -q 2>/dev/null)" \
+                 "$cur" ;;
     kill) if ((args == 0)); then
               _linjail_reply "$(linjail-oci "${root[@]}" list -q 2>/dev/null)" "$cur"
           else _linjail_reply "$_linjail_oci_signals" "$cur"; fi ;;

@@ -31,35 +31,16 @@ ENV = {"PATH": HOST_PATH, "LANG": "C"}
 
 
 def default_config(root: str, args: list[str], **extra: Any) -> dict[str, Any]:
-    """What `runc spec` writes, adapted: the jail's bounding set, a service root."""
-    caps = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID"]
-    doc: dict[str, Any] = {
-        "ociVersion": "1.0.2",
-        "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": args,
-                    "env": ["PATH=/usr/bin:/bin", "TERM=xterm"], "cwd": "/",
-                    "capabilities": {k: caps for k in ("bounding", "effective",
-                                                       "permitted")},
-                    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-                    "noNewPrivileges": True},
-        "root": {"path": root, "readonly": True},
-        "hostname": "ocibox",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "nodev", "mode=1777"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-        ],
-        "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts",
-                                                       "mount")],
-                  "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"]},
-    }
+    """`linjail-oci spec`'s config (runtime.spec_template), for a service root:
+    no terminal, a /tmp of its own, a readonly root that is not ours to change."""
+    from linjail.oci.runtime import spec_template
+    doc = spec_template(tuple(args))
+    doc["process"]["terminal"] = False
+    doc["process"]["env"] = ["PATH=/usr/bin:/bin", "TERM=xterm"]
+    doc["root"] = {"path": root, "readonly": True}
+    doc["hostname"] = "ocibox"
+    doc["mounts"].insert(5, {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                             "options": ["nosuid", "nodev", "mode=1777"]})
     doc.update(extra)
     return doc
 
@@ -418,3 +399,103 @@ def test_cgroups_path_and_resources(oci: Oci) -> None:
     assert oci("delete", "--force", cid).returncode == 0
     assert not any(os.path.exists(f"/sys/fs/cgroup/{h}/{top}")
                    for h in os.listdir("/sys/fs/cgroup"))
+
+
+def test_exec_pause_resume_ps_update(oci: Oci) -> None:
+    cid = oci.new_id()
+    bundle = oci.bundle([BB, "sleep", "60"])
+    assert oci("run", "-d", "--bundle", bundle, cid).returncode == 0
+    # exec: the container's namespaces, the config's process object with the
+    # options on top, the process's own status
+    p = oci("exec", "-e", "FOO=bar", "--cwd", "/tmp", cid, BB, "sh", "-c",
+            f"echo $FOO $({BB} hostname) $PWD; {BB} grep -E '^(NoNewPrivs|Seccomp):' "
+            "/proc/self/status; exit 3")
+    assert (p.returncode, p.stdout, p.stderr) == \
+        (3, "bar ocibox /tmp\nNoNewPrivs:\t1\nSeccomp:\t2\n", "")
+    p = oci("exec", "--user", "1000:1000", "--additional-gids", "5", "--additional-gids", "6",
+            cid, BB, "sh", "-c", f"{BB} grep -E '^(Uid|Gid|Groups):' /proc/self/status")
+    assert p.stdout.split("\n")[:3] == ["Uid:\t1000\t1000\t1000\t1000",
+                                        "Gid:\t1000\t1000\t1000\t1000", "Groups:\t5 6 "]
+    # detached: it lives on, its host PID in the pid file, under the container
+    pidfile = os.path.join(oci.base, "exec.pid")
+    assert oci("exec", "-d", "--pid-file", pidfile, cid, BB, "sleep", "30").returncode == 0
+    with open(pidfile) as f:
+        pid = int(f.read())
+    listed = json.loads(oci("ps", "--format", "json", cid).stdout)
+    assert pid in listed and oci.state(cid)["pid"] in listed and len(listed) == 2
+    table = oci("ps", cid).stdout.splitlines()
+    assert "PID" in table[0].split() and len(table) == 3
+    # a process given whole (exec --process)
+    proc = os.path.join(oci.base, "process.json")
+    with open(proc, "w") as f:
+        json.dump({"args": [BB, "sh", "-c", "echo $A"], "env": ["A=from-process"],
+                   "cwd": "/"}, f)
+    assert oci("exec", "--process", proc, cid).stdout == "from-process\n"
+    # pause freezes every process, resume thaws them
+    assert oci("pause", cid).returncode == 0
+    assert oci.status(cid) == "paused"
+    p = oci("pause", cid)
+    assert p.stderr == f"linjail-oci: container {cid} is paused, not running\n"
+    p = oci("exec", cid, BB, "true")
+    assert p.stderr == f"linjail-oci: cannot exec in a container that is paused: {cid}\n"
+    with open(f"/proc/{pid}/stat") as f:
+        assert f.read().rsplit(")", 1)[1].split()[0] in ("D", "S")
+    assert oci("resume", cid).returncode == 0 and oci.status(cid) == "running"
+    # update: new limits in the container's cgroups
+    assert oci("update", "--pids-limit", "40", "--memory", "96M", cid).returncode == 0
+    st = oci.state(cid)
+    with open(f"/proc/{st['pid']}/cgroup") as f:
+        where = dict(line.strip().split(":", 2)[1:] for line in f)
+    with open(f"/sys/fs/cgroup/pids{where['pids']}/pids.max") as f:
+        assert f.read() == "40\n"
+    with open(f"/sys/fs/cgroup/memory{where['memory']}/memory.limit_in_bytes") as f:
+        assert f.read() == f"{96 << 20}\n"
+    p = oci("update", "--memory", "lots", cid)
+    assert p.stderr == "linjail-oci: --memory lots: not a size\n"
+    assert oci("delete", "-f", cid).returncode == 0
+
+
+def test_hooks_with_the_state_on_stdin(oci: Oci) -> None:
+    """Each hook gets the state on stdin where and when config.md says; a
+    failing createRuntime hook fails create and leaves nothing."""
+    log = os.path.join(oci.base, "hooks.log")
+    sh = "/bin/sh"
+
+    def hook(kind: str) -> dict[str, Any]:
+        return {"path": sh, "args": ["sh", "-c", f"read s; echo {kind} \"$s\" >> {log}"]}
+    cid = oci.new_id()
+    bundle = oci.bundle([BB, "true"], hooks={
+        k: [hook(k)] for k in ("prestart", "createRuntime", "poststart", "poststop")})
+    assert oci("create", "--bundle", bundle, cid).returncode == 0
+    pid = oci.state(cid)["pid"]
+    assert oci("start", cid).returncode == 0
+    assert wait_until(lambda: oci.status(cid) == "stopped")
+    assert oci("delete", cid).returncode == 0
+    with open(log) as f:
+        got = [(line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1])) for line in f]
+    assert [(k, s["status"], s["pid"], s["id"]) for k, s in got] == [
+        ("prestart", "created", pid, cid), ("createRuntime", "creating", pid, cid),
+        ("poststart", "running", pid, cid), ("poststop", "stopped", 0, cid)]
+    bad = oci.bundle([BB, "true"], hooks={"createRuntime": [
+        {"path": sh, "args": ["sh", "-c", "exit 4"]}]})
+    cid2 = oci.new_id()
+    p = oci("create", "--bundle", bad, cid2)
+    assert (p.returncode, p.stderr) == \
+        (1, "linjail-oci: hooks.createRuntime[0] /bin/sh: exit status 4\n")
+    assert cid2 not in jls_names() and not os.path.exists(os.path.join(oci.root, cid2))
+
+
+def test_spec_writes_a_config_linjail_takes(oci: Oci) -> None:
+    bundle = tempfile.mkdtemp(prefix="spec-", dir=oci.base)
+    p = oci("spec", "--bundle", bundle)
+    assert (p.returncode, p.stderr) == (0, "")
+    p = oci("spec", "--bundle", bundle)
+    assert p.stderr == f"linjail-oci: {bundle}/config.json exists: remove it first\n"
+    with open(os.path.join(bundle, "config.json")) as f:
+        doc = json.load(f)
+    doc["root"]["path"] = oci.rootfs
+    doc["process"].update(terminal=False, args=[BB, "cat", "/proc/self/status"])
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(doc, f)
+    p = oci("run", "--bundle", bundle, oci.new_id())
+    assert p.returncode == 0 and "NoNewPrivs:\t1" in p.stdout, p.stderr

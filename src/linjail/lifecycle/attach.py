@@ -27,6 +27,7 @@ import termios
 import warnings  # noqa: F401  os.execvpe imports it, after we have entered the jail
 
 from ..errors import JailError, one_line, render, write_fd
+from ..record import Record, record
 from ..kernel import libc
 from ..model import Knobs, User
 from ..state import registry
@@ -38,7 +39,7 @@ from .stdio import Prepared, close_all_but, place, prepare
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Mapping, Sequence
+    from typing import Callable, Mapping, Sequence
     from ..confine.limits import Plan
 
     from .relay import Pty
@@ -48,6 +49,24 @@ if TYPE_CHECKING:
 _NAMESPACES = (("cgroup", libc.CLONE_NEWCGROUP), ("ipc", libc.CLONE_NEWIPC),
                ("uts", libc.CLONE_NEWUTS), ("net", libc.CLONE_NEWNET),
                ("pid", libc.CLONE_NEWPID), ("mnt", libc.CLONE_NEWNS))
+
+
+@record()
+class Hooks(Record):
+    """What a caller other than jexec changes (linjail-oci exec).
+
+    BECOME runs in the command once it is in the jail with its descriptors,
+    session and terminal, in place of the rest (cwd, rlimits, confinement,
+    user, exec): it never returns.  DETACH: the command lives on by itself
+    (the joiner leaves once it runs, so it goes to the nearest subreaper:
+    conmon, containerd-shim), exec_in_jail returns 0.  ON_PID gets the
+    command's host PID as soon as it exists.  CONSOLE gets the master of a
+    pty of the jail's own devpts, which is then the command's terminal
+    (instead of relaying the caller's)."""
+    become: Callable[[confinement.Confinement], None] | None = None
+    detach: bool = False
+    on_pid: Callable[[int], None] | None = None
+    console: Callable[[int], None] | None = None
 
 
 def _attach_failed(jid: int | str, text: str = "Invalid argument") -> JailError:
@@ -77,7 +96,7 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
                  user: str | None = None, host_user: User | None = None,
                  interactive: bool = False, cwd: str | None = None, login: bool = False,
                  exec_error: str = "", closed: frozenset[int] = frozenset(),
-                 pass_fds: tuple[int, ...] = ()) -> int:
+                 pass_fds: tuple[int, ...] = (), hooks: Hooks = Hooks()) -> int:
     """Run ARGV in jail JID like jexec; returns its exit status (128+N for a signal).
 
     FreeBSD's additions: CWD instead of /; LOGIN (jexec -l, jail(8)'s
@@ -101,7 +120,7 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     nsfds = open_namespaces(rec)
     try:
         from . import relay
-        pty = relay.maybe_pty() if interactive else None
+        pty = relay.Pty() if hooks.console else relay.maybe_pty() if interactive else None
         # CLOSED: fds 0-2 the caller did not have: the command has none either
         fds = (None if 0 in closed else stdin, None if 1 in closed else stdout,
                None if 2 in closed else stderr)
@@ -113,7 +132,7 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
         raise
     try:
         return _exec(rec, nsfds, confine, argv, env, handed, pty, user, host_user,
-                     interactive, pass_fds, (cwd, login, exec_error))
+                     interactive, pass_fds, (cwd, login, exec_error), hooks)
     finally:
         handed.close()
 
@@ -122,7 +141,7 @@ def _exec(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
           confine: confinement.Confinement, argv: Sequence[str], env: Mapping[str, str] | None,
           handed: Prepared, pty: Pty | None, user: str | None,
           host_user: User | None, interactive: bool, pass_fds: tuple[int, ...],
-          how: tuple[str | None, bool, str]) -> int:
+          how: tuple[str | None, bool, str], hooks: Hooks) -> int:
     cwd, login, exec_error = how
     from . import relay
     environment = caller_environment() if env is None else dict(env)
@@ -158,7 +177,7 @@ def _exec(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
                 os.close(pid_r)
                 _joiner(rec, nsfds, confine, list(argv), environment, stdio, pid_w, user,
                         host_user, pty.slave if pty else None, (cwd, login, exec_error),
-                        pass_fds, joined=cgroup_fd is not None)
+                        pass_fds, joined=cgroup_fd is not None, hooks=hooks)
             finally:
                 os._exit(1)
         handed.handed_over()
@@ -172,6 +191,12 @@ def _exec(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
         if fds and pty is not None:
             pty.adopt(fds[0])      # a pty of the jail's own devpts
         target = struct.unpack("i", data)[0] if len(data) == 4 else joiner
+        if hooks.on_pid is not None and len(data) == 4:
+            hooks.on_pid(target)
+        if hooks.console is not None and pty is not None:
+            hooks.console(pty.master)      # the caller's terminal: none to relay
+            os.close(pty.master)
+            pty = None
         if interactive:
             relay.forward_signals(forward, pty)
     if pty is not None:
@@ -185,6 +210,8 @@ def _exec(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             break
         except InterruptedError:
             continue
+    if hooks.detach:
+        return shell_status(st)       # the joiner's: 0 once the command runs
     handed.drain()
     return shell_status(st)
 
@@ -205,7 +232,8 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             stdio: tuple[int | None, int | None, int | None], pid_w: int, user: str | None,
             host_user: User | None, pty_slave: int | None,
             how: tuple[str | None, bool, str] = (None, False, ""),
-            pass_fds: tuple[int, ...] = (), joined: bool = False) -> None:
+            pass_fds: tuple[int, ...] = (), joined: bool = False,
+            hooks: Hooks = Hooks()) -> None:
     code = 1
     try:
         # the launcher passes the caller's signals to the command; a Ctrl-C
@@ -260,11 +288,13 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
         if child == 0:
             try:
                 _command(argv, env, stdio, pass_fds, confine, who, rlimits, cwd or "/",
-                         exec_error)
+                         exec_error, hooks.become)
             finally:
                 os._exit(1)
         unixsock.send(pid_w, struct.pack("i", child), [master] if master else [])
         os.close(pid_w)
+        if hooks.detach:
+            os._exit(0)       # the command goes to the nearest subreaper
         if master is not None:
             os.close(master)
         for given in set(stdio):
@@ -311,7 +341,8 @@ def _jail_pty() -> tuple[int | None, int]:
 def _command(argv: list[str], env: dict[str, str],
              stdio: tuple[int | None, int | None, int | None], pass_fds: tuple[int, ...],
              confine: confinement.Confinement, who: User | None,
-             rlimits: Plan | None = None, cwd: str = "/", exec_error: str = "") -> None:
+             rlimits: Plan | None = None, cwd: str = "/", exec_error: str = "",
+             become: Callable[[confinement.Confinement], None] | None = None) -> None:
     """ARGV is the file to execute followed by the command's own argv."""
     try:
         mapping: dict[int, int | None] = {0: stdio[0], 1: stdio[1], 2: stdio[2]}
@@ -320,6 +351,10 @@ def _command(argv: list[str], env: dict[str, str],
         os.setsid()
         if os.isatty(0):
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        if become is not None:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+            become(confine)         # never returns
+            os._exit(1)
         try:
             enter_dir(cwd)      # in the jail's root, no magic link (start.py)
         except OSError as err:

@@ -68,6 +68,10 @@ if TYPE_CHECKING:
             """(the launcher) Move the first process PID into the cgroups it
             needs beside the jail's own, before it runs anything."""
 
+        def prepared(self, pid: int) -> None:
+            """(the launcher) The jail's namespaces exist, its first process
+            PID waits before pivot_root (OCI's createRuntime hooks)."""
+
         def before_pivot(self, root: Root) -> list[int]:
             """Every mount is made, pivot_root comes next: the last look at
             the host's paths.  Returns descriptors to keep past pivot_root."""
@@ -256,6 +260,8 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes, handed: Prep
         rec.hostif = hostnet.ifname
         undo.push(lambda: net.teardown_host(hostnet))
     joined()
+    if become is not None:
+        become.prepared(pid)
     try:
         os.write(cmd_w, b"n")
     except BrokenPipeError:

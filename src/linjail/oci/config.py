@@ -213,7 +213,7 @@ def parse(doc: dict[str, Any], bundle: str, knobs: Knobs | None = None) -> Conta
     if proc is not None:
         if not isinstance(proc, dict):
             raise ConfigError("process", "not an object")
-        process = _process(proc, knobs)
+        process = process_of(proc, knobs)
     join, own_cgroupns = _namespaces(linux)
     annotations = _object(doc, "annotations", "")
     for key, value in annotations.items():
@@ -273,7 +273,8 @@ def _refuse_unsupported(doc: dict[str, Any], linux: dict[str, Any]) -> None:
                               f"full random urandom tty ptmx) are refused")
 
 
-def _process(proc: dict[str, Any], knobs: Knobs | None) -> Process:
+def process_of(proc: dict[str, Any], knobs: Knobs | None) -> Process:
+    """A process object (config.json's, or `exec --process`'s), validated."""
     args = _strings(proc, "args", "process.")
     if not args:
         raise ConfigError("process.args", "missing")
@@ -485,6 +486,11 @@ def _paths(linux: dict[str, Any], key: str) -> tuple[str, ...]:
 def _resources(linux: dict[str, Any]) -> dict[str, Any]:
     res = _object(linux, "resources", "linux.")
     return dict(res)
+
+
+def parse_hooks(doc: dict[str, Any]) -> dict[str, tuple[Hook, ...]]:
+    """config.json's hooks (a stored copy's too, for poststart and poststop)."""
+    return _hooks(doc)
 
 
 def _hooks(doc: dict[str, Any]) -> dict[str, tuple[Hook, ...]]:

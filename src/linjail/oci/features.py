@@ -19,7 +19,7 @@ def features() -> dict[str, Any]:
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": config.OCI_VERSION,
-        "hooks": [],
+        "hooks": list(config.HOOK_NAMES),
         "mountOptions": sorted(config.FLAG_OPTIONS - config.REFUSED_OPTIONS),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],

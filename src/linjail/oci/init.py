@@ -34,6 +34,7 @@ import termios        # here: after pivot_root the package's files are out of re
 
 from ..errors import JailError, write_fd
 from ..kernel import libc
+from . import hooks        # here: two hooks run after pivot_root
 from .cgroups import write_value as _write
 
 TYPE_CHECKING = False
@@ -53,19 +54,31 @@ class ContainerInit:
     """start()'s Become for one container."""
 
     def __init__(self, c: Container, fifo: str, seccomp_bpf: bytes | None = None,
-                 cgroups: Cgroups | None = None) -> None:
+                 cgroups: Cgroups | None = None, cid: str = "") -> None:
         assert c.process is not None
         self.c = c
         self.p: Process = c.process
         self.fifo = fifo
         self.seccomp_bpf = seccomp_bpf
         self.cgroups = cgroups
+        self.cid = cid
+
+    def state(self, status: str, pid: int) -> bytes:
+        from .hooks import state_json
+        return state_json(self.cid, status, pid, self.c.bundle, self.c.annotations)
 
     # --- the launcher ---------------------------------------------------------------------
 
     def join(self, pid: int) -> None:
         if self.cgroups is not None:
             self.cgroups.join(pid)
+
+    def prepared(self, pid: int) -> None:
+        # prestart (deprecated) is older than the "creating" status: the
+        # validation suite wants "created" for it, as runc gave it
+        for kind, status in (("prestart", "created"), ("createRuntime", "creating")):
+            if self.c.hooks.get(kind):
+                hooks.run(kind, self.c.hooks[kind], self.state(status, pid))
 
     # --- before pivot_root ----------------------------------------------------------------
 
@@ -83,6 +96,10 @@ class ContainerInit:
                    "process.oomScoreAdj")
         if self.c.domainname and not any(kind == "uts" for kind, _ in self.c.join):
             libc.setdomainname(self.c.domainname.encode())
+        if self.c.hooks.get("createContainer"):
+            # the host's /proc is still this process's: /proc/self is its host PID
+            hooks.run("createContainer", self.c.hooks["createContainer"],
+                      self.state("creating", int(os.readlink("/proc/self"))))
         if self.c.readonly:
             rootfs.readonly_root(root)
         # O_RDWR: this process is a writer too, so its read blocks until
@@ -93,53 +110,98 @@ class ContainerInit:
 
     def become(self, kept: list[int], confine: Confinement,
                ready: Callable[[], None]) -> None:
-        from ..lifecycle.start import enter_dir
         p = self.p
         if self.c.propagation:
             flag = _PROPAGATION[self.c.propagation.lstrip("r")]
             rec = libc.MS_REC if self.c.propagation.startswith("r") else 0
             libc.mount(None, "/", None, flag | rec)
-        try:
-            enter_dir(p.cwd)
-        except OSError as err:
-            raise JailError(f"process.cwd {p.cwd}: {os.strerror(err.errno or 0)}") from None
-        env = dict(item.split("=", 1) for item in p.env)
-        exe = lookup(p.args[0], env.get("PATH"))
         os.setsid()
         if p.terminal and os.isatty(0):
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-        for res, soft, hard in p.rlimits:
-            resource.setrlimit(res, (_rlim(soft), _rlim(hard)))
-        os.umask(p.umask if p.umask is not None else 0o022)
-        from ..confine import seccomp
-        seccomp.install(confine.bpf)           # the jail's own filter, first
-        if self.seccomp_bpf is not None and not p.no_new_privileges:
-            # without no_new_privs a filter needs CAP_SYS_ADMIN: load it now
-            # (what follows must pass it, as with runc)
-            seccomp.install(self.seccomp_bpf)
-        _identity(p, confine.keep)
-        if p.no_new_privileges:
-            libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+        host_pid = int(os.readlink("/proc/self")) if self.c.hooks.get("startContainer") else 0
+        exe, env = prepare(p, confine, self.seccomp_bpf)
         fifo = kept[0]
         ready()
         # from here on the launcher is gone: failures are the container's own
+        while True:
+            try:
+                got = os.read(fifo, 1)
+                break
+            except InterruptedError:
+                continue
+        if not got:
+            os._exit(1)
+        os.close(fifo)
         try:
-            while True:
-                try:
-                    got = os.read(fifo, 1)
-                    break
-                except InterruptedError:
-                    continue
-            if not got:
-                os._exit(1)
-            os.close(fifo)
-            if self.seccomp_bpf is not None and p.no_new_privileges:
-                seccomp.install(self.seccomp_bpf)
-            libc.default_signals()
-            os.execve(exe, list(p.args), env)
+            hooks.run("startContainer", self.c.hooks.get("startContainer", ()),
+                      self.state("running", host_pid))
+        except JailError as err:
+            write_fd(2, f"linjail-oci: {err.message}\n")
+            os._exit(127)
+        execute(p, exe, env, self.seccomp_bpf)
+
+
+class ExecProcess:
+    """attach.Hooks.become for `linjail-oci exec`: the process joined the
+    container's namespaces and cgroups (lifecycle/attach.py), has its
+    descriptors, session and terminal; this makes it the process the
+    config's process object (or exec's options) describe, as create does."""
+
+    def __init__(self, p: Process, seccomp_bpf: bytes | None) -> None:
+        self.p = p
+        self.seccomp_bpf = seccomp_bpf
+
+    def __call__(self, confine: Confinement) -> None:
+        try:
+            exe, env = prepare(self.p, confine, self.seccomp_bpf)
+        except JailError as err:
+            write_fd(2, f"linjail-oci: {err.message}\n")
+            os._exit(127 if err.message.startswith("exec") else 1)
         except OSError as err:
-            write_fd(2, f"linjail-oci: exec {p.args[0]}: {os.strerror(err.errno or 0)}\n")
-        os._exit(127)
+            write_fd(2, f"linjail-oci: {err.strerror}\n")
+            os._exit(1)
+        execute(self.p, exe, env, self.seccomp_bpf)
+
+
+def prepare(p: Process, confine: Confinement, bpf: bytes | None) -> tuple[str, dict[str, str]]:
+    """Everything before the exec of process.args: its directory (in the
+    root, no magic link), the program found, rlimits, umask, the jail's
+    seccomp filter and the config's, the user and capabilities,
+    no_new_privs.  (executable, environment)."""
+    from ..lifecycle.start import enter_dir
+    try:
+        enter_dir(p.cwd)
+    except OSError as err:
+        raise JailError(f"process.cwd {p.cwd}: {os.strerror(err.errno or 0)}") from None
+    env = dict(item.split("=", 1) for item in p.env)
+    exe = lookup(p.args[0], env.get("PATH"))
+    for res, soft, hard in p.rlimits:
+        resource.setrlimit(res, (_rlim(soft), _rlim(hard)))
+    os.umask(p.umask if p.umask is not None else 0o022)
+    from ..confine import seccomp
+    seccomp.install(confine.bpf)           # the jail's own filter, first
+    if bpf is not None and not p.no_new_privileges:
+        # without no_new_privs a filter needs CAP_SYS_ADMIN: load it now
+        # (what follows must pass it, as with runc)
+        seccomp.install(bpf)
+    _identity(p, confine.keep)
+    if p.no_new_privileges:
+        libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+    return exe, env
+
+
+def execute(p: Process, exe: str, env: dict[str, str], bpf: bytes | None) -> None:
+    """The config's filter (with no_new_privs it comes last), the signals
+    at their defaults, execve; a failure is the process's own (status 127)."""
+    from ..confine import seccomp
+    try:
+        if bpf is not None and p.no_new_privileges:
+            seccomp.install(bpf)
+        libc.default_signals()
+        os.execve(exe, list(p.args), env)
+    except OSError as err:
+        write_fd(2, f"linjail-oci: exec {p.args[0]}: {os.strerror(err.errno or 0)}\n")
+    os._exit(127)
 
 
 def lookup(name: str, path: str | None) -> str:

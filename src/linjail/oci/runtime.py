@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import _signal as signal   # the C module: no enum import
 import os
+import sys
 import time
 
 from ..errors import JailError
@@ -99,8 +100,6 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str = "",
 
 def _refuse_for_now(c: Container) -> None:
     from .config import ConfigError
-    if c.hooks and any(c.hooks.values()):
-        raise ConfigError("hooks", "not supported yet")
 
 
 def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.State,
@@ -141,7 +140,7 @@ def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.S
         # the library's errors carry no program name (errors.py): raised as they are
         started = start(spec, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
                         pty_slave=placeholder[1] if placeholder else None,
-                        pass_fds=pass_fds, become=ContainerInit(c, fifo, bpf, cg))
+                        pass_fds=pass_fds, become=ContainerInit(c, fifo, bpf, cg, st.id))
         for fd in (started.go_fd, started.status_fd):
             os.close(fd)
         if c.process.terminal:
@@ -238,6 +237,21 @@ def start(root: str, cid: str) -> None:
         finally:
             os.close(fd)
         os.unlink(fifo)
+    _after_hooks(root, st, "poststart", "running")
+
+
+def _after_hooks(root: str, st: store.State, kind: str, status: str,
+                 doc: dict[str, Any] | None = None) -> None:
+    """poststart, poststop: a failure is a warning (runtime.md), on stderr."""
+    from . import hooks
+    from .config import parse_hooks
+    given = parse_hooks(doc if doc is not None else stored_config(root, st.id)).get(kind)
+    if not given:
+        return
+    state = hooks.state_json(st.id, status, st.pid if status != "stopped" else 0, st.bundle,
+                             st.annotations)
+    for line in hooks.warn_all(kind, given, state):
+        sys.stderr.write(f"linjail-oci: warning: {line}\n")
 
 
 def state(root: str, cid: str) -> dict[str, Any]:
@@ -318,7 +332,16 @@ def delete(root: str, cid: str, force: bool = False) -> None:
             if not force:
                 raise JailError(f"cannot delete container {cid} that is not stopped: {now}")
             _kill_all(st)
-        destroy(root, st)
+        doc = _remove(root, st)
+    _after_hooks(root, st, "poststop", "stopped", doc)
+
+
+def _remove(root: str, st: store.State) -> dict[str, Any]:
+    """destroy(), keeping the stored config for the poststop hooks."""
+    doc = stored_config(root, st.id) if os.path.exists(
+        os.path.join(store.container_dir(root, st.id), "config.json")) else {}
+    destroy(root, st)
+    return doc
 
 
 def _kill_all(st: store.State, timeout: float = 10.0) -> None:
@@ -408,7 +431,9 @@ def run(root: str, cid: str, bundle: str, *, pid_file: str = "", console_socket:
         started.stdio.drain()
     if not keep:
         with store.Lock(root, cid):
-            destroy(root, store.read(root, cid))
+            final = store.read(root, cid)
+            doc = _remove(root, final)
+        _after_hooks(root, final, "poststop", "stopped", doc)
     return shell_status(status)
 
 
@@ -419,3 +444,209 @@ def _abandon(root: str, st: store.State) -> None:
             destroy(root, st)
     except JailError:
         pass
+
+
+# --- exec, pause, resume, ps, update ------------------------------------------------------
+
+def stored_config(root: str, cid: str) -> dict[str, Any]:
+    """The config.json the container was created from (its copy in ROOT/ID)."""
+    import json
+    path = os.path.join(store.container_dir(root, cid), "config.json")
+    try:
+        with open(path, "rb") as f:
+            doc: dict[str, Any] = json.loads(f.read())
+    except (OSError, ValueError) as err:
+        raise JailError(f"{path}: {err}") from None
+    return doc
+
+
+def exec_(root: str, cid: str, process: dict[str, Any], *, detach: bool = False,
+          pid_file: str = "", console_socket: str = "", preserve_fds: int = 0) -> int:
+    """Run PROCESS (a process object) in the container, as create runs its
+    own: the container's namespaces and cgroups, the jail's confinement and
+    the config's seccomp profile, the user and capabilities it names.  The
+    process's status (128+N for signal N), or 0 with DETACH once it runs."""
+    from ..lifecycle import attach
+    from ..model import Knobs
+    from . import config
+    from .init import ExecProcess
+    st = store.read(root, cid)
+    now = store.status(root, st)
+    if now not in ("created", "running"):
+        raise JailError(f"cannot exec in a container that is {now}: {cid}")
+    rec = registry.lookup(st.jid)
+    if rec is None:
+        raise JailError(f"cannot exec in a container that is stopped: {cid}")
+    p = config.process_of(process, Knobs.from_dict(rec.knobs))
+    if p.terminal and detach and not console_socket:
+        raise JailError("exec --tty --detach needs --console-socket")
+    if console_socket and not p.terminal:
+        raise JailError("--console-socket given without --tty (process.terminal)")
+    bpf = None
+    profile = stored_config(root, cid).get("linux", {}).get("seccomp")
+    if profile:
+        from .seccomp import compile_config
+        bpf = compile_config(profile)
+    sock = _connect(console_socket) if console_socket else None
+
+    def console(master: int) -> None:
+        assert sock is not None
+        if p.console_size:
+            _winsize(master, *p.console_size)
+        from ..kernel import unixsock
+        unixsock.send(sock, b"/dev/ptmx", [master])
+    hooks = attach.Hooks(become=ExecProcess(p, bpf), detach=detach,
+                         on_pid=(lambda pid: write_pid_file(pid_file, pid)) if pid_file else None,
+                         console=console if sock is not None else None)
+    try:
+        return attach.exec_in_jail(st.jid, p.args, env={}, interactive=p.terminal,
+                                   pass_fds=_preserved(preserve_fds), hooks=hooks)
+    except JailError as err:
+        if "jail_attach" in err.message:
+            raise JailError(f"cannot exec in a container that is stopped: {cid}") from None
+        raise
+    finally:
+        if sock is not None:
+            os.close(sock)
+
+
+def exec_process(root: str, cid: str, args: list[str], *, env: list[str], cwd: str,
+                 user: str, groups: list[str], caps: list[str], tty: bool,
+                 no_new_privs: bool) -> dict[str, Any]:
+    """runc exec's process from its options: the container's own process
+    object with ARGS, ENV (a NAME given again replaces the old value), CWD,
+    USER (uid[:gid]), more GROUPS and CAPS (added to every set)."""
+    import copy
+    base = copy.deepcopy(stored_config(root, cid).get("process") or {})
+    if not args:
+        raise JailError("exec: a command is required")
+    base["args"] = list(args)
+    if env:
+        names = {e.split("=", 1)[0] for e in env}
+        base["env"] = [e for e in base.get("env") or [] if e.split("=", 1)[0] not in names]
+        base["env"] += env
+    if cwd:
+        base["cwd"] = cwd
+    user_obj = dict(base.get("user") or {})
+    if user:
+        uid, _, gid = user.partition(":")
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            raise JailError(f"--user {user}: not uid[:gid] (numbers)")
+        user_obj["uid"], user_obj["gid"] = int(uid), int(gid or 0)
+    for g in groups:
+        if not g.isdigit():
+            raise JailError(f"--additional-gids {g}: not a number")
+        user_obj.setdefault("additionalGids", []).append(int(g))
+    base["user"] = user_obj
+    if caps:
+        sets = base.setdefault("capabilities", {})
+        for kind in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+            sets[kind] = list(dict.fromkeys((sets.get(kind) or []) + caps))
+    if no_new_privs:
+        base["noNewPrivileges"] = True
+    base["terminal"] = tty
+    return base
+
+
+def pause(root: str, cid: str, on: bool) -> None:
+    """pause (cgroup.freeze of the jail's cgroup2 directory) or resume."""
+    from . import cgroups
+    with store.Lock(root, cid):
+        st = store.read(root, cid)
+        now = store.status(root, st)
+        want = "running" if on else "paused"
+        if now != want:
+            raise JailError(f"container {cid} is {now}, not {want}")
+        try:
+            cgroups.freeze(st, on)
+        except OSError as err:
+            raise JailError(f"{'pause' if on else 'resume'}: {err.strerror or err}") from None
+
+
+def pids(root: str, cid: str) -> list[int]:
+    """The host PIDs of every process of the container (its jail's cgroup)."""
+    from ..confine import cgroup
+    st = store.read(root, cid)
+    if store.status(root, st) == "stopped":
+        return []
+    return sorted(cgroup.pids(st.v2cgroup))
+
+
+def update(root: str, cid: str, resources: dict[str, Any]) -> None:
+    """New linux.resources for a created, running or paused container."""
+    from .cgroups import Cgroups, plan
+    from .config import ConfigError
+    if resources.get("devices"):
+        raise ConfigError("linux.resources.devices", "cannot be changed once created")
+    writes = plan(resources)
+    with store.Lock(root, cid):
+        st = store.read(root, cid)
+        now = store.status(root, st)
+        if now == "stopped":
+            raise JailError(f"cannot update a container that is stopped: {cid}")
+        Cgroups(st.cgroups_path, st.cgroups_made, st.cgroup_dirs).update(writes)
+
+
+# --- spec -------------------------------------------------------------------------------------
+
+def spec_template(args: tuple[str, ...] = ("sh",)) -> dict[str, Any]:
+    """`linjail-oci spec`: a config.json a jail can be, runc's template
+    adapted: the jail's capability set, its /dev, /proc and read-only /sys,
+    its own namespaces, the runtimes' masked and read-only paths."""
+    from ..confine import caps, rootfs
+    from ..state.knobs import get_defaults
+    from .config import OCI_VERSION
+    names = [f"CAP_{caps.NAMES[c]}" for c in sorted(caps.keep_set(get_defaults()))]
+    proc_masked = [f"/proc/{p}" for p in rootfs.PROC_MASKED_FILES + rootfs.PROC_MASKED_DIRS]
+    return {
+        "ociVersion": OCI_VERSION,
+        "process": {
+            "terminal": True, "user": {"uid": 0, "gid": 0}, "args": list(args),
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {k: names for k in ("bounding", "effective", "permitted")},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "linjail",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
+                         "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount",
+                                                  "cgroup")],
+            "maskedPaths": proc_masked + [f"/sys/{d}" for d in rootfs.SYS_MASKED_DIRS],
+            "readonlyPaths": [f"/proc/{p}" for p in rootfs.PROC_READONLY],
+        },
+    }
+
+
+def write_spec(bundle: str) -> None:
+    import json
+    path = os.path.join(bundle or ".", "config.json")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        raise JailError(f"{path} exists: remove it first") from None
+    except OSError as err:
+        raise JailError(f"{path}: {os.strerror(err.errno or 0)}") from None
+    try:
+        os.write(fd, (json.dumps(spec_template(), indent=4) + "\n").encode())
+    finally:
+        os.close(fd)

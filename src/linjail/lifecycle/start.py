@@ -227,6 +227,9 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes, handed: Prep
         _first_process(FirstProcess(spec, rec.jid, reaper, stdio, pty_slave, pass_fds,
                                     theirs, confine, become), ours)   # never returns
     handed.handed_over()
+    # what the running record will say, while the first process works
+    starttime = registry.starttime(pid) or 0
+    exec_plan = confinement.exec_plan(spec.knobs, confine)
     joined: Callable[[], None] = lambda: None
     joins = [j.join for j in (host, become) if j is not None]
     if joins:
@@ -277,9 +280,8 @@ def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes, handed: Prep
     os.close(report_r)
 
     rec.pid = pid
-    rec.starttime = registry.starttime(pid) or 0
+    rec.starttime = starttime
     rec.state = "running"
-    exec_plan = confinement.exec_plan(spec.knobs, confine)
     if exec_plan is not None:    # what jexec's fast path executes (reaper/jexec_fast.c)
         registry.set_exec_plan(rec, exec_plan)
     registry.write(rec)

@@ -54,7 +54,7 @@ file() {
 rm -rf "$DESTDIR$LIBDIR/linjail"
 (cd "$top/src" && find linjail -name '*.py' -o -path 'linjail/roots/jailrc/*' -type f) |
     LC_ALL=C sort | while read -r f; do
-        # the jail /etc/rc scripts are programs (roots/complete.py copies them)
+        # the jail /etc/rc scripts are programs (roots/jailify.py copies them)
         case $(head -c 2 "$top/src/$f") in "#!") mode=755 ;; *) mode=644 ;; esac
         file $mode "$top/src/$f" "$LIBDIR/$f"
     done

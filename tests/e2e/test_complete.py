@@ -59,7 +59,8 @@ def cmd(*argv: str, env: dict[str, str] | None = None, timeout: float = 120,
 def cache_key() -> str:
     """The build code and the templates it installs: change one, rebuild."""
     h = hashlib.sha256(INCLUDE.encode())
-    for f in sorted([SRC / "complete.py", *(SRC / "jailrc").iterdir()]):
+    build = [SRC / f"{name}.py" for name in ("complete", "apt", "debootstrap", "jailify")]
+    for f in sorted([*build, *(SRC / "jailrc").iterdir()]):
         h.update(f.name.encode() + f.read_bytes())
     return h.hexdigest()
 
@@ -67,7 +68,7 @@ def cache_key() -> str:
 def mirror_or_skip() -> None:
     if shutil.which("debootstrap", path="/usr/sbin:/usr/bin") is None:
         pytest.skip("debootstrap is not installed (make test installs it)")
-    from linjail.roots.complete import choose_mirror, host_sources, host_suite, preflight
+    from linjail.roots.apt import choose_mirror, host_sources, host_suite, preflight
     suite = host_suite() or "bookworm"
     mirror = choose_mirror(host_sources(), suite, suite)
     if mirror is None:
@@ -359,7 +360,7 @@ def test_bad_input_is_refused_before_anything_is_made(tmp_path: Path) -> None:
 
 def test_unknown_suite_on_the_mirror(tmp_path: Path) -> None:
     mirror_or_skip()
-    from linjail.roots.complete import choose_mirror, host_sources, host_suite
+    from linjail.roots.apt import choose_mirror, host_sources, host_suite
     suite = host_suite() or "bookworm"
     mirror = choose_mirror(host_sources(), suite, suite)
     assert mirror is not None

@@ -29,14 +29,14 @@ from typing import Callable
 
 import pytest
 
-from linjail.confine import caps, seccomp
+from linjail.confine import caps, libseccomp, seccomp, seccomp_compile, seccomp_rules
 from linjail.kernel import libc
 from linjail.model import Knobs
 
 
 def _have_libseccomp() -> bool:
     try:
-        seccomp._load_library()
+        libseccomp.load_library()
     except OSError:
         return False
     return True
@@ -67,10 +67,10 @@ _NR: dict[str, int] = {}
 
 def nr(name: str) -> int:
     if not _NR:
-        lib = seccomp._load_library()
+        lib = libseccomp.load_library()
         for n in _ALL_NAMES:
             _NR[n] = int(lib.seccomp_syscall_resolve_name(n.encode()))
-        _NR.update(seccomp.NEW_SYSCALLS)
+        _NR.update(seccomp_compile.NEW_SYSCALLS)
     return _NR[name]
 
 
@@ -194,7 +194,7 @@ KNOB_SETS = {
 
 def _clone_probes() -> list[tuple[str, str, tuple[Arg, ...]]]:
     out: list[tuple[str, str, tuple[Arg, ...]]] = []
-    for flag in seccomp.CLONE_NEW_FLAGS:
+    for flag in seccomp_rules.CLONE_NEW_FLAGS:
         # CLONE_THREAD without CLONE_SIGHAND: EINVAL if the filter let it by
         out.append((f"clone {flag:#x}", "clone", (flag | CLONE_THREAD, 0, 0, 0, 0)))
     out.append(("clone NEWNET high bits", "clone",
@@ -277,7 +277,7 @@ def probe_denied() -> dict[str, int]:
     out["clone3"] = sc("clone3", 0, 0)
     master, slave = os.openpty()
     c = ctypes.create_string_buffer(b"x")
-    for label, cmd in (("TIOCSTI", seccomp.TIOCSTI), ("TIOCLINUX", seccomp.TIOCLINUX)):
+    for label, cmd in (("TIOCSTI", seccomp_rules.TIOCSTI), ("TIOCLINUX", seccomp_rules.TIOCLINUX)):
         out[label] = sc("ioctl", slave, cmd, c)
         out[label + " high bits"] = sc("ioctl", slave, 1 << 32 | cmd, c)
         out[label + " all high bits"] = sc("ioctl", slave, 0xFFFFFFFF00000000 | cmd, c)
@@ -396,15 +396,15 @@ def probe_knobs(tmp: str, raw: bool, unix: bool) -> dict[str, int]:
     fd = os.open(f, os.O_RDONLY)
     zero = ctypes.c_long(0)
     fsx = ctypes.create_string_buffer(28)
-    out["FS_IOC_SETFLAGS"] = sc("ioctl", fd, seccomp.FS_IOC_SETFLAGS, ctypes.byref(zero))  # type: ignore[arg-type]
-    out["FS_IOC_SETFLAGS high bits"] = sc("ioctl", fd, 1 << 32 | seccomp.FS_IOC_SETFLAGS,
+    out["FS_IOC_SETFLAGS"] = sc("ioctl", fd, seccomp_rules.FS_IOC_SETFLAGS, ctypes.byref(zero))  # type: ignore[arg-type]
+    out["FS_IOC_SETFLAGS high bits"] = sc("ioctl", fd, 1 << 32 | seccomp_rules.FS_IOC_SETFLAGS,
                                           ctypes.byref(zero))  # type: ignore[arg-type]
-    out["FS_IOC32_SETFLAGS"] = sc("ioctl", fd, seccomp.FS_IOC32_SETFLAGS, ctypes.byref(zero))  # type: ignore[arg-type]
-    out["FS_IOC_FSSETXATTR"] = sc("ioctl", fd, seccomp.FS_IOC_FSSETXATTR, fsx)
+    out["FS_IOC32_SETFLAGS"] = sc("ioctl", fd, seccomp_rules.FS_IOC32_SETFLAGS, ctypes.byref(zero))  # type: ignore[arg-type]
+    out["FS_IOC_FSSETXATTR"] = sc("ioctl", fd, seccomp_rules.FS_IOC_FSSETXATTR, fsx)
     out["file_setattr"] = sc("file_setattr", AT_FDCWD, f.encode(), 0, 0, 0)
     immutable = ctypes.c_long(FS_IMMUTABLE_FL)
-    out["chattr +i"] = sc("ioctl", fd, seccomp.FS_IOC_SETFLAGS, ctypes.byref(immutable))  # type: ignore[arg-type]
-    out["chattr -i"] = sc("ioctl", fd, seccomp.FS_IOC_SETFLAGS, ctypes.byref(zero))  # type: ignore[arg-type]
+    out["chattr +i"] = sc("ioctl", fd, seccomp_rules.FS_IOC_SETFLAGS, ctypes.byref(immutable))  # type: ignore[arg-type]
+    out["chattr -i"] = sc("ioctl", fd, seccomp_rules.FS_IOC_SETFLAGS, ctypes.byref(zero))  # type: ignore[arg-type]
     os.close(fd)
     # families
     out["AF_PACKET"] = closing(sc("socket", 17, 3, 0x300))
@@ -502,7 +502,7 @@ def _clear_immutable(path: Path) -> None:
     if path.exists():
         fd = os.open(path, os.O_RDONLY)
         try:
-            fcntl.ioctl(fd, seccomp.FS_IOC_SETFLAGS, struct.pack("l", 0))
+            fcntl.ioctl(fd, seccomp_rules.FS_IOC_SETFLAGS, struct.pack("l", 0))
         except OSError:
             pass
         finally:

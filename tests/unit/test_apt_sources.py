@@ -1,4 +1,4 @@
-"""roots/complete.py without root or network: the host's apt sources (both
+"""roots/apt.py and roots/debootstrap.py without root or network: the host's apt sources (both
 formats, sources.list(5)), the choice of the mirror, and debootstrap's
 progress protocol."""
 from __future__ import annotations
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from linjail.roots.complete import (AptSource, Progress, Protocol, _format, choose_mirror,
-                                    host_sources, host_suite, parse_deb822, parse_one_line)
+from linjail.roots.apt import (AptSource, choose_mirror, host_sources, host_suite, parse_deb822,
+                               parse_one_line)
+from linjail.roots.debootstrap import Progress, Protocol, _format
 
 DEBIAN_SOURCES = """\
 Types: deb

@@ -245,7 +245,8 @@ def test_seccomp_refused(change: Any, message: str) -> None:
 
 
 def test_seccomp_compiles() -> None:
-    from linjail.confine.seccomp import library_path, valid_program
+    from linjail.confine.libseccomp import library_path
+    from linjail.confine.seccomp import valid_program
     if library_path() is None:
         pytest.skip("libseccomp is not installed")
     bpf = seccomp.compile_config(PROFILE)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from linjail.confine import seccomp
+from linjail.confine import libseccomp, seccomp, seccomp_compile, seccomp_rules
 from linjail.model import Knobs
 
 U32 = 0xFFFFFFFF
@@ -34,7 +34,7 @@ x86_64_only = pytest.mark.skipif(os.uname().machine != "x86_64",
 
 def _have_libseccomp() -> bool:
     try:
-        seccomp._load_library()
+        libseccomp.load_library()
     except OSError:
         return False
     return True
@@ -148,10 +148,10 @@ _compiled: dict[Knobs, Filter] = {}
 
 def compiled(knobs: Knobs) -> Filter:
     if knobs not in _compiled:
-        lib = seccomp._load_library()
+        lib = libseccomp.load_library()
         nr = {n: int(lib.seccomp_syscall_resolve_name(n.encode())) for n in _NAMES}
-        nr.update(seccomp.NEW_SYSCALLS)
-        _compiled[knobs] = Filter(knobs, seccomp.compile_rules(seccomp.rules(knobs)), nr)
+        nr.update(seccomp_compile.NEW_SYSCALLS)
+        _compiled[knobs] = Filter(knobs, seccomp_compile.compile_rules(seccomp_rules.rules(knobs)), nr)
     return _compiled[knobs]
 
 
@@ -163,9 +163,9 @@ def default() -> Filter:
 # ---------------------------------------------------------------- the complement helper
 
 @pytest.mark.parametrize("allowed", [
-    (0,), (0xFFFFFFFF,), (1, 2, 10, 16), seccomp.PERSONALITY_ALLOWED, (5, 6, 7, 8, 0x80000000)])
+    (0,), (0xFFFFFFFF,), (1, 2, 10, 16), seccomp_rules.PERSONALITY_ALLOWED, (5, 6, 7, 8, 0x80000000)])
 def test_not_in32_covers_exactly_the_complement(allowed: tuple[int, ...]) -> None:
-    blocks = seccomp._not_in32(allowed)
+    blocks = seccomp_rules._not_in32(allowed)
     assert len(blocks) <= 32 * len(allowed)
 
     def denied(v: int) -> bool:
@@ -183,17 +183,17 @@ def test_not_in32_covers_exactly_the_complement(allowed: tuple[int, ...]) -> Non
 
 
 def test_masked_and_eq32() -> None:
-    assert seccomp.eq32(1, 0x5412) == seccomp.Arg(1, seccomp.SCMP_CMP_MASKED_EQ, U32, 0x5412)
+    assert seccomp_rules.eq32(1, 0x5412) == seccomp_rules.Arg(1, seccomp_rules.SCMP_CMP_MASKED_EQ, U32, 0x5412)
 
 
 # ---------------------------------------------------------------- the plan
 
 def test_rules_are_deterministic_and_knob_dependent() -> None:
-    plans = {k: seccomp.rules(k) for k in ALL_KNOBS}
-    assert seccomp.rules(Knobs()) == seccomp.rules(Knobs())
+    plans = {k: seccomp_rules.rules(k) for k in ALL_KNOBS}
+    assert seccomp_rules.rules(Knobs()) == seccomp_rules.rules(Knobs())
     assert len(set(plans.values())) == len(ALL_KNOBS)
     # enforce_statfs has no seccomp part
-    assert seccomp.rules(Knobs(enforce_statfs=0)) == seccomp.rules(Knobs(enforce_statfs=2))
+    assert seccomp_rules.rules(Knobs(enforce_statfs=0)) == seccomp_rules.rules(Knobs(enforce_statfs=2))
 
 
 #: FILTER_VERSION -> digest of rules() over every knob combination
@@ -205,25 +205,25 @@ def test_filter_version_follows_the_rules() -> None:
     """Cached programs are keyed by FILTER_VERSION, not by the rules: a
     change to rules() without a new version would load stale filters."""
     import hashlib
-    digest = hashlib.sha256(repr([seccomp.rules(k) for k in ALL_KNOBS]).encode()).hexdigest()
-    assert RULES_DIGEST.get(seccomp.FILTER_VERSION) == digest, (
-        "rules() changed: bump seccomp.FILTER_VERSION and record the new digest "
+    digest = hashlib.sha256(repr([seccomp_rules.rules(k) for k in ALL_KNOBS]).encode()).hexdigest()
+    assert RULES_DIGEST.get(seccomp_rules.FILTER_VERSION) == digest, (
+        "rules() changed: bump seccomp_rules.FILTER_VERSION and record the new digest "
         f"{digest} in RULES_DIGEST")
 
 
 def test_every_rule_denies_with_an_errno_we_promised() -> None:
     for knobs in ALL_KNOBS:
-        for rule in seccomp.rules(knobs):
+        for rule in seccomp_rules.rules(knobs):
             assert rule.errno in (errno.EPERM, errno.ENOSYS, errno.EPROTONOSUPPORT), rule
             # one comparison per argument per rule (libseccomp's limit)
             assert len({a.index for a in rule.args}) == len(rule.args), rule
             for a in rule.args:
-                if a.op == seccomp.SCMP_CMP_MASKED_EQ:
+                if a.op == seccomp_rules.SCMP_CMP_MASKED_EQ:
                     assert a.datum_b & ~a.datum_a == 0, rule
 
 
 def test_names_never_allowed() -> None:
-    names = {r.syscall for r in seccomp.rules(Knobs()) if not r.args}
+    names = {r.syscall for r in seccomp_rules.rules(Knobs()) if not r.args}
     for n in ("ptrace", "process_vm_readv", "process_vm_writev", "name_to_handle_at",
               "chroot", "setuid", "chown"):
         assert n not in names
@@ -243,10 +243,10 @@ def test_program_kills_foreign_architectures(default: Filter) -> None:
 
 @needs_lib
 @x86_64_only
-@pytest.mark.parametrize("name", list(seccomp._MOUNT) + ["unshare", "setns"]
-                         + list(seccomp._KERNEL) + list(seccomp._OBSOLETE))
+@pytest.mark.parametrize("name", list(seccomp_rules._MOUNT) + ["unshare", "setns"]
+                         + list(seccomp_rules._KERNEL) + list(seccomp_rules._OBSOLETE))
 def test_unconditional_denials(default: Filter, name: str) -> None:
-    nr = seccomp.NEW_SYSCALLS.get(name) or default.nr.get(name, -1)
+    nr = seccomp_compile.NEW_SYSCALLS.get(name) or default.nr.get(name, -1)
     if nr < 0:
         pytest.skip(f"{name} does not exist on x86_64")
     assert run_bpf(default.prog, nr, (0, 0, 0)) == 0x00050000 | errno.EPERM
@@ -266,7 +266,7 @@ def test_clone(default: Filter) -> None:
     sigchld = 17
     assert default("clone", 0x01200000 | sigchld) == "allow"        # glibc fork()
     assert default("clone", 0x003D0F00) == "allow"                  # pthread_create
-    for flag in seccomp.CLONE_NEW_FLAGS:
+    for flag in seccomp_rules.CLONE_NEW_FLAGS:
         assert default("clone", flag | sigchld) == errno.EPERM
         assert default("clone", flag | 1 << 40) == errno.EPERM
     assert default("clone", 0x7E020000) == errno.EPERM
@@ -302,7 +302,7 @@ def test_mknod(default: Filter) -> None:
 @needs_lib
 @x86_64_only
 def test_terminal_ioctls_with_high_bits(default: Filter) -> None:
-    for cmd in (seccomp.TIOCSTI, seccomp.TIOCLINUX):
+    for cmd in (seccomp_rules.TIOCSTI, seccomp_rules.TIOCLINUX):
         assert default("ioctl", 0, cmd) == errno.EPERM
         assert default("ioctl", 0, 1 << 32 | cmd) == errno.EPERM       # CVE-2019-10063
         assert default("ioctl", 0, 0xFFFFFFFF00000000 | cmd) == errno.EPERM
@@ -319,10 +319,10 @@ def test_knobs(knobs: Knobs) -> None:
     for n in ("sethostname", "setdomainname"):
         assert f(n, 0, 0) == ("allow" if knobs.set_hostname_allowed else eperm)
     # SysV IPC
-    for n in seccomp._SYSVIPC:
+    for n in seccomp_rules._SYSVIPC:
         assert f(n, 0, 0, 0) == ("allow" if knobs.sysvipc_allowed else enosys)
     # chflags
-    for cmd in (seccomp.FS_IOC_SETFLAGS, seccomp.FS_IOC32_SETFLAGS, seccomp.FS_IOC_FSSETXATTR):
+    for cmd in (seccomp_rules.FS_IOC_SETFLAGS, seccomp_rules.FS_IOC32_SETFLAGS, seccomp_rules.FS_IOC_FSSETXATTR):
         want = "allow" if knobs.chflags_allowed else eperm
         assert f("ioctl", 3, cmd) == want
         assert f("ioctl", 3, 1 << 32 | cmd) == want
@@ -369,15 +369,15 @@ def test_knobs(knobs: Knobs) -> None:
     assert f("mount", 0) == eperm
 
 
-def _witness(rule: seccomp.Rule) -> tuple[int, ...]:
+def _witness(rule: seccomp_rules.Rule) -> tuple[int, ...]:
     args = [0] * 6
     for a in rule.args:
-        assert a.op == seccomp.SCMP_CMP_MASKED_EQ
+        assert a.op == seccomp_rules.SCMP_CMP_MASKED_EQ
         args[a.index] = a.datum_b
     return tuple(args)
 
 
-def _reference(plan: tuple[seccomp.Rule, ...], args: tuple[int, ...]) -> int | str:
+def _reference(plan: tuple[seccomp_rules.Rule, ...], args: tuple[int, ...]) -> int | str:
     """What the plan's rules for one syscall say, evaluated directly: the
     errno of the matching rules."""
     hits = {r.errno for r in plan
@@ -401,8 +401,8 @@ def test_compiled_program_agrees_with_the_plan(knobs: Knobs) -> None:
     """libseccomp's output against the plan, on every rule's witness and on
     mutations of it (high bits, flipped bits, random words)."""
     f = compiled(knobs)
-    plan = seccomp.rules(knobs)
-    by_name: dict[str, tuple[seccomp.Rule, ...]] = {}
+    plan = seccomp_rules.rules(knobs)
+    by_name: dict[str, tuple[seccomp_rules.Rule, ...]] = {}
     for rule in plan:
         by_name[rule.syscall] = by_name.get(rule.syscall, ()) + (rule,)
     rnd = random.Random(sum(knobs.as_dict().values()))
@@ -428,7 +428,7 @@ def test_compiled_program_agrees_with_the_plan(knobs: Knobs) -> None:
 @needs_lib
 def test_program_is_well_formed() -> None:
     for knobs in (Knobs(), Knobs(socket_unixiproute_only=0, allow_raw_sockets=1)):
-        bpf = seccomp.compile_rules(seccomp.rules(knobs))
+        bpf = seccomp_compile.compile_rules(seccomp_rules.rules(knobs))
         assert seccomp.valid_program(bpf)
         assert len(bpf) // 8 < 1024
 
@@ -445,7 +445,7 @@ def state(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
 def _forbid_compile(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     def boom(plan: object) -> bytes:
         raise AssertionError("compiled although the cache was warm")
-    monkeypatch.setattr(seccomp, "compile_rules", boom)
+    monkeypatch.setattr(seccomp_compile, "compile_rules", boom)
 
 
 @needs_lib
@@ -496,12 +496,12 @@ def test_bad_cache_files_are_recompiled(state, monkeypatch, damage: str) -> None
     elif damage == "huge":
         open(path, "wb").write(good * 200)
     calls: list[int] = []
-    real = seccomp.compile_rules
+    real = seccomp_compile.compile_rules
 
-    def counting(plan: tuple[seccomp.Rule, ...]) -> bytes:
+    def counting(plan: tuple[seccomp_rules.Rule, ...]) -> bytes:
         calls.append(1)
         return real(plan)
-    monkeypatch.setattr(seccomp, "compile_rules", counting)
+    monkeypatch.setattr(seccomp_compile, "compile_rules", counting)
     assert seccomp.program(Knobs()) == good
     assert calls == [1]
     assert open(path, "rb").read() == good
@@ -513,7 +513,7 @@ def test_cache_key_inputs(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     base = seccomp.cache_key(Knobs())
     assert seccomp.cache_key(Knobs()) == base
     assert seccomp.cache_key(Knobs(sysvipc_allowed=1)) != base
-    monkeypatch.setattr(seccomp, "FILTER_VERSION", seccomp.FILTER_VERSION + 1)
+    monkeypatch.setattr(seccomp, "FILTER_VERSION", seccomp_rules.FILTER_VERSION + 1)
     assert seccomp.cache_key(Knobs()) != base
     monkeypatch.undo()
     monkeypatch.setattr(seccomp, "library_identity", lambda: "libseccomp.so.2.9.9:1:1")
@@ -593,7 +593,7 @@ def _reachable(insns: list[Insn]) -> set[int]:
 def test_truncated_programs_are_refused(knobs: Knobs) -> None:
     """Every cut at an instruction boundary is refused, unless what it cut
     off is unreachable (libseccomp leaves a dead return at the end)."""
-    bpf = seccomp.compile_rules(seccomp.rules(knobs))
+    bpf = seccomp_compile.compile_rules(seccomp_rules.rules(knobs))
     live = _reachable(decode(bpf))
     n = len(bpf) // 8
     for cut in range(1, n):

@@ -271,11 +271,11 @@ def check_seccomp() -> Result:
         return MISSING, "no seccomp filter mode in this kernel"
     if "errno" not in actions or "kill_process" not in actions:
         return MISSING, f"the kernel lacks seccomp actions errno/kill_process ({actions})"
-    from ..confine import seccomp
-    path = seccomp.library_path()
+    from ..confine import libseccomp
+    path = libseccomp.library_path()
     if path is None:
         return MISSING, "libseccomp.so.2 not found (Debian: libseccomp2)"
-    return OK, f"filter mode, libseccomp {seccomp.libseccomp_version()}"
+    return OK, f"filter mode, libseccomp {libseccomp.libseccomp_version()}"
 
 
 def check_openat2() -> Result:

@@ -15,7 +15,7 @@ unknown actions, operators and architectures.
 """
 from __future__ import annotations
 
-from ..confine.seccomp import Arg
+from ..confine.seccomp_rules import Arg
 from .config import ConfigError
 
 TYPE_CHECKING = False
@@ -114,7 +114,7 @@ def _arg(a: Any, where: str) -> Arg:
 
 def compile_config(profile: dict[str, Any]) -> bytes:
     """The profile as a BPF program for seccomp.install()."""
-    from ..confine.seccomp import compile_profile
+    from ..confine.seccomp_compile import compile_profile
     default, rules, arches = plan(profile)
     try:
         return compile_profile(default, rules, arches)

@@ -1,7 +1,7 @@
 """linux.seccomp of a config.json -> a BPF program stacked on the jail's own.
 
 The config's profile (Debian's podman profile, containerd's, Docker's) is
-compiled with libseccomp (confine/seccomp.compile_profile) and loaded after
+compiled with libseccomp (confine/seccomp_compile.compile_profile) and loaded after
 the jail's filter (confine/seccomp.py).  The kernel runs every filter a
 process has and takes the strictest answer (seccomp(2): KILL before TRAP
 before ERRNO ... before ALLOW), so a profile that allows keyctl, unshare,

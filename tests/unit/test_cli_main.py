@@ -79,3 +79,18 @@ def test_an_interrupt_behind_another_exception_is_130(capsys: pytest.CaptureFixt
     monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
     assert _main.run("jail", body, []) == 130
     assert capsys.readouterr() == ("", "")
+
+
+def test_a_message_about_an_interrupt_is_said(capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`jailctl build` turns ^C into "build: interrupted; nothing left in
+    PATH" (status 130): raised inside `except KeyboardInterrupt`, it is the
+    command's message, not an interrupted import."""
+    def body(args: list[str]) -> int:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise JailError("build: interrupted; nothing left in /j", 130) from None
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
+    assert _main.run("jailctl", body, []) == 130
+    assert capsys.readouterr() == ("", "jailctl: build: interrupted; nothing left in /j\n")

@@ -158,7 +158,9 @@ def run(prog: str, body: Callable[[list[str]], int], argv: list[str] | None = No
     except KeyboardInterrupt:
         code = 130
     except Exception as e:
-        if _interrupted(e):
+        # a JailError raised while handling a Ctrl-C is the command's own
+        # word about it ("build: interrupted; ..."): said, not swallowed
+        if not isinstance(e, JailError) and _interrupted(e):
             code = 130        # Ctrl-C inside an import: Python wraps it (RuntimeError)
             return _settle(prog, code)
         if os.environ.get("LINJAIL_DEBUG"):

@@ -312,7 +312,7 @@ def main(argv: list[str]) -> int:
           "the suite's own bug, runc = runc's behaviour;\nand what linjail-oci refuses on "
           "purpose.  pass*: only checks of capabilities no jail holds failed (CAP_MKNOD, "
           "CAP_NET_RAW)")
-    print(f"{'program':<{width}}" + "".join(f"{label:<16}" for label, _ in runtimes)
+    print(f"{'program':<{width}}" + "".join(f"{label:<18}" for label, _ in runtimes)
           + "runc on this host")
     outcomes: list[Outcome] = []
     for program in programs:
@@ -325,7 +325,7 @@ def main(argv: list[str]) -> int:
                     f.write(o.output)
         who, why = EXPECTED_FAIL.get(program, ("", ""))
         note = f"; linjail-oci refuses it: {REFUSED[program]}" if program in REFUSED else ""
-        print(f"{program:<{width}}" + "".join(f"{cell(o):<16}" for o in row)
+        print(f"{program:<{width}}" + "".join(f"{cell(o):<18}" for o in row)
               + (f"fails ({who}): {why}" if why else "passes") + note, flush=True)
     for label, path in runtimes:
         mine = [o for o in outcomes if o.runtime == label]

@@ -332,7 +332,7 @@ def _mount_kernel_fs(root: Root, m: Mount) -> None:
     """The kernel file systems of an OCI config, each as linjail makes it
     for a jail: /proc with its masks, /sys read-only, the jail's own /dev,
     a devpts instance of its own, the IPC namespace's mqueue, and the jail's
-    cgroup2 (its cgroup namespace's view) read-only."""
+    cgroups (its cgroup namespace's view) read-only."""
     rel = m.target.lstrip("/") or "."
     if m.kind == "proc":
         mount_proc(root, rel)
@@ -340,6 +340,8 @@ def _mount_kernel_fs(root: Root, m: Mount) -> None:
         mount_sys(root, rel)
     elif m.kind == "dev":
         mount_dev(root, rel=rel, submounts=False, source=m.source or "tmpfs")
+    elif m.kind == "cgroup":
+        mount_cgroups(root, rel, frozenset(filter(None, m.options.split(","))))
     else:
         flags = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
         fstype, data = m.kind, None
@@ -348,9 +350,6 @@ def _mount_kernel_fs(root: Root, m: Mount) -> None:
             # the caller checked the options against DEVPTS_OPTIONS
             data = "newinstance,ptmxmode=0666,mode=0620" + \
                 "".join(f",{o}" for o in m.options.split(",") if o)
-        elif m.kind == "cgroup":
-            fstype = "cgroup2"
-            flags |= libc.MS_RDONLY
         if m.readonly:
             flags |= libc.MS_RDONLY
         target = root.open(m.target, what=f"mount {m.kind} there")
@@ -359,6 +358,49 @@ def _mount_kernel_fs(root: Root, m: Mount) -> None:
                    data)
         finally:
             libc.close(target)
+
+
+def mount_cgroups(root: Root, rel: str, joined: frozenset[str]) -> None:
+    """The jail's cgroups at REL, read-only, as its cgroup namespace shows
+    them (its own cgroup is each hierarchy's root there).
+
+    With JOINED, the v1 controllers the jail's processes were moved into
+    before its cgroup namespace was made (an OCI container's cgroupsPath),
+    as runc lays them out: a tmpfs with one directory per v1 hierarchy of
+    those controllers, each mounted anew, and cgroup2 at `unified`, so that
+    programs reading their limits (memory.limit_in_bytes, pids.max) find
+    them.  No other hierarchy: its namespace root would be the host's.
+    Without JOINED: the jail's cgroup2 itself.  After unshare(CGROUP)."""
+    from ..kernel import mountinfo
+    ro = libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
+    hierarchies = [(os.path.basename(m.point), ",".join(ctrls)) for m in mountinfo.read()
+                   if m.fstype == "cgroup"
+                   for ctrls in [[o for o in m.super_options.split(",") if o not in ("rw", "ro")]]
+                   if ctrls and set(ctrls) <= joined]
+    target = root.open(rel, what="mount cgroup there")
+    shown = os.path.join(root.path, rel)
+    try:
+        if not hierarchies:
+            _mount("cgroup2", target, shown, "cgroup2", ro)
+            return
+        _mount("tmpfs", target, shown, "tmpfs", ro & ~libc.MS_RDONLY, "mode=755")
+        top = root.open(rel, os.O_PATH | os.O_DIRECTORY)
+        try:
+            for name, opts in hierarchies + [("unified", "")]:
+                libc.mkdir(name, 0o555, dir_fd=top)
+                sub = libc.openat2(top, name, os.O_PATH | os.O_DIRECTORY, _RESOLVE)
+                try:
+                    if opts:
+                        _mount("cgroup", sub, f"{shown}/{name}", "cgroup", ro, opts)
+                    else:
+                        _mount("cgroup2", sub, f"{shown}/{name}", "cgroup2", ro)
+                finally:
+                    libc.close(sub)
+            libc.mount_setattr(top, "", libc.AT_EMPTY_PATH, libc.MOUNT_ATTR_RDONLY)
+        finally:
+            libc.close(top)
+    finally:
+        libc.close(target)
 
 
 def mask(root: Root, rel: str) -> None:

@@ -119,9 +119,12 @@ def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.S
         from .seccomp import compile_config
         bpf = compile_config(c.seccomp)
     st.jail = jail_name(st.id, root)
-    spec = config.to_spec(c, st.jail, get_defaults())
     from .cgroups import Cgroups
     cg = Cgroups.for_container(c.cgroups_path, st.jail)
+    # a cgroup mount shows the v1 hierarchies the container is in (rootfs.mount_cgroups)
+    c = c.replace(mounts=tuple(m.replace(options=",".join(sorted(cg.dirs)))
+                               if m.kind == "cgroup" else m for m in c.mounts))
+    spec = config.to_spec(c, st.jail, get_defaults())
     st.cgroups_path, st.cgroup_dirs, st.cgroups_made = cg.path, cg.dirs, cg.made
     store.write(root, st)        # first: a create killed now leaves what delete removes
     cg.create(writes)            # (a failure: create() removes what it made)

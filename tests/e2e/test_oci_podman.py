@@ -247,3 +247,30 @@ def test_api_service_runs_its_default_runtime(podman: Session, env: Env) -> None
         finally:
             # the service knows NAME; a podman without its containers.conf does not
             remote("rm", "-f", "-t", "0", cname)
+
+
+@READY
+@pytest.mark.parametrize("options, field, why", [
+    (("--network", "host"), "linux.namespaces",
+     "no network namespace: the host's is never shared with a jail"),
+    (("--pid", "host"), "linux.namespaces",
+     "no pid namespace: the host's is never shared with a jail"),
+    (("--cap-add", "SYS_ADMIN"), "process.capabilities.bounding",
+     "CAP_SYS_ADMIN: no jail holds it (privileged containers are refused)"),
+])
+def test_what_a_jail_refuses_reaches_the_user_in_one_line(
+        podman: Session, options: tuple[str, ...], field: str, why: str) -> None:
+    if os.path.basename(podman.runtime) != "linjail-oci":
+        pytest.skip("runc runs these")
+    argv = podman.run_argv("--rm")
+    if options[0] == "--network":          # instead of run_argv's --network none
+        argv = [a for a in argv if a not in ("--network", "none")]
+    argv += options
+    r = podman(*argv, podman.env.image, "busybox", "true")
+    assert r.rc == 126, (r.out, r.err)
+    assert f"Error: OCI runtime error: {podman.runtime}: config.json: {field}: {why}\n" \
+        in r.err, r.err
+    assert _ps(podman, "-a") == []
+    base = podman.env.podman.base + "/"     # and no jail of ours (others' come and go)
+    assert [j for j in json.loads(run("jls", "--json").out)
+            if str(j["path"]).startswith(base)] == []

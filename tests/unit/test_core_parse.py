@@ -5,7 +5,7 @@ import ipaddress
 
 import pytest
 
-from linjail.cli import jail as jail_cli
+from linjail.cli import jail_dfly as jail_cli
 from linjail.cli.jexec import parse_jid
 from linjail.cli.jls import escape, format_ips
 from linjail.errors import JailError, UsageError, render

@@ -18,7 +18,7 @@ from typing import Callable
 
 import pytest
 
-from linjail.cli import jail as jail_cli
+from linjail.cli import jail as jail_cli, jail_dfly
 from linjail.config import jails, params, spec
 from linjail.config.spec import SpecError, SpecInput
 from linjail.errors import JailError
@@ -34,7 +34,7 @@ def _no_host_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The global knobs come from a state directory of the test's own, and
     jail(8) may create jails (the faults all come before that)."""
     monkeypatch.setenv("LINJAIL_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setattr(jail_cli, "_may_create", lambda: True)
+    monkeypatch.setattr(jail_dfly, "_may_create", lambda: True)
 
 
 def jail8(*args: str) -> tuple[int, str, str]:

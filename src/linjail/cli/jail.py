@@ -1,17 +1,9 @@
-"""jail(8), DragonFly syntax (SPEC §2)."""
+"""jail(8): DragonFly's syntax (SPEC §2, jail_dfly.py), or FreeBSD's forms
+when an option only FreeBSD has is given (jail_fbsd.py)."""
 from __future__ import annotations
 
-import os
-import sys
-
-from ..errors import UsageError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from ..config.spec import SpecInput
-    from ..model import JailSpec
-
-USAGE = "Usage: jail [-i] [-l -u username | -U username] path hostname ip-list command ..."
+from .jail_dfly import build_spec, parse, warn_reachable
+from .jail_fbsd import main_fbsd, wants_freebsd
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,62 +11,13 @@ def main(argv: list[str] | None = None) -> int:
     return run("jail", _jail, argv)
 
 
-def parse(args: list[str]) -> SpecInput:
-    """argv -> the spec builder's input (config/spec.py); only the usage is
-    checked here, the rest by build_spec()."""
-    from ..config.spec import OptionError, SpecInput, jail_options, split_ip_list
-    try:
-        opts = jail_options(args, "jail")
-    except OptionError as err:
-        # libc's getopt prints its own line first: `jail: illegal option -- x`
-        raise UsageError(USAGE, f"jail: {err.diagnostic}" if err.diagnostic else "") \
-            from None
-    path, hostname, iplist, *command = opts.operands
-    return SpecInput(path=path, hostname=hostname, ips=split_ip_list(iplist),
-                     command=tuple(command), login=opts.login, host_user=opts.host_user,
-                     jail_user=opts.jail_user, print_jid=opts.print_jid)
-
-
-def build_spec(given: SpecInput) -> JailSpec:
-    """The one builder's JailSpec, in DragonFly's order: what jail(8) checks
-    once the command line is read, and the knobs a new jail copies."""
-    from ..config.spec import build
-    return build(given, "jail", may_create=_may_create)
-
-
-def _may_create() -> bool:
-    from ._main import jailed
-    return os.geteuid() == 0 and not jailed()
-
-
 def _jail(args: list[str]) -> int:
     from ..lifecycle import stdio
     stdio.occupy_closed()                 # first: nothing of ours may land on 0-2
     passed = stdio.passable(stdio.inherited())
-    from .jail_fbsd import wants_freebsd
     if wants_freebsd(args):     # -c/-m/-r, -f, -n ...: FreeBSD's forms
-        from .jail_fbsd import main_fbsd
         return main_fbsd(args)
     spec = build_spec(parse(args))
     warn_reachable(spec.path)
     from ..lifecycle import relay
     return relay.run_interactive(spec, passed)
-
-
-def warn_reachable(path: str) -> None:
-    """FreeBSD's advice: a jail root only root can reach (SPEC §7)."""
-    import stat
-    p = path
-    while True:
-        try:
-            st = os.stat(p)
-        except OSError:
-            return
-        if st.st_uid == 0 and not st.st_mode & (stat.S_IXGRP | stat.S_IXOTH):
-            return      # this directory stops every other user
-        parent = os.path.dirname(p)
-        if parent == p:
-            break
-        p = parent
-    sys.stderr.write(f"jail: warning: {path} can be reached by users other than root; "
-                     f"keep jails under a directory of mode 0700\n")

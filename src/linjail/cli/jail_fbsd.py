@@ -15,6 +15,10 @@ import os
 import sys
 
 from ..errors import JailError, UsageError
+from .jail_dfly import build_spec, parse, warn_reachable
+
+# the lifecycle modules load inside the forms that need them: `jail` imports
+# this module for wants_freebsd() on every start (start-up time, STYLE 13)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -148,9 +152,9 @@ def main_fbsd(args: list[str]) -> int:
 # -- the legacy form, with FreeBSD's extra options ---------------------------------------
 
 def _legacy(o: Options, rest: list[str]) -> int:
-    """path hostname ip command: DragonFly's form (cli/jail.py), plus -n name,
+    """path hostname ip command: DragonFly's form (jail_dfly.py), plus -n name,
     -J jid_file, -h; -s securelevel is refused."""
-    from .jail import build_spec, parse, warn_reachable
+    from ..lifecycle.fbsd_ops import quoted
     if o.securelevel:
         raise JailError("securelevel: Linux has no securelevel; not supported")
     given = parse([*o.legacy, "--", *rest])
@@ -168,11 +172,11 @@ def _legacy(o: Options, rest: list[str]) -> int:
 
     def on_jid(jid: int) -> None:
         if jfp is not None:
-            ips = ",".join(_quoted(str(a)) for a in spec.ips if a.version == 4)
-            ip6 = ",".join(_quoted(str(a)) for a in spec.ips if a.version == 6)
+            ips = ",".join(quoted(str(a)) for a in spec.ips if a.version == 4)
+            ip6 = ",".join(quoted(str(a)) for a in spec.ips if a.version == 6)
             ips = ",".join(x for x in (ips, ip6) if x)
-            jfp.write(f"{jid}\t{_quoted(spec.path)}\t{_quoted(spec.hostname)}\t{ips}\t"
-                      f"{' '.join(_quoted(c) for c in spec.command)}\n")
+            jfp.write(f"{jid}\t{quoted(spec.path)}\t{quoted(spec.hostname)}\t{ips}\t"
+                      f"{' '.join(quoted(c) for c in spec.command)}\n")
             jfp.flush()
     try:
         return run_legacy(spec, on_jid)
@@ -218,14 +222,6 @@ def _open_jid_file(path: str) -> TextIO | None:
         raise JailError(f"open {path}: {err.strerror}") from None
 
 
-def _quoted(text: str) -> str:
-    """jail.c quoted_print: quotes around empty strings, spaces and quotes."""
-    qc = '"' if not text or "'" in text else "'" if '"' in text else \
-        '"' if (" " in text or "\t" in text) else ""
-    body = "".join("\\" + c if c == "\\" or (qc and c == qc) else c for c in text)
-    return f"{qc}{body}{qc}"
-
-
 # -- one jail on the command line ----------------------------------------------------------
 
 def _command_line_pairs(o: Options, rest: list[str]) -> list[tuple[str, list[str]]]:
@@ -251,6 +247,7 @@ def _command_line_pairs(o: Options, rest: list[str]) -> list[tuple[str, list[str
 
 
 def _command_line_jail(o: Options, rest: list[str], out: Out) -> int:
+    from ..lifecycle.fbsd_ops import operate
     from ..config.params import build
     try:
         fj = build(_command_line_pairs(o, rest), "", command_argv=True)
@@ -259,70 +256,14 @@ def _command_line_jail(o: Options, rest: list[str], out: Out) -> int:
         return 1
     jfp = _open_jid_file(o.jid_file)
     try:
-        return 0 if _operate(o.ops, fj, out, jfp) else 1
+        return 0 if operate(o.ops, fj, out, jfp) else 1
     finally:
         if jfp is not None:
             jfp.close()
 
 
-def _operate(ops: str, fj: FbJail, out: Out, jfp: TextIO | None = None,
-             wild: bool = False) -> bool:
-    """One jail, as jail.c's main loop treats the -c/-m/-r combination."""
-    from ..lifecycle import fbsd
-    rec = fbsd.existing(fj)
-    want = set(ops)
-    if "m" in want:
-        if rec is not None:
-            if "r" in want and fbsd.changes_need_restart(rec, fj):
-                # -mr: a parameter only a new jail can have: restart it
-                if not fbsd.remove(rec, fj, out, fj.label, note=bool(fj.label)):
-                    return False
-                return _create(fj, out, jfp)
-            return fbsd.modify(rec, fj, out)
-        if "c" not in want:
-            name = fbsd.quoted_name(fj)
-            out.warn("", f'"{name}" not found' if name else "no jail specified")
-            return False
-        return _create(fj, out, jfp)
-    if "r" in want:
-        if rec is None:
-            if "c" not in want:
-                if not wild:
-                    out.warn("", f'"{fbsd.quoted_name(fj)}" not found')
-                return wild
-        elif not fbsd.remove(rec, fj, out, fj.label, note=bool(fj.label)):
-            return False
-        if "c" not in want:
-            return True
-        rec = None
-    if rec is not None:
-        if wild:
-            return True          # jail -c (all): a running one is left alone
-        out.warn("", f'"{fbsd.quoted_name(fj)}" already exists')
-        return False
-    return _create(fj, out, jfp)
-
-
-def _create(fj: FbJail, out: Out, jfp: TextIO | None) -> bool:
-    from ..lifecycle import fbsd
-    jid = fbsd.create(fj, out)
-    if not jid:
-        return False
-    if jfp is not None:
-        fields = [f"jid={jid}"] + [_param_text(n, v) for n, v in fj.pairs if n != "jid"]
-        jfp.write(" ".join(fields) + "\n")
-        jfp.flush()
-    return True
-
-
-def _param_text(name: str, values: tuple[str, ...]) -> str:
-    sep = " " if name == "command" else ","
-    return name + ("=" + sep.join(_quoted(v) for v in values) if values else "")
-
-
-# -- jail -r NAME ... -------------------------------------------------------------------------
-
 def _remove_named(o: Options, rest: list[str], out: Out) -> int:
+    from ..lifecycle.fbsd_ops import stop_order
     from ..config import jailconf
     from ..lifecycle import fbsd
     if not o.docf or not rest:
@@ -337,11 +278,11 @@ def _remove_named(o: Options, rest: list[str], out: Out) -> int:
     for target in rest:
         if jailconf.wild_name(target):
             names = _wild_targets(conf, target)
-            for name in _stop_order(conf, names, out):
+            for name in stop_order(conf, names, out):
                 failed |= not _remove_one(conf, name, out, note, wild=True)
             continue
         if conf is not None and conf.find(target) is not None:
-            for name in _stop_order(conf, [target], out):
+            for name in stop_order(conf, [target], out):
                 failed |= not _remove_one(conf, name, out, note, wild=name != target)
             continue
         rec = fbsd.find(target)
@@ -397,6 +338,7 @@ def _remove_one(conf: Conf | None, name: str, out: Out, note: bool, wild: bool =
 # -- jails of a configuration file ------------------------------------------------------------
 
 def _config_jails(o: Options, target: str | None, out: Out) -> int:
+    from ..lifecycle.fbsd_ops import depends, operate, start_order, stop_order
     from ..config import jailconf
     from ..config.params import build
     from ..lifecycle import fbsd
@@ -413,12 +355,12 @@ def _config_jails(o: Options, target: str | None, out: Out) -> int:
     failed: set[str] = set()
     stopping = set(o.ops) <= set("rR")
     try:
-        order = _stop_order(conf, names, out) if stopping else \
-            _start_order(conf, names, out, failed)
+        order = stop_order(conf, names, out) if stopping else \
+            start_order(conf, names, out, failed)
         for name in order:
             if name in failed:
                 continue
-            deps = _depends(conf, name)
+            deps = depends(conf, name)
             bad = [d for d in deps if d in failed]
             if bad:
                 if out.verbose >= 0:
@@ -432,72 +374,9 @@ def _config_jails(o: Options, target: str | None, out: Out) -> int:
                 failed.add(name)
                 continue
             is_dep = name not in names
-            if not _operate(o.ops, fj, out, jfp, wild=wild or is_dep):
+            if not operate(o.ops, fj, out, jfp, wild=wild or is_dep):
                 failed.add(name)
     finally:
         if jfp is not None:
             jfp.close()
     return 1 if failed else 0
-
-
-def _depends(conf: Conf, name: str) -> list[str]:
-    from ..config import jailconf
-    try:
-        return [v for n, vals in jailconf.resolve(conf, name) if n == "depend" for v in vals]
-    except JailError:
-        return []
-
-
-def _start_order(conf: Conf, names: list[str], out: Out, failed: set[str]) -> list[str]:
-    """NAMES and the jails they depend on, dependencies first (state.c):
-    an undefined dependency or a loop fails the jail."""
-    order: list[str] = []
-    state: dict[str, int] = {}      # 1 visiting, 2 done
-
-    def visit(name: str) -> bool:
-        if state.get(name) == 2:
-            return name not in failed
-        if state.get(name) == 1:
-            return False
-        state[name] = 1
-        ok = True
-        for dep in _depends(conf, name):
-            if conf.find(dep) is None:
-                out.warn(name, f'depends on undefined jail "{dep}"')
-                ok = False
-            elif not visit(dep):
-                if state.get(dep) == 1:
-                    out.warn(name, "dependency loop")
-                ok = False
-        state[name] = 2
-        if not ok:
-            failed.add(name)
-        order.append(name)
-        return ok
-    for name in names:
-        visit(name)
-    return order
-
-
-def _stop_order(conf: Conf | None, names: list[str], out: Out) -> list[str]:
-    """Removal order: a jail after every running jail that depends on it."""
-    from ..config import jailconf
-    if not isinstance(conf, jailconf.Conf):
-        return list(names)
-    dependents: dict[str, list[str]] = {}
-    for other in conf.names():
-        for dep in _depends(conf, other):
-            dependents.setdefault(dep, []).append(other)
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in seen:
-            return
-        seen.add(name)
-        for d in dependents.get(name, []):
-            visit(d)
-        order.append(name)
-    for name in names:
-        visit(name)
-    return order

@@ -112,11 +112,11 @@ class ConfJails:
         conf = self.conf()
         if conf is None:
             return []
-        from ..cli.jail_fbsd import _start_order
+        from .fbsd_ops import start_order
         from .fbsd import Out
         failed: set[str] = set()
         with _Captured():
-            order = _start_order(conf, conf.names(), Out(-1), failed)
+            order = start_order(conf, conf.names(), Out(-1), failed)
         return order
 
     def live(self, name: str) -> registry.JailRecord | None:
@@ -129,10 +129,10 @@ class ConfJails:
 
     # start ---------------------------------------------------------------------
     def start_one(self, name: str) -> bool:
-        from ..cli.jail_fbsd import _depends
+        from .fbsd_ops import depends
         conf = self.conf()
         assert conf is not None
-        todo = _dependencies(conf, name, _depends) + [name]
+        todo = _dependencies(conf, name, depends) + [name]
         ok = True
         with _Captured() as out:
             from .fbsd import Out
@@ -159,7 +159,7 @@ class ConfJails:
         return True
 
     def _create(self, conf: Conf, name: str, dependency: bool) -> bool:
-        from ..cli.jail_fbsd import _operate
+        from .fbsd_ops import operate
         from ..config.jailconf import resolve
         from ..config.params import build
         from .fbsd import Out
@@ -169,7 +169,7 @@ class ConfJails:
         except JailError as err:
             out.warn("", err.message)
             return False
-        return _operate("c", fj, out, None, wild=dependency)
+        return operate("c", fj, out, None, wild=dependency)
 
     # stop ------------------------------------------------------------------------
     def stop_one(self, name: str) -> bool:

@@ -22,6 +22,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
 
+    from ..model import JailSpec
+
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
              signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
 
@@ -145,12 +147,10 @@ def _write_all(fd: int, data: bytes) -> None:
         data = data[n:]
 
 
-def run_interactive(spec: "object", pass_fds: tuple[int, ...] = ()) -> int:
+def run_interactive(spec: JailSpec, pass_fds: tuple[int, ...] = ()) -> int:
     """`jail`: create the jail, print the JID for -i, run and relay the command."""
-    from ..model import JailSpec
     from . import start
     from .stdio import CLOSED
-    assert isinstance(spec, JailSpec)
     pty = maybe_pty()
     a, b, c = (None if fd in CLOSED else fd for fd in (0, 1, 2))
     stdio = pty.stdio((a, b, c)) if pty else (a, b, c)

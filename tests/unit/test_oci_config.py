@@ -388,3 +388,26 @@ def test_bad_cgroups_paths(path: str) -> None:
     from linjail.oci import cgroups
     with pytest.raises(JailError):
         cgroups.check_path(path)
+
+
+def test_seccomp_programs_are_cached_by_their_text(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A profile compiled once is read back (libseccomp not loaded); the
+    cache is believed only when the stored text is the profile's own."""
+    from linjail.confine import libseccomp, seccomp_compile
+    if libseccomp.library_path() is None:
+        pytest.skip("libseccomp is not installed")
+    monkeypatch.setenv("LINJAIL_STATE_DIR", str(tmp_path))
+    first = seccomp.compile_config(PROFILE)
+    calls: list[int] = []
+    real = seccomp_compile.compile_profile
+
+    def counting(*args: Any) -> bytes:
+        calls.append(1)
+        return real(*args)
+    monkeypatch.setattr(seccomp_compile, "compile_profile", counting)
+    assert seccomp.compile_config(PROFILE) == first and calls == []
+    [text] = (tmp_path / "seccomp").glob("oci-*.json")
+    assert oct(text.stat().st_mode & 0o777) == "0o600"
+    text.write_bytes(text.read_bytes().replace(b"mkdir", b"rmdir"))   # same name, other text
+    assert seccomp.compile_config(PROFILE) == first and calls == [1]

@@ -251,7 +251,7 @@ def log(cli: Cli, level: str, msg: str) -> None:
     """A line in --log: runc's (logrus') JSON or text form."""
     if not cli.log_path:
         return
-    import json
+    from ..oci import jsonio as json
     from ..oci.runtime import _now
     now = _now()
     if cli.log_json:
@@ -318,7 +318,7 @@ def _start(cli: Cli, opts: Opts, params: list[str]) -> int:
 
 
 def _state(cli: Cli, opts: Opts, params: list[str]) -> int:
-    import json
+    from ..oci import jsonio as json
     from ..oci import runtime
     sys.stdout.write(json.dumps(runtime.state(cli.root, _one_id("state", params)),
                                 indent=2) + "\n")
@@ -340,7 +340,7 @@ def _delete(cli: Cli, opts: Opts, params: list[str]) -> int:
 
 
 def _list(cli: Cli, opts: Opts, params: list[str]) -> int:
-    import json
+    from ..oci import jsonio as json
     from ..oci import store
     if params:
         raise UsageError(_usage("list"), f"{PROG}: list: too many arguments")
@@ -373,7 +373,7 @@ def table(rows: list[list[str]]) -> str:
 
 
 def _features(cli: Cli, opts: Opts, params: list[str]) -> int:
-    import json
+    from ..oci import jsonio as json
     from ..oci import features
     sys.stdout.write(json.dumps(features.features(), indent=4) + "\n")
     return 0
@@ -385,7 +385,7 @@ def _strs(opts: Opts, name: str) -> list[str]:
 
 
 def _exec(cli: Cli, opts: Opts, params: list[str]) -> int:
-    import json
+    from ..oci import jsonio as json
     from ..oci import runtime
     if not params:
         raise UsageError(_usage("exec"), f"{PROG}: exec: a container id is required")
@@ -429,7 +429,7 @@ def _resume(cli: Cli, opts: Opts, params: list[str]) -> int:
 
 def _ps(cli: Cli, opts: Opts, params: list[str]) -> int:
     """runc's ps: the container's PIDs as JSON, or ps(1)'s lines of them."""
-    import json
+    from ..oci import jsonio as json
     import subprocess
     from ..oci import runtime
     if not params:
@@ -479,7 +479,7 @@ def _size(name: str, text: str) -> int:
 
 
 def _update(cli: Cli, opts: Opts, params: list[str]) -> int:
-    import json
+    from ..oci import jsonio as json
     from ..oci import runtime
     cid = _one_id("update", params)
     path = str(opts.get("resources") or "")

@@ -68,12 +68,12 @@ _memo: dict[str, bytes] = {}
 def program(knobs: Knobs) -> bytes:
     """The filter for these knobs as sock_filter bytes, ready for install()."""
     path = cache_path(knobs)
-    bpf = _memo.get(path) or _read_cache(path)
+    bpf = _memo.get(path) or read_cache(path)
     if bpf is None:
         # compiling loads libseccomp: only a cold cache pays for it (start-up time)
         from linjail.confine.seccomp_compile import compile_rules
         bpf = compile_rules(rules(knobs))
-        _write_cache(path, bpf)
+        write_cache(path, bpf)
     _memo[path] = bpf
     return bpf
 
@@ -102,9 +102,16 @@ def valid_program(bpf: bytes) -> bool:
     return True
 
 
-def _read_cache(path: str) -> bytes | None:
+def read_cache(path: str) -> bytes | None:
     """The cached program, or None when absent or not trustworthy (not a
     regular file of ours, writable by others, or not a whole program)."""
+    data = read_private(path, BPF_MAXINSNS * BPF_INSN_SIZE)
+    return data if data is not None and valid_program(data) else None
+
+
+def read_private(path: str, limit: int) -> bytes | None:
+    """A file of the cache, or None unless it is a regular file of ours that
+    nobody else may write, of at most LIMIT bytes."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -112,19 +119,20 @@ def _read_cache(path: str) -> bytes | None:
     try:
         st = os.fstat(fd)
         if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid()
-                or st.st_mode & 0o077 or st.st_size > BPF_MAXINSNS * BPF_INSN_SIZE):
+                or st.st_mode & 0o077 or st.st_size > limit):
             return None
-        data = os.read(fd, st.st_size + 1)
+        data: bytes = os.read(fd, st.st_size + 1)
+        return data
     except OSError:
         return None
     finally:
         os.close(fd)
-    return data if valid_program(data) else None
 
 
-def _write_cache(path: str, bpf: bytes) -> None:
+def write_cache(path: str, bpf: bytes) -> None:
     """Durable and atomic, mode 0600.  The cache is only a speed-up: when
-    the state directory cannot be written, the next start compiles again."""
+    the state directory cannot be written, the next start compiles again.
+    (linjail-oci keeps the programs of OCI profiles here too.)"""
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         atomic_write(path, bpf, mode=0o600, durable=True)

@@ -9,7 +9,7 @@ hierarchies (these hybrid hosts) the container's processes join
 does, and linux.resources are written there.  An absolute cgroupsPath is
 relative to each hierarchy's root, a relative one to the cgroup of the
 runtime itself (runc's rule); without one the path is
-/linjail-oci/<jail name>.
+/linjail-oci/<id>~<8 hex digits of --root's path> (ids are unique per root).
 
   plan(resources)  config -> [(controller, file, value)], validated: what
                    this host cannot enforce is refused in one line

@@ -16,7 +16,7 @@ the config adds.
 """
 from __future__ import annotations
 
-import json
+from . import jsonio as json
 import os
 
 from ..errors import JailError

@@ -19,7 +19,7 @@ nothing more may be imported once pivot_root is done.
 """
 from __future__ import annotations
 
-import json
+from . import jsonio as json
 import os
 import select
 

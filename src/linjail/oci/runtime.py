@@ -47,12 +47,11 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{ns % 1_000_000_000:09d}Z"
 
 
-def jail_name(cid: str, root: str) -> str:
-    """The jail's name: the container id, unless a live jail already has it
-    (a container of the same id under another --root: ids are unique per
-    root only), then the id with `~` and 8 hex digits of the root's path."""
-    if registry.lookup_name(cid) is None:
-        return cid
+def other_name(cid: str, root: str) -> str:
+    """The jail's name when a live jail already has the container's id as
+    its name (a container of the same id under another --root: ids are
+    unique per root only): the id, `~` and 8 hex digits of the root's path.
+    (The registry says so when the jail is made: no lookup beforehand.)"""
     import zlib
     return f"{cid}~{zlib.crc32(os.path.realpath(root).encode()):08x}"
 
@@ -83,7 +82,6 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str = "",
         raise JailError("process.terminal is true: --console-socket is required")
     if not c.process.terminal and console_socket:
         raise JailError("--console-socket given but process.terminal is false")
-    _refuse_for_now(c)
     path = store.make_dir(root, cid)
     st = store.State(id=cid, bundle=bundle, rootfs=c.root, created=_now(),
                      annotations=c.annotations, creator=os.getpid(),
@@ -98,14 +96,10 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str = "",
         raise
 
 
-def _refuse_for_now(c: Container) -> None:
-    from .config import ConfigError
-
-
 def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.State,
             pid_file: str, console_socket: str, preserve_fds: int,
             tty: Pty | None, writes: list[Write]) -> Started:
-    import json
+    from . import jsonio as json
     from . import config
     from .init import ContainerInit
     from ..lifecycle.start import start
@@ -118,9 +112,9 @@ def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.S
     if c.seccomp is not None:
         from .seccomp import compile_config
         bpf = compile_config(c.seccomp)
-    st.jail = jail_name(st.id, root)
+    st.jail = st.id
     from .cgroups import Cgroups
-    cg = Cgroups.for_container(c.cgroups_path, st.jail)
+    cg = Cgroups.for_container(c.cgroups_path, other_name(st.id, root))
     # a cgroup mount shows the v1 hierarchies the container is in (rootfs.mount_cgroups)
     c = c.replace(mounts=tuple(m.replace(options=",".join(sorted(cg.dirs)))
                                if m.kind == "cgroup" else m for m in c.mounts))
@@ -141,9 +135,18 @@ def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.S
     try:
         stdio = (placeholder[1],) * 3 if placeholder else (0, 1, 2)
         # the library's errors carry no program name (errors.py): raised as they are
-        started = start(spec, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
-                        pty_slave=placeholder[1] if placeholder else None,
-                        pass_fds=pass_fds, become=ContainerInit(c, fifo, bpf, cg, st.id))
+        init = ContainerInit(c, fifo, bpf, cg, st.id)
+        try:
+            started = start(spec, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
+                            pty_slave=placeholder[1] if placeholder else None,
+                            pass_fds=pass_fds, become=init)
+        except JailError as err:
+            if err.message != f'"{st.jail}" already exists':
+                raise
+            st.jail = other_name(st.id, root)      # nothing was made: again, renamed
+            started = start(spec.replace(name=st.jail), stdin=stdio[0], stdout=stdio[1],
+                            stderr=stdio[2], pty_slave=placeholder[1] if placeholder else None,
+                            pass_fds=pass_fds, become=init)
         for fd in (started.go_fd, started.status_fd):
             os.close(fd)
         if c.process.terminal:
@@ -453,7 +456,7 @@ def _abandon(root: str, st: store.State) -> None:
 
 def stored_config(root: str, cid: str) -> dict[str, Any]:
     """The config.json the container was created from (its copy in ROOT/ID)."""
-    import json
+    from . import jsonio as json
     path = os.path.join(store.container_dir(root, cid), "config.json")
     try:
         with open(path, "rb") as f:
@@ -641,7 +644,7 @@ def spec_template(args: tuple[str, ...] = ("sh",)) -> dict[str, Any]:
 
 
 def write_spec(bundle: str) -> None:
-    import json
+    from . import jsonio as json
     path = os.path.join(bundle or ".", "config.json")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)

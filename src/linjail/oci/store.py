@@ -17,7 +17,7 @@ after that, "stopped" once the process is gone or a zombie.
 from __future__ import annotations
 
 import fcntl
-import json
+from . import jsonio as json
 import os
 
 from ..errors import JailError

@@ -274,7 +274,7 @@ static int valid_program(const unsigned char *p, size_t len)
 static unsigned char bpf[4096 * 8];
 static size_t bpf_len;
 
-/* seccomp._read_cache's trust rules: a regular file of root's that no one
+/* seccomp.read_cache's trust rules: a regular file of root's that no one
  * else may read or write, a whole program */
 static ssize_t load_program(const char *path)
 {

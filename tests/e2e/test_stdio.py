@@ -133,6 +133,7 @@ def test_ctrl_c_during_start_up_is_quiet(prog: str, args: list[str], tmp_path: P
 def test_ctrl_c_during_jail_start_leaves_nothing(service_root: str) -> None:
     """Ctrl-C at any moment of `jail`'s start: 130 and nothing half-made, or
     the command ran (its status)."""
+    from linjail.lifecycle import sweep
     from linjail.state import registry
     rnd = random.Random(3)
     before = {r.jid for r in registry.all_records()}
@@ -141,7 +142,7 @@ def test_ctrl_c_during_jail_start_leaves_nothing(service_root: str) -> None:
                       "exit 7"], env=_env(), sigint_after=rnd.uniform(0, 0.12))
         _clean(o.err)
         assert (o.rc, o.err) in ((130, b""), (7, b""), BUSY), o
-    ours = [r for r in registry.live_jails() if r.jid not in before and r.hostname == "intr"]
+    ours = [r for r in sweep.jails() if r.jid not in before and r.hostname == "intr"]
     assert ours == []
     assert [r for r in registry.all_records() if r.jid not in before and r.hostname == "intr"] \
         == []
@@ -165,6 +166,7 @@ def test_ctrl_c_at_a_terminal_during_jexec_is_quiet(service_root: str, jails: Ja
 
 
 def test_ctrl_c_at_a_terminal_during_jail_start_leaves_nothing(service_root: str) -> None:
+    from linjail.lifecycle import sweep
     from linjail.state import registry
     rnd = random.Random(9)
     before = {r.jid for r in registry.all_records()}
@@ -174,7 +176,7 @@ def test_ctrl_c_at_a_terminal_during_jail_start_leaves_nothing(service_root: str
                      sigint_group=True)
         _clean(o.err)
         assert (o.rc, o.err) in ((130, b""), (7, b""), BUSY), o
-    assert [r for r in registry.live_jails() if r.jid not in before and r.hostname == "tintr"] \
+    assert [r for r in sweep.jails() if r.jid not in before and r.hostname == "tintr"] \
         == []     # (this also releases jails that ended, as jls does)
     assert [r for r in registry.all_records() if r.jid not in before and r.hostname == "tintr"] \
         == []

@@ -100,12 +100,13 @@ class Fuzz:
         """What the fuzzer left: jails, records, cgroups, veths, rules, mounts,
         id files."""
         from linjail.confine import cgroup
+        from linjail.lifecycle import sweep
         found: list[str] = []
         deadline = time.monotonic() + 8     # a jail of `sleep 3 &` ends by itself
         while True:
             with self.registry() as registry:
-                live = [r for r in registry.live_jails()  # type: ignore[attr-defined]
-                        if r.jid != self.live_jid]
+                # what the next command would see: the sweep releases what ended
+                live = [r for r in sweep.jails() if r.jid != self.live_jid]
                 records = [r for r in registry.all_records()  # type: ignore[attr-defined]
                            if r.jid != self.live_jid]
             if not live or time.monotonic() > deadline:
@@ -140,11 +141,12 @@ class Fuzz:
         return found
 
     def close(self) -> None:
+        from linjail.lifecycle import sweep
         self.state = getattr(self, "state", os.path.join(self.base, "state"))
         self.env = getattr(self, "env", {b"PATH": HOST_PATH.encode(),
                                          b"LINJAIL_STATE_DIR": self.state.encode()})
-        with self.registry() as registry:
-            jids = [r.jid for r in registry.live_jails()]  # type: ignore[attr-defined]
+        with self.registry():
+            jids = [r.jid for r in sweep.jails()]      # (releases what ended)
         for jid in jids:
             run("jailctl", "remove", "-t", "0.2", str(jid), env=self.str_env())
         shutil.rmtree(self.base, ignore_errors=True)

@@ -17,6 +17,7 @@ from linjail.lifecycle import plan, start
 from linjail.lifecycle.confinement import Confinement
 from linjail.lifecycle.plan import Step
 from linjail.model import JailSpec, Mount
+from linjail.state import registry
 
 # a valid one-instruction program: "return ALLOW" (seccomp.valid_program)
 ALLOW = bytes([0x06, 0, 0, 0, 0, 0, 0xFF, 0x7F])
@@ -156,7 +157,8 @@ def stand_ins(table: tuple[Step[object], ...], log: list[str],
                  for i, s in enumerate(table))
 
 
-@pytest.mark.parametrize("table", [start.JAIL_STEPS], ids=["jail side"])
+@pytest.mark.parametrize("table", [start.HOST_STEPS, start.JAIL_STEPS],
+                         ids=["host side", "jail side"])
 def test_a_failure_at_step_n_undoes_the_steps_before_it(table: tuple[Step[object], ...]) \
         -> None:
     for n in range(len(table)):
@@ -204,3 +206,70 @@ def test_steps_say_what_they_do() -> None:
     targets = {c.args[0] for c in k.calls if c.name == "write" and c.args[1] in
                (lines[0].encode(), lines[1].encode(), lines[-1].encode())}
     assert targets == {2, 1001, 7}
+
+
+# --- the one teardown: HOST_STEPS backwards, from a record alone --------------------------
+
+def dead_record(**changes: object) -> registry.JailRecord:
+    rec = registry.JailRecord(jid=7, hostname="www", path="/usr/jail/www",
+                              ips=["198.51.100.7"], bootid="gone", owner_pid=1,
+                              owner_start=0, state="running", pid=1234, starttime=1,
+                              cgroup="/sys/fs/cgroup/unified/linjail/7", hostif="ljh7")
+    return rec.replace(**changes)
+
+
+@pytest.fixture
+def host_objects(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> list[str]:
+    """What the teardown removes, recorded instead of removed."""
+    from linjail.confine import cglayout, cgroup, net
+    log: list[str] = []
+    monkeypatch.setenv("LINJAIL_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(start, "owns_host_side", lambda rec: True)
+    monkeypatch.setattr(net, "teardown_host", lambda hn: log.append(
+        f"veth {hn.ifname} {' '.join(map(str, hn.ips))}"))
+    monkeypatch.setattr(cglayout, "release", lambda jid: log.append(f"v1 {jid}"))
+    monkeypatch.setattr(cgroup, "remove", lambda path: log.append(f"cgroup {path}"))
+    real_delete = registry.delete
+    monkeypatch.setattr(registry, "delete", lambda jid: (log.append(f"record {jid}"),
+                                                         real_delete(jid)))
+    return log
+
+
+def test_release_walks_the_host_side_backwards_from_the_record(
+        host_objects: list[str]) -> None:
+    rec = dead_record()
+    registry.write(rec)
+    assert start.release(rec) is True
+    assert host_objects == ["veth ljh7 198.51.100.7", "v1 7",
+                            "cgroup /sys/fs/cgroup/unified/linjail/7", "record 7"]
+    assert registry.read(7) is None
+    # again (another command got there first): nothing fails
+    host_objects.clear()
+    assert start.release(rec) is True
+    assert host_objects[-1] == "record 7"
+
+
+def test_a_record_that_lost_its_claim_releases_only_itself(
+        host_objects: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(start, "owns_host_side", lambda rec: False)
+    assert start.release(dead_record()) is True
+    assert host_objects == ["record 7"]
+
+
+def test_what_cannot_be_removed_keeps_the_claim_and_the_record(
+        host_objects: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from linjail.confine import net
+
+    def busy(hn: object) -> None:
+        raise OSError(errno.EBUSY, "delete link ljh7: Device or resource busy")
+    monkeypatch.setattr(net, "teardown_host", busy)
+    rec = dead_record()
+    registry.write(rec)
+    assert start.release(rec) is False
+    assert host_objects == ["v1 7"]          # the cgroup and the record stay: retried later
+    assert registry.read(7) == rec
+
+
+def test_a_jail_without_addresses_has_no_veth_to_remove(host_objects: list[str]) -> None:
+    start.release(dead_record(ips=[], hostif=""))
+    assert host_objects == ["v1 7", "cgroup /sys/fs/cgroup/unified/linjail/7", "record 7"]

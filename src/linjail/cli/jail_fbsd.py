@@ -303,11 +303,11 @@ def _remove_named(o: Options, rest: list[str], out: Out) -> int:
 def _wild_targets(conf: Conf | None, pattern: str) -> list[str]:
     """Running jails (and, with a configuration, its jails) matching PATTERN."""
     from ..config import jailconf
-    from ..state import registry
+    from ..lifecycle import sweep
     names: list[str] = []
     if isinstance(conf, jailconf.Conf):
         names = [n for n in conf.names() if jailconf.wild_match(n, pattern)]
-    for rec in registry.live_jails():
+    for rec in sweep.jails():
         name = rec.name or str(rec.jid)
         if rec.state == "running" and name not in names and jailconf.wild_match(name, pattern):
             names.append(name)

@@ -64,8 +64,8 @@ def _remove(args: list[str]) -> int:
     from .jexec import parse_jail
     jid = parse_jail(rest[0], "jailctl: remove")
     if isinstance(jid, str):
-        from ..state import registry
-        rec = registry.lookup_name(jid)
+        from ..lifecycle import sweep
+        rec = sweep.jail_named(jid)
         if rec is None:
             raise JailError(f"remove: {jid}: no such jail")
         jid = rec.jid

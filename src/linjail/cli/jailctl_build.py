@@ -113,9 +113,10 @@ def main_destroy(args: list[str], out: TextIO, err: TextIO) -> int:
 
 
 def running_roots() -> list[tuple[int, str]]:
-    """The live jails as roots/destroy.py asks for them: (JID, root)."""
-    from ..state import registry      # only destroy reads it (start-up time)
-    return [(rec.jid, rec.path) for rec in registry.live_jails()]
+    """The live jails as roots/destroy.py asks for them: (JID, root); what
+    ended jails left is released on the way (the sweep)."""
+    from ..lifecycle import sweep      # only destroy reads it (start-up time)
+    return [(rec.jid, rec.path) for rec in sweep.jails()]
 
 
 def _logger(err: TextIO) -> Callable[[str], None]:

@@ -72,11 +72,11 @@ def jail_list() -> str:
         return ""
     from ..confine.uts import current_hostname
     from ..display import escape
-    from ..state import registry
+    from ..lifecycle import sweep
     import ipaddress
     root = os.geteuid() == 0
     lines = []
-    for rec in registry.live_jails():          # newest first, as LIST_INSERT_HEAD
+    for rec in sweep.jails():          # newest first, as LIST_INSERT_HEAD
         if rec.state != "running":
             continue
         host = current_hostname(rec.pid, rec.hostname) if root else rec.hostname
@@ -96,24 +96,24 @@ def _show(name: str) -> str:
 
 
 def _value(name: str) -> int:
+    from ..lifecycle import sweep
     from ..state import knobs as knob_state
-    from ..state import registry
     kind, jid, knob = _parse_name(name)
     if kind == "jailed":
         return _jailed()
     if kind == "defaults":
         return int(knob_state.get_defaults().as_dict()[knob])
-    rec = registry.lookup(jid) if jid is not None else None
+    rec = sweep.jail(jid) if jid is not None else None
     if rec is None or rec.state != "running":
         raise JailError(f"sysctl: unknown oid '{name}'")
     return int(rec.knobs.get(knob, KNOB_DEFAULTS[knob]))
 
 
 def all_names() -> list[str]:
-    from ..state import registry
+    from ..lifecycle import sweep
     names = [f"jail.{k}" for k in KNOB_DEFAULTS] + ["jail.jailed", "jail.list"]
     names += [f"jail.defaults.{k}" for k in KNOB_DEFAULTS]
-    for rec in sorted(registry.live_jails(), key=lambda r: r.jid):
+    for rec in sorted(sweep.jails(), key=lambda r: r.jid):
         if rec.state == "running":
             names += [f"jail.{rec.jid}.{k}" for k in KNOB_DEFAULTS]
     return names

@@ -44,8 +44,8 @@ def parse_jail(text: str, prog: str = "jexec") -> int | str:
         return parse_jid(text, prog)
     except JailError:
         if text and os.geteuid() == 0:
-            from ..state import registry
-            rec = registry.lookup_name(text)
+            from ..lifecycle import sweep
+            rec = sweep.jail_named(text)
             if rec is not None:
                 return text
         raise
@@ -82,8 +82,8 @@ def _jexec(args: list[str]) -> int:
     inside = jailed()
     if isinstance(jid, str) and not inside:
         # a name becomes its JID first, for every user (FreeBSD's jail_getid)
-        from ..state import registry
-        rec = registry.lookup_name(jid)
+        from ..lifecycle import sweep
+        rec = sweep.jail_named(jid)
         if rec is None:
             raise JailError(f"jexec: cannot parse jail id: {jid}.", bare=True)
         jid = rec.jid

@@ -28,8 +28,9 @@ def _jls(args: list[str]) -> int:
     if jailed():
         return 0
     from ..confine.uts import current_hostname
+    from ..lifecycle import sweep
     from ..state import registry
-    jails = [r for r in registry.live_jails() if r.state == "running"]
+    jails = [r for r in sweep.jails() if r.state == "running"]
     root = os.geteuid() == 0
     rows = []
     for r in jails:

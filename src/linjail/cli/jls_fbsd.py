@@ -185,8 +185,8 @@ def _select(which: str) -> list[tuple[JailRecord, str]]:
     hostname each has now."""
     import os
     from ..confine.uts import current_hostname
-    from ..state import registry
-    jails = sorted((r for r in registry.live_jails() if r.state == "running"),
+    from ..lifecycle import sweep
+    jails = sorted((r for r in sweep.jails() if r.state == "running"),
                    key=lambda r: r.jid)
     if which:
         if which.isascii() and which.isdigit() and int(which) > 0:

@@ -139,8 +139,8 @@ def _limits(flt: Rule, human: bool) -> None:
     jid = _jail_of(int(flt.id.lstrip("0") or "0"))
     if jid is None:
         return
-    from ..state import registry
-    rec = registry.lookup(jid)
+    from ..lifecycle import sweep
+    rec = sweep.jail(jid)
     if rec is None:
         return
     _print_rules(rules_of(store.load(), rec), human)

@@ -32,7 +32,7 @@ from ..kernel import libc
 from ..model import Knobs, User
 from ..state import registry
 from ..kernel import unixsock
-from . import confinement
+from . import confinement, sweep
 from .start import (REAPER, SigintDeferred, caller_environment, check_stdio, enter_dir,
                     shell_status)
 from .stdio import Prepared, close_all_but, place, prepare
@@ -106,7 +106,7 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     {err}) instead of jexec's own line.  The descriptors follow the same rule
     as a jail's first command (stdio.py): pipes and stream sockets pass
     (PASS_FDS, above 2), the rest is replaced."""
-    rec = registry.lookup(jid)
+    rec = sweep.jail(jid)
     if rec is None or rec.state != "running":
         raise _attach_failed(jid)
     check_stdio((stdin, stdout, stderr))

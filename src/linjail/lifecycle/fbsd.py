@@ -32,6 +32,7 @@ from ..config.params import FbJail
 from ..errors import JailError
 from ..model import JailSpec
 from ..state import registry
+from . import sweep
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -267,7 +268,7 @@ def default_route_interfaces() -> set[str]:
 def existing(fj: FbJail) -> registry.JailRecord | None:
     """The running jail FJ's jid or name names (jail.c running_jid)."""
     if fj.jid:
-        rec = registry.lookup(fj.jid)
+        rec = sweep.jail(fj.jid)
         return rec if rec is not None and rec.state == "running" else None
     name = fj.name or fj.label
     return find(name) if name else None
@@ -276,10 +277,10 @@ def existing(fj: FbJail) -> registry.JailRecord | None:
 def find(word: str) -> registry.JailRecord | None:
     """A running jail by JID or name (state.c running_jail)."""
     if word.isascii() and word.isdigit() and 0 < len(word.lstrip("0")) <= 10:
-        rec = registry.lookup(int(word.lstrip("0")))
+        rec = sweep.jail(int(word.lstrip("0")))
         if rec is not None and rec.state == "running":
             return rec
-    for rec in registry.live_jails():
+    for rec in sweep.jails():
         if rec.state == "running" and (rec.name or str(rec.jid)) == word:
             return rec
     return None
@@ -384,7 +385,7 @@ def _remove_now(jid: int, grace: float = 0.0) -> None:
 def set_persist(jid: int, on: bool) -> None:
     """Switch the jail's PID 1 between persisting and ending with its last
     process (reaper.c); the record says which."""
-    rec = registry.lookup(jid)
+    rec = sweep.jail(jid)
     if rec is None:
         return
     try:

@@ -25,7 +25,7 @@ from ..record import Record, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Generic, Sequence, TypeVar
+    from typing import Callable, Generic, Iterable, Sequence, TypeVar
     C = TypeVar("C")
 else:
     C = None
@@ -41,12 +41,16 @@ class Step(Record, Generic[C]):
 
     WHEN(ctx): the step applies to this jail at all (a jail without
     addresses has no veth); SHOW(ctx): what `-v` prints after the name
-    (None: the step prints its own lines)."""
+    (None: the step prints its own lines).  CLAIM: what this step made is
+    the claim the later steps' objects are named after (a jail's JID): its
+    undo is skipped when an undo walked before it failed, so the next look
+    finds the claim and retries."""
     name: str
     do: Callable[[C], None]
     undo: Callable[[C], None] | None = None
     when: Callable[[C], bool] | None = None
     show: Callable[[C], str | None] | None = None
+    claim: bool = False
 
 
 #: where the step lines go (a descriptor); -1: nowhere
@@ -113,13 +117,13 @@ def describe(step: Step[C], ctx: C) -> str | None:
     return f"{step.name}: {detail}" if detail else step.name
 
 
-def undo_all(steps: Any, ctx: C) -> bool:
+def undo_all(steps: Iterable[Step[C]], ctx: C) -> bool:
     """Run the undo of each of STEPS (in the order given); True if none failed.
-    A failure does not stop the others: what stays is released by the next
-    command that looks."""
+    A failure does not stop the others (but a claim's: Step.claim): what
+    stays is released by the next command that looks."""
     clean = True
     for step in steps:
-        if step.undo is None:
+        if step.undo is None or (step.claim and not clean):
             continue
         try:
             step.undo(ctx)

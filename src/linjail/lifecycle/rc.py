@@ -89,8 +89,8 @@ class RealBackend:
         remove_jail(jid, grace)
 
     def lookup(self, jid: int) -> Record | None:
-        from linjail.state import registry
-        rec: Record | None = registry.lookup(jid)
+        from linjail.lifecycle import sweep
+        rec: Record | None = sweep.jail(jid)
         return rec
 
     def has_processes(self, jid: int) -> bool:
@@ -100,13 +100,13 @@ class RealBackend:
         process is left and exits: until it has, the record is still live.
         """
         from linjail.confine import cgroup
-        from linjail.state import registry
-        rec = registry.lookup(jid)
+        from linjail.lifecycle import sweep
+        rec = sweep.jail(jid)
         return rec is not None and any(p != rec.pid for p in cgroup.pids(rec.cgroup))
 
     def jail_paths(self) -> list[str]:
-        from linjail.state import registry
-        return [r.path for r in registry.live_jails()]
+        from linjail.lifecycle import sweep
+        return [r.path for r in sweep.jails()]
 
     def get_defaults(self) -> Knobs:
         from linjail.state import knobs

@@ -56,16 +56,16 @@ def resolve(rule: Rule) -> Rule:
     """A JID names the running jail: rules are kept under its name if it has
     one (FreeBSD's subject id is the jail's name), else under the JID."""
     if rule.id.isascii() and rule.id.isdigit() and len(rule.id.lstrip("0")) <= 10:
-        from ..state import registry
-        rec = registry.lookup(int(rule.id.lstrip("0") or "0"))
+        from . import sweep
+        rec = sweep.jail(int(rule.id.lstrip("0") or "0"))
         if rec is not None and rec.state == "running":
             return rule.replace(id=rec.name or str(rec.jid))
     return rule
 
 
 def running(jail_id: str) -> list[JailRecord]:
-    from ..state import registry
-    return [r for r in registry.live_jails() if r.state == "running"
+    from . import sweep
+    return [r for r in sweep.jails() if r.state == "running"
             and (r.name == jail_id or str(r.jid) == jail_id)]
 
 

@@ -6,14 +6,15 @@ import time
 
 from ..errors import JailError
 from ..state import registry
+from . import sweep
 
 
 def remove_jail(jid: int, grace: float = 1.0) -> None:
     """SIGTERM every process of jail JID, wait GRACE seconds, SIGKILL the rest,
     and return once the jail is gone and its host side released."""
     from ..confine import cgroup
-    from ..state import cleanup
-    rec = registry.lookup(jid)
+    from .start import release      # (here: the start path's imports only for a remove)
+    rec = sweep.jail(jid)
     if rec is None or rec.state != "running":
         raise JailError(f"remove: {jid}: no such jail")
     cg = rec.cgroup
@@ -30,5 +31,4 @@ def remove_jail(jid: int, grace: float = 1.0) -> None:
     cgroup.kill(cg)
     while registry.pid_alive(rec.pid, rec.starttime) or cgroup.pids(cg):
         time.sleep(0.005)
-    with registry.Lock():
-        cleanup.release(rec)
+    release(rec)

@@ -24,9 +24,11 @@ Any failure before 'g' kills the first process and undoes the host steps;
 the jail never ran anything.  The launcher is not needed afterwards: the
 reaper keeps the jail alive while any process lives in it.
 
-The right-hand column is the table JAIL_STEPS (run by lifecycle/plan.py;
-its mounts are lifecycle/mounts.py's operations); LINJAIL_DEBUG=1 prints each
-step as it runs.
+The columns are the tables HOST_STEPS and JAIL_STEPS (run by
+lifecycle/plan.py; the mounts are lifecycle/mounts.py's operations);
+HOST_STEPS walked backwards is the teardown of every jail (release):
+after a failed start, for `jailctl remove`, for the sweep of dead jails.
+LINJAIL_DEBUG=1 prints each step as it runs.
 
 A Become (the OCI runtime, linjail.oci) replaces the reaper: the first
 process itself becomes the jail's PID 1 and its own command.  It is told
@@ -57,7 +59,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Protocol
 
-    from ..confine.limits import Plan
+    from ..confine.limits import HostLimits, Plan
+    from ..confine.net import HostNet
     from ..confine.rootfs import Root
     from .mounts import RootMount
 
@@ -101,22 +104,6 @@ class Started(Record):
     stdio: Prepared | None = None
 
 
-class _Undo:
-    def __init__(self) -> None:
-        self.steps: list[Callable[[], None]] = []
-
-    def push(self, step: Callable[[], None]) -> None:
-        self.steps.append(step)
-
-    def run(self) -> None:
-        for step in reversed(self.steps):
-            try:
-                step()
-            except Exception:   # undo goes on: a leftover is reaped by the next look
-                pass
-        self.steps.clear()
-
-
 def check_stdio(fds: tuple[int | None, int | None, int | None]) -> None:
     """A directory must never reach the jail as a descriptor (openat escapes)."""
     import stat
@@ -142,153 +129,356 @@ def start(spec: JailSpec, *, stdin: int | None = 0, stdout: int | None = 1,
     becomes what BECOME makes of it instead of the reaper (status_fd and
     go_fd then lead nowhere).
     """
-    check_stdio((stdin, stdout, stderr))
+    ctx = Launcher(spec, (stdin, stdout, stderr), pty_slave, pass_fds, become)
+    plan.run(HOST_STEPS, ctx, "launcher")
+    # from here on the jail exists; removing it is remove_jail's job
+    assert ctx.rec is not None and ctx.handed is not None
+    return Started(ctx.rec.jid, ctx.pid, ctx.status_r, ctx.go_w, ctx.rec, ctx.master,
+                   ctx.handed)
+
+
+class Launcher:
+    """The context of HOST_STEPS: a start's (from its spec), or what a
+    record alone tells (of_record: the teardown of a jail another process
+    started, which may have been killed with -9 on the way)."""
+
+    def __init__(self, spec: JailSpec | None,
+                 stdio: tuple[int | None, int | None, int | None] = (None, None, None),
+                 pty_slave: int | None = None, pass_fds: tuple[int, ...] = (),
+                 become: Become | None = None) -> None:
+        self.spec = spec
+        self.stdio = stdio
+        self.pty_slave = pty_slave
+        self.pass_fds = pass_fds
+        self.become = become          # in place of the reaper (OCI)
+        #: the host objects named after the JID are this jail's (a start's
+        #: are; a record's if it still holds its claim: owns_host_side)
+        self.owner = True
+        self.reaper = b""
+        self.handed: Prepared | None = None
+        self.rec: registry.JailRecord | None = None
+        self.host: HostLimits | None = None           # rctl's part, if rules name it
+        self.confine: confinement.Confinement | None = None
+        # the launcher's ends and the first process's (-1: closed)
+        self.report_r = self.cmd_w = self.status_r = self.go_w = -1
+        self.theirs: tuple[int, ...] = ()
+        self.pid = 0                  # the first process
+        self.moved: Callable[[], None] | None = None   # waits for the cgroup move
+        self.hostnet: HostNet | None = None
+        self.master: int | None = None
+        self.starttime = 0            # the running record's facts (_running_facts)
+        self.exec_plan: tuple[int, str] | None = None
+
+    @classmethod
+    def of_record(cls, rec: registry.JailRecord) -> Launcher:
+        ctx = cls(None)
+        ctx.rec = rec
+        ctx.owner = owns_host_side(rec)
+        return ctx
+
+    @property
+    def networked(self) -> bool:
+        return self.spec is not None and bool(self.spec.ips or self.spec.interface)
+
+
+def _check_stdio(c: Launcher) -> None:
+    check_stdio(c.stdio)
+
+
+def _read_reaper(c: Launcher) -> None:
     try:
         with open(REAPER, "rb") as f:
-            reaper = f.read()
+            c.reaper = f.read()
     except OSError as err:
         code = err.errno or 0
         raise OpError("open", REAPER, code, detail="missing (`make dev` builds it)"
                       if code == errno.ENOENT else "") from None
-    handed = prepare((stdin, stdout, stderr), REAPER,
-                     keep=() if pty_slave is None else (pty_slave,))
-    try:
-        started = _create(spec, reaper, handed, pty_slave, pass_fds, become)
-    except BaseException:
-        handed.close()
-        raise
-    started.stdio = handed
-    return started
 
 
-def _create(spec: JailSpec, reaper: bytes, handed: Prepared, pty_slave: int | None,
-            pass_fds: tuple[int, ...], become: Become | None) -> Started:
+def _prepare_stdio(c: Launcher) -> None:
+    c.handed = prepare(c.stdio, REAPER, keep=() if c.pty_slave is None else (c.pty_slave,))
+
+
+def _close_stdio(c: Launcher) -> None:
+    if c.handed is not None:
+        c.handed.close()
+
+
+def _allocate(c: Launcher) -> None:
+    """The JID: its claim (the jail's cgroup) and its "starting" record,
+    which names every host object before it exists (the cgroup, the veth
+    and its rules are named after the JID): a launcher killed at any point
+    leaves a record through which the next command releases them."""
     from ..confine import cgroup
+    spec = c.spec
+    assert spec is not None
     owner_start = registry.starttime(os.getpid()) or 0
     name_veth: Callable[[int], str] = lambda jid: ""
     if spec.ips and not spec.interface:
         from ..confine.net import host_ifname as name_veth
-    # the record names every host object before it exists (the cgroup, the
-    # veth and its rules are named after the JID): a launcher killed at any
-    # point leaves a record through which the next command releases them
-    rec = registry.allocate(lambda jid: registry.JailRecord(
+    c.rec = registry.allocate(lambda jid: registry.JailRecord(
         jid=jid, hostname=spec.hostname, path=spec.path, ips=[str(a) for a in spec.ips],
         bootid=registry.boot_id(), owner_pid=os.getpid(), owner_start=owner_start,
         name=spec.name, created=time.time(), knobs=spec.knobs.as_dict(),
         persist=int(spec.persist),
         cgroup=cgroup.jail_cgroup(jid), hostif=name_veth(jid)),
         claim=cgroup.claim, unclaim=lambda jid: cgroup.remove(cgroup.jail_cgroup(jid)),
-        want=spec.jid, name=spec.name if spec.unique_name else "")
-    undo = _Undo()
-    undo.push(lambda: registry.delete(rec.jid))
-    undo.push(lambda: cgroup.remove(rec.cgroup))
-    try:
-        return _start(spec, rec, reaper, handed, pty_slave, pass_fds, undo, become)
-    except BaseException:
-        undo.run()
-        raise
+        want=spec.jid, name=spec.name if spec.unique_name else "", release_dead=release)
+    plan.trace("launcher", f"jid: {c.rec.jid}, cgroup {c.rec.cgroup}, record \"starting\"")
 
 
-def _start(spec: JailSpec, rec: registry.JailRecord, reaper: bytes, handed: Prepared,
-           pty_slave: int | None, pass_fds: tuple[int, ...], undo: _Undo,
-           become: Become | None) -> Started:
-    stdio = (handed.fds[0], handed.fds[1], handed.fds[2])
-    confine = confinement.prepare(spec.knobs)
-    if spec.ips or spec.interface:
+def _free_jid(c: Launcher) -> None:
+    """The claim last, then the record: while the cgroup exists no other
+    jail can take the JID, so what is named after it is this jail's."""
+    rec = c.rec
+    if rec is None:
+        return
+    if c.owner and rec.cgroup:
+        from ..confine import cgroup
+        cgroup.remove(rec.cgroup)
+    registry.delete(rec.jid)
+
+
+def _confinement(c: Launcher) -> None:
+    assert c.spec is not None
+    c.confine = confinement.prepare(c.spec.knobs)
+    if c.networked:
         from ..confine import net  # noqa: F401  (once, before the fork: both sides use it)
     from ..kernel import netlink  # noqa: F401  (the first process brings lo up)
-    cg = rec.cgroup
-    # rctl: rules naming this jail are written into its cgroups now, before
-    # any process of it runs; none (the usual case) costs one stat()
+
+
+def _rctl_exists(c: Launcher) -> bool:
+    # rules naming this jail are written into its cgroups now, before any
+    # process of it runs; none (the usual case) costs one stat()
     from ..state import rctl
-    host = None
-    if rctl.exists():
-        from ..confine import limits
-        spec, host = limits.for_start(spec, rec)
+    return rctl.exists()
 
+
+def _rctl_rules(c: Launcher) -> None:
+    from ..confine import limits
+    assert c.spec is not None and c.rec is not None
+    c.spec, c.host = limits.for_start(c.spec, c.rec)
+
+
+def _release_v1(c: Launcher) -> None:
+    if c.owner and c.rec is not None:
+        from ..confine import cglayout
+        cglayout.release(c.rec.jid)     # the v1 cgroups an rctl rule made it join
+
+
+def _pipes(c: Launcher) -> None:
     # first process -> launcher: its progress, its error, the jail's pty master
-    report_r, report_w = unixsock.pair()
-    cmd_r, cmd_w = os.pipe2(os.O_CLOEXEC)           # launcher -> first process
-    status_r, status_w = os.pipe2(os.O_CLOEXEC)     # reaper -> launcher
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)             # launcher -> reaper
-    ours = (report_r, cmd_w, status_r, go_w)
-    theirs = (report_w, cmd_r, status_w, go_r)
+    c.report_r, report_w = unixsock.pair()
+    cmd_r, c.cmd_w = os.pipe2(os.O_CLOEXEC)           # launcher -> first process
+    c.status_r, status_w = os.pipe2(os.O_CLOEXEC)     # reaper -> launcher
+    go_r, c.go_w = os.pipe2(os.O_CLOEXEC)             # launcher -> reaper
+    c.theirs = (report_w, cmd_r, status_w, go_r)
 
-    # The jail's PID 1 is born in the jail's cgroup (clone3): moving it there
-    # by writing cgroup.procs waits for an RCU grace period (5-15 ms here,
-    # cgroup_threadgroup_rwsem).  The first process unshares its cgroup
-    # namespace only after "n".
-    cgroup_fd = os.open(cg, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+def _close_pipes(c: Launcher) -> None:
+    for fd in (c.report_r, c.cmd_w, c.go_w, c.status_r) + c.theirs:
+        if fd >= 0:
+            _close(fd)
+    c.report_r = c.cmd_w = c.go_w = c.status_r = -1
+    c.theirs = ()
+
+
+def _clone(c: Launcher) -> None:
+    """The jail's PID 1, born in the jail's cgroup (clone3): moving it there
+    by writing cgroup.procs waits for an RCU grace period (5-15 ms here,
+    cgroup_threadgroup_rwsem).  The first process unshares its cgroup
+    namespace only after "n"."""
+    assert c.spec is not None and c.rec is not None and c.handed is not None
+    assert c.confine is not None
+    cgroup_fd = os.open(c.rec.cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         pid = libc.clone3(libc.CLONE_NEWPID | libc.CLONE_INTO_CGROUP, cgroup_fd)
     finally:
         os.close(cgroup_fd)
     if pid == 0:
-        _first_process(FirstProcess(spec, rec.jid, reaper, stdio, pty_slave, pass_fds,
-                                    theirs, confine, become), ours)   # never returns
-    handed.handed_over()
-    # what the running record will say, while the first process works
-    starttime = registry.starttime(pid) or 0
-    exec_plan = confinement.exec_plan(spec.knobs, confine)
-    joined: Callable[[], None] = lambda: None
-    joins = [j.join for j in (host, become) if j is not None]
-    if joins:
-        # the v1 hierarchies a rule (or an OCI cgroupsPath) needs can only be
-        # written: a thread does it while the first process mounts; "n" waits
-        def join_all() -> None:
-            for join in joins:
-                join(pid)
-        joined = _in_thread(join_all)
-        undo.push(joined)
-    for fd in theirs:
+        ours = (c.report_r, c.cmd_w, c.status_r, c.go_w)
+        stdio = (c.handed.fds[0], c.handed.fds[1], c.handed.fds[2])
+        _first_process(FirstProcess(c.spec, c.rec.jid, c.reaper, stdio, c.pty_slave,
+                                    c.pass_fds, c.theirs, c.confine, c.become),
+                       ours)   # never returns
+    c.pid = pid
+    c.handed.handed_over()
+    for fd in c.theirs:
         os.close(fd)
-    undo.push(lambda: _kill_and_reap(pid))
-    for fd in (report_r, cmd_w, go_w, status_r):
-        undo.push(_closer(fd))
+    c.theirs = ()
 
-    msg = os.read(report_r, 1)
+
+def _running_facts(c: Launcher) -> None:
+    """What the running record will say, worked out while the first process
+    sets up: its start time, the plan of jexec's fast path."""
+    assert c.spec is not None and c.confine is not None
+    c.starttime = registry.starttime(c.pid) or 0
+    c.exec_plan = confinement.exec_plan(c.spec.knobs, c.confine)
+
+
+def _kill_first(c: Launcher) -> None:
+    # a record's jail: its processes die with its cgroup (_free_jid)
+    if c.pid:
+        _kill_and_reap(c.pid)
+
+
+def _join_v1(c: Launcher) -> None:
+    """The v1 hierarchies an rctl rule (or an OCI cgroupsPath) needs can only
+    be written: a thread does it while the first process mounts; "n" waits
+    for it."""
+    joins = [j.join for j in (c.host, c.become) if j is not None]
+    pid = c.pid
+
+    def join_all() -> None:
+        for join in joins:
+            join(pid)
+    c.moved = _in_thread(join_all)
+
+
+def _wait_moved(c: Launcher) -> None:
+    if c.moved is not None:
+        c.moved()
+
+
+def _wait_namespaces(c: Launcher) -> None:
+    msg = os.read(c.report_r, 1)
     if msg != b"N":
-        raise _report_error(msg + _read_report(report_r)[0])
-    if spec.ips or spec.interface:
-        from ..confine import net
-        try:
-            hostnet = net.setup_host(rec.jid, pid, spec.ips, spec.interface)
-        except OSError:
-            # the first process may have died first: its reason is the real one
-            os.close(cmd_w)
-            msg = _read_report(report_r)[0]
-            if msg:
-                raise _report_error(msg) from None
-            raise
-        rec.hostif = hostnet.ifname
-        undo.push(lambda: net.teardown_host(hostnet))
-    joined()
-    if become is not None:
-        become.prepared(pid)
+        raise _report_error(msg + _read_report(c.report_r)[0])
+
+
+def _veth(c: Launcher) -> None:
+    from ..confine import net
+    assert c.spec is not None and c.rec is not None
     try:
-        os.write(cmd_w, b"n")
+        c.hostnet = net.setup_host(c.rec.jid, c.pid, c.spec.ips, c.spec.interface)
+    except OSError:
+        # the first process may have died first: its reason is the real one
+        _close(c.cmd_w)
+        c.cmd_w = -1
+        msg = _read_report(c.report_r)[0]
+        if msg:
+            raise _report_error(msg) from None
+        raise
+    c.rec.hostif = c.hostnet.ifname
+
+
+def _remove_veth(c: Launcher) -> None:
+    """The veth, its routes and rules (net.teardown_host: each step
+    tolerates an object already gone)."""
+    from ..confine import net
+    if c.hostnet is None and c.owner and c.rec is not None and c.rec.hostif:
+        import ipaddress
+        rec = c.rec
+        c.hostnet = net.HostNet(rec.jid, rec.hostif,
+                                tuple(ipaddress.ip_address(a) for a in rec.ips))
+    if c.hostnet is not None:
+        net.teardown_host(c.hostnet)
+
+
+def _show_veth(c: Launcher) -> str:
+    assert c.spec is not None
+    if c.spec.interface:
+        return f"macvlan eth0 on {c.spec.interface}"
+    hostif = c.rec.hostif if c.rec is not None else ""
+    return f"{hostif} <-> eth0, routes, rule to table 4242: " + \
+        " ".join(map(str, c.spec.ips))
+
+
+def _prepared(c: Launcher) -> None:
+    assert c.become is not None
+    c.become.prepared(c.pid)
+
+
+def _go_on(c: Launcher) -> None:
+    try:
+        os.write(c.cmd_w, b"n")
     except BrokenPipeError:
         pass                  # the first process is gone: its report says why
-    os.close(cmd_w)
-    msg, master = _read_report(report_r, with_fd=True)
+    os.close(c.cmd_w)
+    c.cmd_w = -1
+
+
+def _wait_exec(c: Launcher) -> None:
+    msg, c.master = _read_report(c.report_r, with_fd=True)
     if msg.startswith(b"P"):       # the pty's master came; an error may follow it
         msg = msg[1:]
     if msg:
-        if master is not None:
-            os.close(master)
+        if c.master is not None:
+            _close(c.master)
+            c.master = None
         raise _report_error(msg)
-    os.close(report_r)
+    os.close(c.report_r)
+    c.report_r = -1
 
-    rec.pid = pid
-    rec.starttime = starttime
+
+def _running(c: Launcher) -> None:
+    assert c.spec is not None and c.rec is not None
+    rec = c.rec
+    rec.pid = c.pid
+    rec.starttime = c.starttime
     rec.state = "running"
+    exec_plan = c.exec_plan
     if exec_plan is not None:    # what jexec's fast path executes (reaper/jexec_fast.c)
         registry.set_exec_plan(rec, exec_plan)
     registry.write(rec)
-    if host is not None:
-        host.started(rec, spec.console_log)    # rctl's watcher, if a rule needs one
-    undo.steps.clear()    # from here on the jail exists; removing it is remove_jail's job
-    return Started(rec.jid, pid, status_r, go_w, rec, master)
+    if c.host is not None:
+        c.host.started(rec, c.spec.console_log)    # rctl's watcher, if a rule needs one
+
+
+#: The host side: the launcher, from the spec to a jail whose PID 1 waits
+#: for 'g'.  Walked backwards it is the teardown (release): a failed start
+#: undoes the steps it did, `jailctl remove` and the sweep of dead jails
+#: undo them all from the record.
+HOST_STEPS: tuple[Step[Launcher], ...] = (
+    Step("check stdio", _check_stdio),
+    Step("reaper", _read_reaper, show=lambda c: REAPER),
+    Step("stdio", _prepare_stdio, _close_stdio),
+    Step("jid", _allocate, _free_jid, show=lambda c: None, claim=True),
+    Step("confinement", _confinement),
+    Step("rctl", _rctl_rules, _release_v1, when=_rctl_exists),
+    Step("pipes", _pipes, _close_pipes),
+    Step("clone", _clone, _kill_first, show=lambda c: "PID 1 of a new PID namespace, in "
+         "the jail's cgroup"),
+    Step("running facts", _running_facts),
+    Step("v1 cgroups", _join_v1, _wait_moved,
+         when=lambda c: c.host is not None or c.become is not None),
+    Step("namespaces", _wait_namespaces),
+    Step("veth", _veth, _remove_veth, when=lambda c: c.networked, show=_show_veth),
+    Step("cgroups joined", _wait_moved,
+         when=lambda c: c.host is not None or c.become is not None),
+    Step("prepared", _prepared, when=lambda c: c.become is not None),
+    Step("go on", _go_on),
+    Step("exec", _wait_exec),
+    Step("running", _running),
+)
+
+
+def release(rec: registry.JailRecord) -> bool:
+    """The teardown of a jail whose processes are gone, from its record
+    alone: HOST_STEPS walked backwards (idempotent).  The cgroup goes last
+    but the record: while it exists, no other jail can take the JID, so the
+    veth and rules named after it are this jail's.  If anything cannot be
+    removed, the claim and the record stay and the next command retries.
+    True if the jail is gone."""
+    with registry.Lock():
+        return plan.unwind(HOST_STEPS, Launcher.of_record(rec))
+
+
+def owns_host_side(rec: registry.JailRecord) -> bool:
+    """True if REC still holds the host-wide claim on its JID (its cgroup,
+    made by cgroup.claim), so the cgroup, veth and rules named after that
+    JID are its own.  A record of another registry with the same JID, or
+    one whose claim was released and taken again, owns nothing.  Records
+    written before claims existed carry no inode: they are believed only in
+    the default registry, where no other jail can have their JID."""
+    from ..confine import cgroup
+    if rec.cgroup and rec.cgroup != cgroup.jail_cgroup(rec.jid):
+        return False
+    if rec.hostif and rec.hostif != f"ljh{rec.jid}":
+        return False
+    if rec.cgroup_ino == 0:
+        return registry.state_dir() == registry.DEFAULT_STATE_DIR
+    return cgroup.claimed(rec.jid, rec.cgroup_ino)
 
 
 def _in_thread(work: Callable[[], None]) -> Callable[[], None]:
@@ -314,10 +504,6 @@ def _in_thread(work: Callable[[], None]) -> Callable[[], None]:
         if failure:
             raise failure[0]
     return wait
-
-
-def _closer(fd: int) -> Callable[[], None]:
-    return lambda: _close(fd)
 
 
 def _close(fd: int) -> None:
@@ -942,12 +1128,10 @@ def abandon(started: Started) -> None:
     """Undo a jail whose command never ran (`jail -i` could not print the
     JID, or Ctrl-C came before go()): its PID 1 is killed, the host side and
     the record released — nothing is left half-made."""
-    from ..state import cleanup
     _kill_and_reap(started.pid)
     for fd in (started.go_fd, started.status_fd, started.pty_master):
         if fd is not None:
             _close(fd)
     if started.stdio is not None:
         started.stdio.close()
-    with registry.Lock():
-        cleanup.release(started.record)
+    release(started.record)

@@ -372,14 +372,14 @@ def _kill_all(st: store.State, timeout: float = 10.0) -> None:
 
 def destroy(root: str, st: store.State) -> None:
     """Release what a stopped container left: its jail's record and cgroups
-    (the registry's own cleanup), then its directory."""
-    from ..state import cleanup
+    (the one teardown, lifecycle/start.release), then its directory."""
+    from ..lifecycle.start import release
     from .cgroups import Cgroups
     if st.jid:
         with registry.Lock():
             rec = registry.read(st.jid)
             if rec is not None and rec.name == st.jail and not rec.live():
-                cleanup.release(rec)
+                release(rec)
     Cgroups(st.cgroups_path, st.cgroups_made, st.cgroup_dirs).remove()
     store.remove(root, st.id)
 
@@ -472,7 +472,7 @@ def exec_(root: str, cid: str, process: dict[str, Any], *, detach: bool = False,
     own: the container's namespaces and cgroups, the jail's confinement and
     the config's seccomp profile, the user and capabilities it names.  The
     process's status (128+N for signal N), or 0 with DETACH once it runs."""
-    from ..lifecycle import attach
+    from ..lifecycle import attach, sweep
     from ..model import Knobs
     from . import config
     from .init import ExecProcess
@@ -480,7 +480,7 @@ def exec_(root: str, cid: str, process: dict[str, Any], *, detach: bool = False,
     now = store.status(root, st)
     if now not in ("created", "running"):
         raise JailError(f"cannot exec in a container that is {now}: {cid}")
-    rec = registry.lookup(st.jid)
+    rec = sweep.jail(st.jid)
     if rec is None:
         raise JailError(f"cannot exec in a container that is stopped: {cid}")
     p = config.process_of(process, Knobs.from_dict(rec.knobs))

@@ -8,8 +8,10 @@ Layout under the state directory (LINJAIL_STATE_DIR, default /run/linjail):
 
 `/run` is not a tmpfs on these machines, so a record carries the boot id, and
 the PIDs it names carry their start time (field 22 of /proc/PID/stat): a
-record is live only if its process is the very one that wrote it.  Any
-command that lists jails removes what is no longer live (see cleanup.py).
+record is live only if its process is the very one that wrote it.
+
+The registry is data: reading it changes nothing.  What a dead jail left is
+released by the sweep the commands call where they read it (lifecycle/sweep.py).
 """
 from __future__ import annotations
 
@@ -321,7 +323,8 @@ def all_records(strays: list[str] | None = None) -> Iterator[JailRecord]:
 def allocate(make: Callable[[int], JailRecord],
              claim: Callable[[int], int | None] | None = None,
              unclaim: Callable[[int], None] | None = None,
-             want: int = 0, name: str = "") -> JailRecord:
+             want: int = 0, name: str = "",
+             release_dead: Callable[[JailRecord], object] | None = None) -> JailRecord:
     """Allocate the next JID under the lock and write make(jid) as its record.
 
     JIDs start at 1 after boot and only go up; after 999999 they wrap to 1,
@@ -333,10 +336,11 @@ def allocate(make: Callable[[int], JailRecord],
     WANT (FreeBSD's jid parameter) asks for that JID and no other; NAME
     must not be the name of a live jail (FreeBSD: names are unique among
     running jails).  Either conflict raises JailError('"X" already exists').
+    A dead jail's record in WANT's way is given to RELEASE_DEAD first.
     """
     with Lock():
         if want or name:
-            _check_free(want, name, claim)
+            _check_free(want, name, release_dead)
         counter = os.path.join(state_dir(), "jid")
         nxt = 1
         try:
@@ -389,14 +393,14 @@ def _exists(what: str) -> Exception:
     return JailError(f'"{what}" already exists')
 
 
-def _check_free(want: int, name: str, claim: Callable[[int], int | None] | None) -> None:
+def _check_free(want: int, name: str,
+                release_dead: Callable[[JailRecord], object] | None) -> None:
     """Under the lock: JID WANT and NAME belong to no live jail.  A dead
     record in the way is released first (its jail is gone)."""
     for rec in all_records():
         if not rec.live():
-            if rec.jid == want:
-                from .cleanup import release
-                release(rec)
+            if rec.jid == want and release_dead is not None:
+                release_dead(rec)
             continue
         if want and rec.jid == want:
             raise _exists(str(want))
@@ -404,34 +408,26 @@ def _check_free(want: int, name: str, claim: Callable[[int], int | None] | None)
             raise _exists(name)
 
 
-def live_jails() -> list[JailRecord]:
-    """Every live jail, newest first; dead records are cleaned up on the way."""
-    out: list[JailRecord] = []
+def scan(strays: list[str] | None = None) -> tuple[list[JailRecord], list[JailRecord]]:
+    """(live jails newest first, dead records): every record read once;
+    names that are not records go to STRAYS."""
+    live: list[JailRecord] = []
     dead: list[JailRecord] = []
-    strays: list[str] = []
     for rec in all_records(strays):
-        (out if rec.live() else dead).append(rec)
-    from .cleanup import sweep_claims
-    sweep_claims({rec.jid for rec in out + dead})
-    if dead or strays:
-        # a jail that ended, or a writer killed between its tmp file and the
-        # rename: release what is no longer anybody's
-        from .cleanup import reap_dead, sweep_orphans
-        reap_dead(dead)
-        sweep_orphans(strays)
-    out.sort(key=lambda r: (r.created, r.jid), reverse=True)
-    return out
+        (live if rec.live() else dead).append(rec)
+    live.sort(key=lambda r: (r.created, r.jid), reverse=True)
+    return live, dead
+
+
+def live_jails() -> list[JailRecord]:
+    """Every live jail, newest first."""
+    return scan()[0]
 
 
 def lookup(jid: int) -> JailRecord | None:
+    """Jail JID's record if it is live."""
     rec = read(jid)
-    if rec is None:
-        return None
-    if not rec.live():
-        from .cleanup import reap_dead
-        reap_dead([rec])
-        return None
-    return rec
+    return rec if rec is not None and rec.live() else None
 
 
 def refresh_hostname(rec: JailRecord, hostname: str) -> None:

@@ -1,21 +1,61 @@
-"""Releasing what a dead jail left on the host (SPEC §7 "State").
+"""The sweep: releasing what dead jails left (SPEC §7 "State").
 
 A jail ends when its PID 1 exits; the kernel then drops its namespaces (and
 with them its mounts and its veth).  What remains on the host — the cgroup
-directory, the policy rules, the record — is removed by the next command
-that looks, under the registry lock.  Only root can; others just skip it.
+directory, the policy rules, the record — is released by the next command
+that looks, under the registry lock, through the one teardown
+(start.release: the host-side steps walked backwards from the record).
+Only root can; others just skip it.
+
+The registry itself is data: the commands (jls, jexec, jail, jailctl,
+rctl) read it through the functions here, which sweep what they read:
+jails() where they list jails, jail(JID) and jail_named(NAME) where they
+look one up.
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 
-from . import registry
+from ..state import registry
+
+
+def jails() -> list[registry.JailRecord]:
+    """The live jails, newest first; what the dead ones left is released, as
+    are stray files and unnamed claims (one read of the records for both)."""
+    strays: list[str] = []
+    live, dead = registry.scan(strays)
+    sweep_claims({rec.jid for rec in live + dead})
+    if dead or strays:
+        # a jail that ended, or a writer killed between its tmp file and the
+        # rename: release what is no longer anybody's
+        reap_dead(dead)
+        sweep_orphans(strays)
+    return live
+
+
+def jail(jid: int) -> registry.JailRecord | None:
+    """Jail JID's record if it is live; released if it is dead."""
+    rec = registry.read(jid)
+    if rec is None:
+        return None
+    if not rec.live():
+        reap_dead([rec])
+        return None
+    return rec
+
+
+def jail_named(name: str) -> registry.JailRecord | None:
+    for rec in jails():
+        if rec.name == name:
+            return rec
+    return None
 
 
 def reap_dead(records: list[registry.JailRecord]) -> None:
     if os.geteuid() != 0:
         return
+    # (here: the start path's modules are loaded only when a jail is released)
+    from .start import release
     with registry.Lock():
         for rec in records:
             again = registry.read(rec.jid)
@@ -78,43 +118,3 @@ def sweep_claims(named: set[int]) -> None:
             os.rmdir(path)
         except OSError:
             pass
-
-
-def owns_host_side(rec: registry.JailRecord) -> bool:
-    """True if REC still holds the host-wide claim on its JID (its cgroup,
-    made by cgroup.claim), so the cgroup, veth and rules named after that
-    JID are its own.  A record of another registry with the same JID, or
-    one whose claim was released and taken again, owns nothing.  Records
-    written before claims existed carry no inode: they are believed only in
-    the default registry, where no other jail can have their JID."""
-    from ..confine import cgroup
-    if rec.cgroup and rec.cgroup != cgroup.jail_cgroup(rec.jid):
-        return False
-    if rec.hostif and rec.hostif != f"ljh{rec.jid}":
-        return False
-    if rec.cgroup_ino == 0:
-        return registry.state_dir() == registry.DEFAULT_STATE_DIR
-    return cgroup.claimed(rec.jid, rec.cgroup_ino)
-
-
-def release(rec: registry.JailRecord) -> None:
-    """Undo the host side of a jail whose processes are gone (idempotent).
-
-    The cgroup goes last: while it exists, no other jail can take the JID,
-    so the veth and rules named after it are this jail's.  If anything of
-    it cannot be removed the record stays, and the next command retries.
-    """
-    if owns_host_side(rec):
-        try:
-            if rec.hostif:
-                from ..confine import net
-                ips = tuple(ipaddress.ip_address(a) for a in rec.ips)
-                net.teardown_host(net.HostNet(rec.jid, rec.hostif, ips))
-            from ..confine import cglayout
-            cglayout.release(rec.jid)     # v1 cgroups an rctl rule made it join
-            if rec.cgroup:
-                from ..confine import cgroup
-                cgroup.remove(rec.cgroup)
-        except (OSError, ValueError):
-            return
-    registry.delete(rec.jid)

@@ -181,7 +181,7 @@ def test_an_undo_that_fails_does_not_stop_the_others() -> None:
         Step("a", lambda c: log.append("do a"), lambda c: log.append("undo a")),
         Step("b", lambda c: log.append("do b"), bad),
         Step("c", lambda c: log.append("do c"), lambda c: log.append("undo c")))
-    assert plan.unwind(table, None) is False
+    assert plan.unwind(table, None, "test") is False
     assert log == ["undo c", "undo b", "undo a"]
 
 

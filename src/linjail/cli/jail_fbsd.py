@@ -130,6 +130,9 @@ def main_fbsd(args: list[str]) -> int:
             o.verbose = 1
         # -d (allow.dying) and -p (parallel limit): nothing to do here,
         # linjail has no dying jails and runs one command at a time
+    if o.verbose > 0:     # also each step of making or removing a jail, on stderr
+        from ..lifecycle import plan
+        plan.trace_to(2)
     if not o.ops:
         return _legacy(o, rest)
     from ._main import jailed

@@ -5,9 +5,9 @@
     k.names()      # ["prctl", "prctl", "unshare", ..., "execve"]
 
 While installed, every function of kernel/libc.py and kernel/netlink.py's
-Netlink and Nftables (also where confine/net.py holds it) are replaced: nothing reaches the kernel, so the
-order of a start's mounts, pivot_root and confinement can be checked
-without root.  Each call is recorded as a Call and answered as a kernel
+Netlink and Nftables (also where confine/net.py holds it) are replaced:
+nothing reaches the kernel, so the order of a start's mounts, pivot_root and
+confinement can be checked without root.  Each call is recorded as a Call and answered as a kernel
 would answer a success: a new descriptor (from 1000 up, never one of the
 test's own) for what opens one, a directory for fstat, the bytes given to
 `reads` for read.  fail(NAME, nth) makes the NTH call of NAME raise OSError

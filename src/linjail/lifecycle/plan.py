@@ -44,13 +44,16 @@ class Step(Record, Generic[C]):
     (None: the step prints its own lines).  CLAIM: what this step made is
     the claim the later steps' objects are named after (a jail's JID): its
     undo is skipped when an undo walked before it failed, so the next look
-    finds the claim and retries."""
+    finds the claim and retries.  LOCAL: its undo releases only what the
+    process that did the step holds (descriptors, a child, a thread), so
+    unwind() — another process, from a record — has nothing to do there."""
     name: str
     do: Callable[[C], None]
     undo: Callable[[C], None] | None = None
     when: Callable[[C], bool] | None = None
     show: Callable[[C], str | None] | None = None
     claim: bool = False
+    local: bool = False
 
 
 #: where the step lines go (a descriptor); -1: nowhere
@@ -103,7 +106,7 @@ def run(table: Sequence[Step[C]], ctx: C, who: str) -> None:
             step.do(ctx)
             done.append(step)   # a step that fails undoes its own part itself
     except BaseException:
-        undo_all(reversed(done), ctx)
+        undo_all(reversed(done), ctx, who)
         raise
 
 
@@ -117,7 +120,7 @@ def describe(step: Step[C], ctx: C) -> str | None:
     return f"{step.name}: {detail}" if detail else step.name
 
 
-def undo_all(steps: Iterable[Step[C]], ctx: C) -> bool:
+def undo_all(steps: Iterable[Step[C]], ctx: C, who: str) -> bool:
     """Run the undo of each of STEPS (in the order given); True if none failed.
     A failure does not stop the others (but a claim's: Step.claim): what
     stays is released by the next command that looks."""
@@ -125,6 +128,7 @@ def undo_all(steps: Iterable[Step[C]], ctx: C) -> bool:
     for step in steps:
         if step.undo is None or (step.claim and not clean):
             continue
+        trace(who, f"undo {step.name}")
         try:
             step.undo(ctx)
         except Exception:
@@ -132,7 +136,8 @@ def undo_all(steps: Iterable[Step[C]], ctx: C) -> bool:
     return clean
 
 
-def unwind(table: Sequence[Step[C]], ctx: C) -> bool:
-    """TABLE walked backwards, every undo (whether or not its step applied:
-    an undo finds nothing to remove then); True if every undo succeeded."""
-    return undo_all(reversed(table), ctx)
+def unwind(table: Sequence[Step[C]], ctx: C, who: str) -> bool:
+    """TABLE walked backwards by another process than the one that ran it:
+    every undo but the local ones (whether or not its step applied: an
+    undo finds nothing to remove then); True if every undo succeeded."""
+    return undo_all((s for s in reversed(table) if not s.local), ctx, who)

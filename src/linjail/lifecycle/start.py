@@ -317,7 +317,7 @@ def _running_facts(c: Launcher) -> None:
 
 
 def _kill_first(c: Launcher) -> None:
-    # a record's jail: its processes die with its cgroup (_free_jid)
+    # (a record's jail: its processes die with its cgroup, _free_jid)
     if c.pid:
         _kill_and_reap(c.pid)
 
@@ -432,15 +432,15 @@ def _running(c: Launcher) -> None:
 HOST_STEPS: tuple[Step[Launcher], ...] = (
     Step("check stdio", _check_stdio),
     Step("reaper", _read_reaper, show=lambda c: REAPER),
-    Step("stdio", _prepare_stdio, _close_stdio),
+    Step("stdio", _prepare_stdio, _close_stdio, local=True),
     Step("jid", _allocate, _free_jid, show=lambda c: None, claim=True),
     Step("confinement", _confinement),
     Step("rctl", _rctl_rules, _release_v1, when=_rctl_exists),
-    Step("pipes", _pipes, _close_pipes),
-    Step("clone", _clone, _kill_first, show=lambda c: "PID 1 of a new PID namespace, in "
-         "the jail's cgroup"),
+    Step("pipes", _pipes, _close_pipes, local=True),
+    Step("clone", _clone, _kill_first, local=True,
+         show=lambda c: "PID 1 of a new PID namespace, in the jail's cgroup"),
     Step("running facts", _running_facts),
-    Step("v1 cgroups", _join_v1, _wait_moved,
+    Step("v1 cgroups", _join_v1, _wait_moved, local=True,
          when=lambda c: c.host is not None or c.become is not None),
     Step("namespaces", _wait_namespaces),
     Step("veth", _veth, _remove_veth, when=lambda c: c.networked, show=_show_veth),
@@ -461,7 +461,7 @@ def release(rec: registry.JailRecord) -> bool:
     removed, the claim and the record stay and the next command retries.
     True if the jail is gone."""
     with registry.Lock():
-        return plan.unwind(HOST_STEPS, Launcher.of_record(rec))
+        return plan.unwind(HOST_STEPS, Launcher.of_record(rec), f"teardown of {rec.jid}")
 
 
 def owns_host_side(rec: registry.JailRecord) -> bool:

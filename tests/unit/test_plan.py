@@ -273,3 +273,41 @@ def test_what_cannot_be_removed_keeps_the_claim_and_the_record(
 def test_a_jail_without_addresses_has_no_veth_to_remove(host_objects: list[str]) -> None:
     start.release(dead_record(ips=[], hostif=""))
     assert host_objects == ["v1 7", "cgroup /sys/fs/cgroup/unified/linjail/7", "record 7"]
+
+
+def test_a_failed_start_drops_its_record_even_when_its_cgroup_stays(
+        host_objects: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """As before the tables: the start's own record goes; the empty claim
+    left is sweep_claims' (a record's teardown keeps both instead)."""
+    from linjail.confine import cgroup
+
+    def busy(path: str) -> None:
+        raise OSError(errno.EBUSY, "Device or resource busy", path)
+    monkeypatch.setattr(cgroup, "remove", busy)
+    rec = dead_record()
+    registry.write(rec)
+    ctx = start.Launcher(JailSpec(path=rec.path, hostname="www", ips=(), command=("x",)))
+    ctx.rec = rec
+    with pytest.raises(OSError):
+        start._free_jid(ctx)
+    assert registry.read(7) is None
+    registry.write(rec)
+    assert start.release(rec) is False
+    assert registry.read(7) == rec
+
+
+def test_claims_wait_for_a_clean_walk_only_in_unwind() -> None:
+    log: list[str] = []
+
+    def bad(ctx: object) -> None:
+        raise OSError(errno.EBUSY, "busy")
+    table: tuple[Step[None], ...] = (
+        Step("claim", lambda c: None, lambda c: log.append("undo claim"), claim=True),
+        Step("thing", lambda c: None, bad),
+        Step("fails", lambda c: (_ for _ in ()).throw(OSError(errno.EIO, "injected"))))
+    with pytest.raises(OSError):
+        plan.run(table, None, "test")
+    assert log == ["undo claim"]         # a failed start undoes everything it did
+    log.clear()
+    assert plan.unwind(table, None, "test") is False
+    assert log == []                     # the teardown keeps the claim for the next look

@@ -42,9 +42,9 @@ class Step(Record, Generic[C]):
     WHEN(ctx): the step applies to this jail at all (a jail without
     addresses has no veth); SHOW(ctx): what `-v` prints after the name
     (None: the step prints its own lines).  CLAIM: what this step made is
-    the claim the later steps' objects are named after (a jail's JID): its
-    undo is skipped when an undo walked before it failed, so the next look
-    finds the claim and retries.  LOCAL: its undo releases only what the
+    the claim the later steps' objects are named after (a jail's JID): in
+    unwind() its undo is skipped when an undo walked before it failed, so
+    the next look finds the claim and retries.  LOCAL: its undo releases only what the
     process that did the step holds (descriptors, a child, a thread), so
     unwind() — another process, from a record — has nothing to do there."""
     name: str
@@ -106,7 +106,7 @@ def run(table: Sequence[Step[C]], ctx: C, who: str) -> None:
             step.do(ctx)
             done.append(step)   # a step that fails undoes its own part itself
     except BaseException:
-        undo_all(reversed(done), ctx, who)
+        undo_all(reversed(done), ctx, who, keep_claims=False)
         raise
 
 
@@ -120,13 +120,13 @@ def describe(step: Step[C], ctx: C) -> str | None:
     return f"{step.name}: {detail}" if detail else step.name
 
 
-def undo_all(steps: Iterable[Step[C]], ctx: C, who: str) -> bool:
+def undo_all(steps: Iterable[Step[C]], ctx: C, who: str, keep_claims: bool = True) -> bool:
     """Run the undo of each of STEPS (in the order given); True if none failed.
-    A failure does not stop the others (but a claim's: Step.claim): what
-    stays is released by the next command that looks."""
+    A failure does not stop the others (but a claim's, with KEEP_CLAIMS:
+    Step.claim): what stays is released by the next command that looks."""
     clean = True
     for step in steps:
-        if step.undo is None or (step.claim and not clean):
+        if step.undo is None or (keep_claims and step.claim and not clean):
             continue
         trace(who, f"undo {step.name}")
         try:
@@ -139,5 +139,6 @@ def undo_all(steps: Iterable[Step[C]], ctx: C, who: str) -> bool:
 def unwind(table: Sequence[Step[C]], ctx: C, who: str) -> bool:
     """TABLE walked backwards by another process than the one that ran it:
     every undo but the local ones (whether or not its step applied: an
-    undo finds nothing to remove then); True if every undo succeeded."""
+    undo finds nothing to remove then), a claim's only if every undo
+    before it succeeded; True if every undo succeeded."""
     return undo_all((s for s in reversed(table) if not s.local), ctx, who)

@@ -229,13 +229,22 @@ def _allocate(c: Launcher) -> None:
 
 def _free_jid(c: Launcher) -> None:
     """The claim last, then the record: while the cgroup exists no other
-    jail can take the JID, so what is named after it is this jail's."""
+    jail can take the JID, so what is named after it is this jail's.  A
+    record's teardown keeps the record when the cgroup stays (the next look
+    retries); a failed start drops its record anyway (an empty claim left
+    behind is the sweep's: sweep_claims)."""
     rec = c.rec
     if rec is None:
         return
-    if c.owner and rec.cgroup:
-        from ..confine import cgroup
-        cgroup.remove(rec.cgroup)
+    try:
+        if c.owner and rec.cgroup:
+            from ..confine import cgroup
+            cgroup.remove(rec.cgroup)
+    except OSError:
+        if c.spec is None:
+            raise
+        registry.delete(rec.jid)
+        raise
     registry.delete(rec.jid)
 
 

@@ -23,7 +23,14 @@ runtime itself (runc's rule); without one the path is
 
 On a cgroup2-only host the controllers live in the jail's own directory
 (rctl's layout); cgroupsPath is not a second place there (a process is in
-one cgroup2 directory), and the limits go to the jail's directory.
+one cgroup2 directory), and the limits go to the jail's directory.  Per
+controller: a v1 hierarchy the kernel mounts takes the v1 writes (plan);
+otherwise cgroup2 takes the v2 ones (plan_v2) when its root offers the
+controller (cglayout.discover): create() enables it for the jails' subtree
+(cglayout.enable_v2, as rctl does), join() finds it listed in the jail's
+cgroup.controllers and writes there before the first process runs anything.
+linux.resources.unified (cgroup2 file -> value) is written as given, for
+files of controllers enabled that way only.
 """
 from __future__ import annotations
 
@@ -37,6 +44,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..confine.cglayout import Layout
     from .store import State
 
 #: the v1 hierarchies a container joins, when the kernel mounts them
@@ -74,7 +82,7 @@ def _section(res: dict[str, Any], key: str) -> dict[str, Any]:
 def plan(res: dict[str, Any]) -> list[Write]:
     """The v1 writes linux.resources asks for, in the order they must be made."""
     where = "linux.resources"
-    for key in ("hugepageLimits", "network", "rdma", "unified"):
+    for key in ("hugepageLimits", "network", "rdma"):
         if res.get(key) not in (None, {}, []):
             raise ConfigError(f"{where}.{key}", "not supported by linjail-oci")
     out: list[Write] = []
@@ -190,6 +198,172 @@ def _devices(rules: Any, where: str) -> list[Write]:
     return out
 
 
+# --- cgroup2 ---------------------------------------------------------------------------------
+
+#: the v2 controller a v1 hierarchy's writes become ("" : none)
+V2_OF_V1 = {"memory": "memory", "pids": "pids", "cpu": "cpu", "cpuset": "cpuset",
+            "blkio": "io", "devices": ""}
+
+
+def cpu_weight(shares: int) -> int:
+    """cgroup v1 cpu.shares [2, 262144] -> cgroup2 cpu.weight [1, 10000], as
+    runc (>= 1.3.2) converts: a quadratic in log2(shares), so the defaults
+    1024 -> 100 and both ends map onto each other; 0 means unset."""
+    import math
+    if shares <= 0:
+        return 0
+    if shares <= 2:
+        return 1
+    if shares >= 262144:
+        return 10000
+    log = math.log2(shares)
+    return min(10000, math.ceil(10 ** ((log * log + 125 * log) / 612 - 7 / 34)))
+
+
+def _max_or(value: int) -> str:
+    return "max" if value < 0 else str(value)
+
+
+def plan_v2(res: dict[str, Any], controllers: set[str]) -> list[Write]:
+    """The cgroup2 writes of linux.resources for the v2 CONTROLLERS (those
+    without a v1 hierarchy here), then linux.resources.unified's."""
+    where = "linux.resources"
+    out: list[Write] = []
+    if "memory" in controllers:
+        out += _memory_v2(_section(res, "memory"), f"{where}.memory")
+    pids = _int(_section(res, "pids"), "limit", f"{where}.pids")
+    if "pids" in controllers and pids is not None:
+        out.append(("pids", "pids.max", "max" if pids <= 0 else str(pids)))
+    cpu = _section(res, "cpu")
+    if "cpu" in controllers:
+        out += _cpu_v2(cpu, f"{where}.cpu")
+    if "cpuset" in controllers:
+        out += [("cpuset", name, value) for c, name, value in _cpu(cpu, f"{where}.cpu")
+                if c == "cpuset"]
+    if "io" in controllers:
+        out += [("io", "io.max", f"{dev} {key}={'max' if rate == '0' else rate}")
+                for _, name, value in _blkio(_section(res, "blockIO"), f"{where}.blockIO")
+                for dev, rate in [value.split(" ")]
+                for key in [{"read_bps_device": "rbps", "write_bps_device": "wbps",
+                             "read_iops_device": "riops",
+                             "write_iops_device": "wiops"}[name.split(".")[-1]]]]
+    return out
+
+
+def _memory_v2(mem: dict[str, Any], where: str) -> list[Write]:
+    out: list[Write] = []
+    limit = _int(mem, "limit", where)
+    swap = _int(mem, "swap", where)
+    if limit is not None:
+        out.append(("memory", "memory.max", _max_or(limit)))
+    if swap is not None:
+        # OCI's swap is memory+swap (v1's memsw); memory.swap.max is swap alone
+        if swap < 0:
+            out.append(("memory", "memory.swap.max", "max"))
+        elif limit is None or limit <= 0:
+            raise ConfigError(f"{where}.swap", "needs memory.limit on cgroup2 "
+                              "(swap is memory+swap)")
+        elif swap < limit:
+            raise ConfigError(f"{where}.swap", f"{swap}: below memory.limit ({limit})")
+        else:
+            out.append(("memory", "memory.swap.max", str(swap - limit)))
+    reservation = _int(mem, "reservation", where)
+    if reservation is not None:
+        out.append(("memory", "memory.low", _max_or(reservation)))
+    for key in ("kernel", "kernelTCP", "swappiness"):
+        if mem.get(key) is not None:
+            raise ConfigError(f"{where}.{key}", "has no cgroup2 equivalent")
+    if mem.get("disableOOMKiller"):
+        raise ConfigError(f"{where}.disableOOMKiller", "has no cgroup2 equivalent")
+    if mem.get("useHierarchy") is False:
+        raise ConfigError(f"{where}.useHierarchy", "false: this kernel is always hierarchical")
+    return out
+
+
+def _cpu_v2(cpu: dict[str, Any], where: str) -> list[Write]:
+    out: list[Write] = []
+    shares = _int(cpu, "shares", where, 0)
+    if shares:
+        out.append(("cpu", "cpu.weight", str(cpu_weight(shares))))
+    quota, period = _int(cpu, "quota", where), _int(cpu, "period", where, 1)
+    if quota is not None or period is not None:
+        shown = "max" if quota is None or quota < 0 else str(quota)
+        out.append(("cpu", "cpu.max", f"{shown} {period or 100000}"))
+    burst = _int(cpu, "burst", where, 0)
+    if burst is not None:
+        out.append(("cpu", "cpu.max.burst", str(burst)))
+    idle = _int(cpu, "idle", where)
+    if idle is not None:
+        out.append(("cpu", "cpu.idle", str(idle)))
+    for key in ("realtimePeriod", "realtimeRuntime"):
+        if cpu.get(key):
+            raise ConfigError(f"{where}.{key}", "has no cgroup2 equivalent")
+    return out
+
+
+def unified(res: dict[str, Any], enabled: set[str]) -> list[Write]:
+    """linux.resources.unified: each cgroup2 file of an ENABLED controller."""
+    where = "linux.resources.unified"
+    files = res.get("unified") or {}
+    if not isinstance(files, dict):
+        raise ConfigError(where, "not an object")
+    if files and not enabled:
+        raise ConfigError(where, "needs cgroup2 controllers (this host has cgroup v1 ones)")
+    out: list[Write] = []
+    for name, value in files.items():
+        ctrl = name.split(".", 1)[0]
+        if "/" in name or name in (".", "..") or "\0" in name or "." not in name:
+            raise ConfigError(f"{where}.{name}", "not a cgroup2 file name")
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}.{name}", "not a string")
+        if ctrl not in enabled:
+            raise ConfigError(f"{where}.{name}", f"the {ctrl} controller is not enabled in "
+                              "this host's cgroup2")
+        out.append((ctrl, name, value))
+    return out
+
+
+def v2_split(writes: list[Write], v1: dict[str, str], res: dict[str, Any],
+             offered: set[str]) -> tuple[list[Write], list[Write]]:
+    """(the v1 writes for the hierarchies mounted in V1, the cgroup2 writes
+    for the rest); a controller neither offers: one line."""
+    needed: set[str] = set()
+    for ctrl, name, _ in writes:
+        if ctrl in v1:
+            continue
+        v2 = V2_OF_V1.get(ctrl, "")
+        if not v2 or v2 not in offered:
+            raise ConfigError("linux.resources", f"{name}: the {ctrl} cgroup controller "
+                              "is not available on this host")
+        needed.add(v2)
+    v2writes = plan_v2(res, needed) if needed else []
+    # unified: the controllers cgroup2 offers and no v1 hierarchy holds
+    return [w for w in writes if w[0] in v1], v2writes + unified(
+        res, {c for c in offered if c not in v1 and c not in ("blkio",)})
+
+
+def write_v2(path: str, writes: list[Write]) -> None:
+    """The cgroup2 WRITES into the jail's directory PATH, each controller
+    listed in its cgroup.controllers (enabled by the parent) first."""
+    from ..confine.cglayout import controllers
+    enabled = controllers(path)
+    for ctrl, name, _ in writes:
+        if ctrl not in enabled:
+            raise JailError(f"{os.path.join(path, name)}: the {ctrl} controller is not "
+                            "enabled in this cgroup")
+    for ctrl, name, value in writes:
+        write_value(os.path.join(path, name), value)
+
+
+def v2_of(pid: int, v2root: str) -> str:
+    """PID's cgroup2 directory (the 0:: line of /proc/PID/cgroup)."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                return os.path.join(v2root, line[3:].strip().lstrip("/"))
+    raise JailError(f"/proc/{pid}/cgroup: no cgroup2 line")
+
+
 # --- the directories -----------------------------------------------------------------------
 
 def _v1_mounts() -> dict[str, str]:
@@ -229,6 +403,9 @@ class Cgroups:
         self.path = path
         self.made = made or []
         self.dirs = dirs or {}
+        #: what join() writes into the jail's cgroup2 directory, and its mount
+        self.v2_writes: list[Write] = []
+        self.v2root = ""
 
     @classmethod
     def for_container(cls, path: str, name: str) -> "Cgroups":
@@ -243,13 +420,25 @@ class Cgroups:
             dirs[ctrl] = os.path.normpath(os.path.join(mnt, base.lstrip("/")))
         return cls(path, [], dirs)
 
-    def create(self, writes: list[Write]) -> None:
+    def _split(self, writes: list[Write], res: dict[str, Any] | None,
+               layout: Layout | None) -> tuple[list[Write], list[Write], Layout]:
+        from ..confine.cglayout import discover
+        lay = layout or discover()
+        offered = set(lay.v2_controllers) if lay.v2 else set()
+        v1, v2 = v2_split(writes, self.dirs, res or {}, offered)
+        return v1, v2, lay
+
+    def create(self, writes: list[Write], res: dict[str, Any] | None = None,
+               layout: Layout | None = None) -> None:
         """Make the directories (and write WRITES) before any process joins.
-        A controller WRITES needs that this host does not mount: one line."""
-        for ctrl, name, _ in writes:
-            if ctrl not in self.dirs:
-                raise ConfigError("linux.resources", f"{name}: the {ctrl} cgroup controller "
-                                  "is not available on this host")
+        A controller WRITES needs that this host has neither in a v1
+        hierarchy nor in cgroup2: one line.  The cgroup2 ones (RES's) are
+        enabled for the jails' subtree now and written by join()."""
+        from ..confine.cglayout import enable_v2
+        writes, self.v2_writes, lay = self._split(writes, res, layout)
+        self.v2root = lay.v2
+        for ctrl in sorted({c for c, _, _ in self.v2_writes}):
+            enable_v2(lay, ctrl)
         for ctrl, path in self.dirs.items():
             self._mkdirs(ctrl, path)
         for ctrl, name, value in writes:
@@ -273,16 +462,20 @@ class Cgroups:
                     with open(os.path.join(os.path.dirname(d), name)) as f:
                         write_value(os.path.join(d, name), f.read().strip() or "\n")
 
-    def update(self, writes: list[Write]) -> None:
+    def update(self, writes: list[Write], res: dict[str, Any] | None = None,
+               v2dir: str = "", layout: Layout | None = None) -> None:
+        writes, v2, _ = self._split(writes, res, layout)
+        if v2:
+            write_v2(v2dir, v2)
         for ctrl, name, value in writes:
-            if ctrl not in self.dirs:
-                raise ConfigError("linux.resources", f"{name}: the {ctrl} cgroup controller "
-                                  "is not available on this host")
             write_value(os.path.join(self.dirs[ctrl], name), value)
 
     def join(self, pid: int) -> None:
         for path in self.dirs.values():
             write_value(os.path.join(path, "cgroup.procs"), str(pid))
+        if self.v2_writes:
+            # PID is in the jail's cgroup since its birth and runs nothing yet
+            write_v2(v2_of(pid, self.v2root), self.v2_writes)
 
     def remove(self, timeout: float = 2.0) -> None:
         """Every directory this container made, deepest first (a process that

@@ -121,7 +121,7 @@ def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.S
     spec = config.to_spec(c, st.jail, get_defaults())
     st.cgroups_path, st.cgroup_dirs, st.cgroups_made = cg.path, cg.dirs, cg.made
     store.write(root, st)        # first: a create killed now leaves what delete removes
-    cg.create(writes)            # (a failure: create() removes what it made)
+    cg.create(writes, c.resources)   # (a failure: create() removes what it made)
     store.write(root, st)
     pass_fds = _preserved(preserve_fds)
     assert c.process is not None
@@ -590,7 +590,8 @@ def update(root: str, cid: str, resources: dict[str, Any]) -> None:
         now = store.status(root, st)
         if now == "stopped":
             raise JailError(f"cannot update a container that is stopped: {cid}")
-        Cgroups(st.cgroups_path, st.cgroups_made, st.cgroup_dirs).update(writes)
+        Cgroups(st.cgroups_path, st.cgroups_made, st.cgroup_dirs).update(
+            writes, resources, st.v2cgroup)
 
 
 # --- spec -------------------------------------------------------------------------------------

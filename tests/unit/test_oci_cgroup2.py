@@ -136,15 +136,17 @@ def test_unified_refused_on_v1(tmp_path: Path, res: dict[str, Any], message: str
     ({"unified": {"memory.max": 1}}, "linux.resources.unified.memory.max: not a string"),
     ({"unified": {"hugetlb.2MB.max": "1"}}, "linux.resources.unified.hugetlb.2MB.max: the "
      "hugetlb controller is not enabled in this host's cgroup2"),
+    ({"unified": {"rdma.max": "mlx4_0 hca_handle=2"}},
+     "linux.resources.unified.rdma.max: the rdma controller is not enabled in this host's "
+     "cgroup2"),
     ({"memory": {"swap": 100}}, "linux.resources.memory.swap: needs memory.limit on cgroup2 "
      "(swap is memory+swap)"),
     ({"memory": {"limit": 200, "swap": 100}},
      "linux.resources.memory.swap: 100: below memory.limit (200)"),
     ({"memory": {"swappiness": 10}},
      "linux.resources.memory.swappiness: has no cgroup2 equivalent"),
-    ({"devices": [{"allow": False, "access": "rwm"}]},
-     "linux.resources: devices.deny: the devices cgroup controller is not available on "
-     "this host"),
+    ({"devices": [{"allow": True, "type": "x"}]}, "linux.resources.devices[0]: type must be "
+     "a, b or c and access of r, w, m"),
 ])
 def test_v2_refusals(tmp_path: Path, res: dict[str, Any], message: str) -> None:
     lay, _ = _tree(tmp_path, V2 - {"hugetlb"})
@@ -152,6 +154,16 @@ def test_v2_refusals(tmp_path: Path, res: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as e:
         cg.create(cgroups.plan(res), res, lay)
     assert str(e.value) == f"config.json: {message}"
+
+
+def test_devices_v2(tmp_path: Path) -> None:
+    """No devices hierarchy: the rules are checked, nothing is written for them."""
+    lay, _ = _tree(tmp_path, V2)
+    res = {"devices": [{"allow": False, "access": "rwm"},
+                       {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]}
+    cg = cgroups.Cgroups("/x", [], {})
+    cg.create(cgroups.plan(res), res, lay)
+    assert cg.v2_writes == []
 
 
 def test_not_enabled_in_the_jail(tmp_path: Path) -> None:

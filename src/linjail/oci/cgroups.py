@@ -331,6 +331,12 @@ def v2_split(writes: list[Write], v1: dict[str, str], res: dict[str, Any],
     for ctrl, name, _ in writes:
         if ctrl in v1:
             continue
+        if ctrl == "devices":
+            # cgroup2's device filter is an eBPF program, not loaded here; the
+            # rules could only restrict nodes no jail can open: CAP_MKNOD is
+            # never kept (caps.NEVER), every mount but the jail's /dev is
+            # nodev, and the jail's own devices are allowed last (_devices)
+            continue
         v2 = V2_OF_V1.get(ctrl, "")
         if not v2 or v2 not in offered:
             raise ConfigError("linux.resources", f"{name}: the {ctrl} cgroup controller "

@@ -6,7 +6,7 @@ run `jexec $(cat /var/run/jail_www.id) ...`).  /var/run is not a tmpfs on
 these machines (SPEC §7), so an id file is believed only while the registry
 record of its JID is live (that record carries the boot id and the PID and
 start time of the jail's PID 1) and names this jail; any other id file is
-stale and removed by whichever command looks at it (rc.RcService.live).
+stale and removed by whichever command looks at it (rc.RcService.running).
 LINJAIL_VARRUN moves the directory (tests).
 """
 from __future__ import annotations

@@ -30,8 +30,9 @@ from linjail.state.hostfile import HostFile, HostFileError, open_host_file
 STOP_GRACE = 1.0
 
 
-class Record(Protocol):
-    """What we read of a registry record (linjail.state.registry.JailRecord)."""
+class RunningJail(Protocol):
+    """What rc.d reads of a running jail's registry record
+    (linjail.state.registry.JailRecord, or a test's fake)."""
 
     @property
     def jid(self) -> int: ...
@@ -60,7 +61,7 @@ class Backend(Protocol):
 
     def remove_jail(self, jid: int, grace: float = 1.0) -> None: ...
 
-    def lookup(self, jid: int) -> Record | None: ...
+    def lookup(self, jid: int) -> RunningJail | None: ...
 
     def has_processes(self, jid: int) -> bool: ...
 
@@ -88,9 +89,9 @@ class RealBackend:
         from linjail.lifecycle.remove import remove_jail
         remove_jail(jid, grace)
 
-    def lookup(self, jid: int) -> Record | None:
+    def lookup(self, jid: int) -> RunningJail | None:
         from linjail.lifecycle import sweep
-        rec: Record | None = sweep.jail(jid)
+        rec: RunningJail | None = sweep.jail(jid)
         return rec
 
     def has_processes(self, jid: int) -> bool:
@@ -360,11 +361,11 @@ class RcService:
         return tuple(sorted(trees))
 
     # id files
-    def live(self, name: str) -> Record | None:
-        """The live jail NAME's id file names; a stale id file is removed.
+    def running(self, name: str) -> RunningJail | None:
+        """The running jail NAME's id file names; a stale id file is removed.
 
-        Live: the registry record of that JID is (its boot id, and the PID and
-        start time of its PID 1, say so) and it is the record of jail NAME,
+        Running: the registry record of that JID is live (its boot id, and the
+        PID and start time of its PID 1, say so) and it is the record of jail NAME,
         not of another jail that got the JID after a reboot or a wrap.
         """
         path = self.id_path(name)
@@ -439,7 +440,7 @@ class RcService:
                  + ".\n")
 
     def _start_one(self, cfg: JailConfig) -> bool:
-        if self.live(cfg.name) is not None:
+        if self.running(cfg.name) is not None:
             self.say(f" [{cfg.hostname} already running ({self.id_path(cfg.name)} exists)]")
             return True
         job = StartJob(cfg)
@@ -481,7 +482,7 @@ class RcService:
     def _stop_one(self, name: str) -> bool:
         if not valid_name(name):
             raise FatalConfig(f"Invalid jail name {name!r}")
-        rec = self.live(name)
+        rec = self.running(name)
         if rec is None:
             # not a failure: the jail is stopped, which is what was asked
             self.say(f" cannot stop jail {name}. No jail id in {self.directory}\n")
@@ -556,7 +557,7 @@ class RcService:
                 continue
             if not valid_name(name):
                 raise FatalConfig(f"Invalid jail name {name!r}")
-            rec = self.live(name)
+            rec = self.running(name)
             if rec is None:
                 self.say(f"{name}: stopped\n")
                 code = 3
@@ -567,7 +568,7 @@ class RcService:
         return code
 
 
-def _oom_note(rec: Record) -> str:
+def _oom_note(rec: RunningJail) -> str:
     """rctl: processes the jail's memory limit killed, if any (racct.oom_kills)."""
     if not hasattr(rec, "cgroup"):
         return ""          # a test's fake record

@@ -81,7 +81,7 @@ class Service(Protocol):
 
     def id_path(self, name: str) -> str: ...
 
-    def live(self, name: str) -> object | None: ...
+    def running(self, name: str) -> object | None: ...
 
 
 class ConfJails:
@@ -119,9 +119,9 @@ class ConfJails:
             order = start_order(conf, conf.names(), Out(-1), failed)
         return order
 
-    def live(self, name: str) -> registry.JailRecord | None:
+    def running(self, name: str) -> registry.JailRecord | None:
         """Running: its id file names it, or a running jail has its name."""
-        rec = self.svc.live(name)
+        rec = self.svc.running(name)
         if rec is not None and isinstance(rec, registry.JailRecord):
             return rec
         from .fbsd import find
@@ -149,7 +149,7 @@ class ConfJails:
             self.svc.say(f" cannot start jail \"{name}\": \n")
             self.svc.say(shown(output))
             return False
-        rec = self.live(name)
+        rec = self.running(name)
         if rec is not None:
             try:
                 write_id(self.svc.id_path(name), rec.jid)
@@ -176,7 +176,7 @@ class ConfJails:
         from ..config.jailconf import resolve
         from ..config.params import build
         from .fbsd import Out, remove
-        rec = self.live(name)
+        rec = self.running(name)
         if rec is None:
             self.svc.say(f" cannot stop jail {name}. No jail id in {self.svc.directory}\n")
             return True
@@ -200,7 +200,7 @@ class ConfJails:
 
     # status ----------------------------------------------------------------------
     def status_one(self, name: str) -> int:
-        rec = self.live(name)
+        rec = self.running(name)
         if rec is None:
             self.svc.say(f"{name}: stopped\n")
             return 3

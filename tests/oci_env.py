@@ -140,6 +140,33 @@ def delete_leftovers(base: str, roots: tuple[str | None, ...] = (None,)) -> list
     return gone
 
 
+def kill_strays(base: str, grace: float = 10.0, having: bytes = b"") -> list[str]:
+    """Processes whose command line names BASE (and has the argument HAVING, if given): a
+    conmon still waiting for an exec session, a shim.  Given GRACE seconds to end on their
+    own, then killed by PID; what they were."""
+    def ours() -> dict[int, str]:
+        found = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if any(a == base.encode() or a.startswith(base.encode() + b"/") for a in argv) \
+                    and (not having or having in argv):
+                found[int(pid)] = b" ".join(argv).decode(errors="replace")[:200]
+        return found
+    deadline = time.monotonic() + grace
+    while (left := ours()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    return sorted(left.values())
+
+
 def remove_cgroup(rel: str) -> None:
     """rmdir /sys/fs/cgroup/*/REL (and the v2 tree), deepest first; REL is ours alone."""
     for top in ["/sys/fs/cgroup"] + [os.path.join("/sys/fs/cgroup", d)
@@ -159,6 +186,8 @@ class Podman:
 
     def __init__(self) -> None:
         self.base = private_dir("linjail-podman-")
+        #: processes that still named our directory after cleanup (conmon ...), killed
+        self.left: list[str] = []
         tag = os.path.basename(self.base)
         self.cgroup_parent = f"/{tag}"
         b = self.base
@@ -230,6 +259,9 @@ runtime_supports_json = ["runc", "linjail-oci"]
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+            # podman 4.3's service leaves the conmon of every exec session it ran waiting
+            # after the exec ended (with runc as with linjail-oci): ours, by our path
+            kill_strays(self.base, grace=1.0, having=b"--exec")
 
     def run_options(self) -> list[str]:
         """What every `podman run` here says: no pull, no network, our cgroup parent."""
@@ -290,6 +322,7 @@ runtime_supports_json = ["runc", "linjail-oci"]
             self("rmi", "-a", "-f", timeout=180)
         finally:
             delete_leftovers(self.base)
+            self.left = kill_strays(self.base)
             _unmount_under(self.base)
             shutil.rmtree(self.base, ignore_errors=True)
             remove_cgroup(self.cgroup_parent)

@@ -9,9 +9,9 @@ program; `make oci-conformance` prints the whole table.
 
 Asserted here: runc passes every program tools/oci_conformance.py does not list as failing on
 this host, and fails those it lists (so the table stays true); linjail-oci passes every
-program runc passes but those it refuses on purpose (REFUSED: host namespaces), and fails
-those; in a program it passes, only the checks of capabilities no jail holds may fail
-(REFUSED_CHECKS: CAP_MKNOD, CAP_NET_RAW).
+program runc passes but those it refuses on purpose (REFUSED: host namespaces, devices, pid
+and mount namespace joins), and fails those; in a program it passes, only the checks of
+capabilities no jail holds may fail (REFUSED_CHECKS: CAP_MKNOD, CAP_NET_RAW).
 """
 from __future__ import annotations
 

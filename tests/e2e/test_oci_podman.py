@@ -49,6 +49,7 @@ def env(jail_base: str) -> Iterator[Env]:
     finally:
         podman.cleanup()
     assert oci_env.firewall() == before, "podman changed the firewall"
+    assert podman.left == [], "still running after the last container was removed (killed)"
 
 
 #: each scenario runs with runc, and with linjail-oci once linjail-oci passes it on main (a new
@@ -152,7 +153,9 @@ def test_server_reached_by_a_second_exec_over_loopback(podman: Session) -> None:
     r = podman(*podman.run_argv("-d", "--name", name), podman.env.image,
                "busybox", "sleep", "1000")
     assert r.rc == 0, r.err
-    r = podman("exec", "-d", name, "busybox", "httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/www")
+    # the server: one exec, detached (at most 60 s, and stopped below by its pid)
+    r = podman("exec", "-d", name, "/bin/sh", "-c", "echo $$ > /tmp/httpd.pid; exec busybox "
+               "timeout 60 busybox httpd -f -p 127.0.0.1:8080 -h /www")
     assert r.rc == 0, r.err
     # the second exec, a client: retry while the server comes up
     fetch = ("i=0; while [ $i -lt 50 ]; do busybox wget -q -O - http://127.0.0.1:8080/ "
@@ -162,6 +165,10 @@ def test_server_reached_by_a_second_exec_over_loopback(podman: Session) -> None:
     # and the container has no other network than its loopback
     r = podman("exec", name, "busybox", "ls", "/sys/class/net")
     assert (r.rc, r.out) == (0, "lo\n")
+    # a detached exec still running when its container is removed keeps its conmon waiting
+    # for minutes: end it first
+    r = podman("exec", name, "/bin/sh", "-c", "kill $(busybox cat /tmp/httpd.pid)")
+    assert r.rc == 0, r.err
 
 
 def _inside_limit(podman: Session, name: str, v1: str, v2: str) -> str:

@@ -116,7 +116,7 @@ def test_fast_path_not_taken(jid: int, why: str, service_root: str, jails: Start
         kw = {"pass_fds": (r,)}
     elif why == "debug":
         env["LINJAIL_DEBUG"] = "1"
-    elif why == "rctl":      # a rule (of any jail): Python joins its v1 cgroups
+    elif why == "rctl":      # a rule naming the jail: its rlimits and v1 cgroups
         r = run("rctl", "-a", f"jail:{jid}:maxproc:deny=1000", env=env)
         assert (r.rc, r.err) == (0, "")
     exe = _exe_of_jexec(argv, env, **kw)
@@ -127,6 +127,34 @@ def test_fast_path_not_taken(jid: int, why: str, service_root: str, jails: Start
         os.close(r)
         os.close(w)
     assert exe != LAUNCHER
+
+
+def test_rctl_rules_of_other_jails(service_root: str, jails: Started) -> None:
+    """A rule for another jail changes nothing for this one: fast path; a
+    jail that has v1 cgroups (it started under a rule) is joined to them by
+    Python as long as any rule exists."""
+    env = _env(FAST)
+    other = "fastother"
+    r = run("rctl", "-a", f"jail:{other}:maxproc:deny=1000", env=env)
+    assert (r.rc, r.err) == (0, "")
+    try:
+        plain = jails.start(service_root, "plain", "", "/bin/sh", "-c", DAEMON)
+        assert _exe_of_jexec([str(plain), *WAIT], env) == LAUNCHER
+        r = run("rctl", "-a", "jail:fastruled:maxproc:deny=1000", env=env)
+        assert (r.rc, r.err) == (0, "")
+        ruled = jails.start("-n", "fastruled", service_root, "ruled", "", "/bin/sh", "-c",
+                            DAEMON)
+        assert _exe_of_jexec([str(ruled), *WAIT], env) != LAUNCHER
+        assert run("rctl", "-r", "jail:fastruled", env=env).rc == 0
+        # no rule names it, but its v1 cgroups are there while a rule exists
+        assert _exe_of_jexec([str(ruled), *WAIT], env) != LAUNCHER
+        assert _exe_of_jexec([str(plain), *WAIT], env) == LAUNCHER
+        for path in (FAST, PYTHON):
+            got = _jexec(path, str(ruled), "/bin/sh", "-c", "echo $$")
+            assert got[0] == 0 and got[2] == "", got
+    finally:
+        run("rctl", "-r", f"jail:{other}", env=env)
+        run("rctl", "-r", "jail:fastruled", env=env)
 
 
 def _record(jid: int) -> str:

@@ -204,15 +204,15 @@ def _evacuate(path: str) -> None:
             pass
 
 
+def v1_paths(jid: int, layout: Layout | None = None) -> list[str]:
+    """Where jail JID's v1 cgroups are when it has them: one per hierarchy."""
+    lay = layout or discover()
+    return list(dict.fromkeys(os.path.join(mnt, SUBTREE, str(jid)) for mnt in lay.v1.values()))
+
+
 def v1_dirs(jid: int, layout: Layout | None = None) -> list[str]:
     """The v1 cgroups jail JID has (those a rule made it join)."""
-    lay = layout or discover()
-    out = []
-    for mnt in lay.v1.values():
-        path = os.path.join(mnt, SUBTREE, str(jid))
-        if path not in out and os.path.isdir(path):
-            out.append(path)
-    return out
+    return [path for path in v1_paths(jid, layout) if os.path.isdir(path)]
 
 
 def release(jid: int, timeout: float = 1.0) -> None:

@@ -114,9 +114,9 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     confine = confinement.prepare(knobs)
     if rec.exec_knobs != registry.knobs_text(rec.knobs) and not rec.v1dirs:
         # the next jexec into this jail may be the launcher's own (C)
-        plan = confinement.exec_plan(knobs, confine)
+        plan = confinement.exec_plan(knobs, confine, rec.jid)
         if plan is not None:
-            registry.remember_exec_plan(rec, plan)
+            registry.remember_exec_plan(rec, plan.caps, plan.seccomp, plan.v1)
     nsfds = open_namespaces(rec)
     try:
         from . import relay

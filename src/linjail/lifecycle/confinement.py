@@ -28,17 +28,27 @@ def prepare(knobs: Knobs) -> Confinement:
     return Confinement(caps.keep_set(knobs), seccomp.program(knobs))
 
 
-def exec_plan(knobs: Knobs, c: Confinement) -> tuple[int, str] | None:
-    """What a process in C applies for KNOBS to be confined as C says
-    (jexec's fast path, reaper/jexec_fast.c): the mask of the capabilities
-    kept and the file of the cached seccomp program, which it loads under
-    the cache's own trust rules.  None when the program has no file (a
-    state directory that cannot be written): then Python does every jexec."""
-    from ..confine import caps, seccomp
+@record()
+class ExecPlan(Record):
+    """What jexec's fast path (reaper/jexec_fast.c) executes for a jail."""
+    #: the mask of the capabilities kept
+    caps: int
+    #: the file of the cached seccomp program (loaded under the cache's rules)
+    seccomp: str
+    #: the jail's v1 cgroups, where a jexec joins those that exist while an
+    #: rctl rule exists (limits.attach): the fast path leaves that to Python
+    v1: tuple[str, ...]
+
+
+def exec_plan(knobs: Knobs, c: Confinement, jid: int) -> ExecPlan | None:
+    """What a process in C applies for KNOBS to be confined as C says.
+    None when the program has no file (a state directory that cannot be
+    written): then Python does every jexec."""
+    from ..confine import caps, cglayout, seccomp
     path = seccomp.cache_path(knobs)
     if not os.path.isfile(path):
         return None
-    return caps.mask(c.keep), path
+    return ExecPlan(caps.mask(c.keep), path, tuple(cglayout.v1_paths(jid)))
 
 
 def apply(c: Confinement) -> None:

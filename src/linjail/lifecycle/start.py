@@ -167,7 +167,7 @@ class Launcher:
         self.hostnet: HostNet | None = None
         self.master: int | None = None
         self.starttime = 0            # the running record's facts (_running_facts)
-        self.exec_plan: tuple[int, str] | None = None
+        self.exec_plan: confinement.ExecPlan | None = None
 
     @classmethod
     def of_record(cls, rec: registry.JailRecord) -> Launcher:
@@ -320,9 +320,9 @@ def _clone(c: Launcher) -> None:
 def _running_facts(c: Launcher) -> None:
     """What the running record will say, worked out while the first process
     sets up: its start time, the plan of jexec's fast path."""
-    assert c.spec is not None and c.confine is not None
+    assert c.spec is not None and c.confine is not None and c.rec is not None
     c.starttime = registry.starttime(c.pid) or 0
-    c.exec_plan = confinement.exec_plan(c.spec.knobs, c.confine)
+    c.exec_plan = confinement.exec_plan(c.spec.knobs, c.confine, c.rec.jid)
 
 
 def _kill_first(c: Launcher) -> None:
@@ -428,7 +428,7 @@ def _running(c: Launcher) -> None:
     rec.state = "running"
     exec_plan = c.exec_plan
     if exec_plan is not None:    # what jexec's fast path executes (reaper/jexec_fast.c)
-        registry.set_exec_plan(rec, exec_plan)
+        registry.set_exec_plan(rec, exec_plan.caps, exec_plan.seccomp, exec_plan.v1)
     registry.write(rec)
     if c.host is not None:
         c.host.started(rec, c.spec.console_log)    # rctl's watcher, if a rule needs one

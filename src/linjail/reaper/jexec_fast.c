@@ -16,7 +16,8 @@
  *   LINJAIL_NO_FAST_PATH set;
  *   a closed descriptor 0-2 or any descriptor above 2; a terminal or a
  *   socket on 0-2; a record that is not live and running; no plan, or a
- *   plan made for other knobs; rctl rules; a seccomp program that is not a
+ *   plan made for other knobs; an rctl rule naming the jail, or a v1 cgroup
+ *   of it while any rule exists; a seccomp program that is not a
  *   regular file of root's, mode 0600-like, and a whole program.
  *
  * Descriptors 0-2 follow lifecycle/stdio.py for the kinds taken here: a pipe
@@ -150,11 +151,11 @@ static int jailed(void)
 }
 
 struct record {
-	char bootid[64], state[16], cgroup[4096], knobs[1024];
-	char exec_knobs[1024], exec_seccomp[4096];
+	char bootid[64], state[16], cgroup[4096], knobs[1024], name[256];
+	char exec_knobs[1024], exec_seccomp[4096], exec_v1[4096];
 	long pid;
 	unsigned long long starttime, exec_caps;
-	int have_caps;
+	int have_caps, have_v1;
 };
 
 /* a text field as registry.py encodes it: taken only when it needs no
@@ -178,6 +179,8 @@ static int read_record(const char *state_dir, const char *jid, struct record *r)
 		{ "knobs", r->knobs, sizeof r->knobs },
 		{ "exec_knobs", r->exec_knobs, sizeof r->exec_knobs },
 		{ "exec_seccomp", r->exec_seccomp, sizeof r->exec_seccomp },
+		{ "exec_v1", r->exec_v1, sizeof r->exec_v1 },
+		{ "name", r->name, sizeof r->name },
 	};
 	unsigned long long pid = 0;
 	const struct { const char *key; unsigned long long *dst; } numbers[] = {
@@ -201,6 +204,7 @@ static int read_record(const char *state_dir, const char *jid, struct record *r)
 			if (strcmp(line, texts[i].key) == 0 &&
 			    text_field(texts[i].dst, texts[i].size, tab) < 0)
 				return -1;
+		r->have_v1 |= strcmp(line, "exec_v1") == 0;
 		for (i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
 			if (strcmp(line, numbers[i].key) != 0)
 				continue;
@@ -293,6 +297,53 @@ static ssize_t load_program(const char *path)
 	if (n != st.st_size || !valid_program(bpf, (size_t)n))
 		return -1;
 	return n;
+}
+
+/* attach.py: while any rctl rule exists (rctl.exists), a jexec joins the
+ * jail's v1 cgroups that exist and takes the rlimits of the rules naming
+ * the jail (limits.attach).  The fast path goes on only when that is
+ * nothing: no rule names this jail (by JID or name: the rule file's second
+ * field) and none of its v1 cgroups (exec_v1, from Python) exists; any line
+ * that is not a jail rule, or a plan without exec_v1, is Python's. */
+static int rctl_leaves_it_alone(const char *state_dir, const char *jid,
+				const struct record *r)
+{
+	static char rules[65536];
+	char path[4200], *line, *next, *v1;
+	snprintf(path, sizeof path, "%s/rctl/rules", state_dir);
+	if (slurp(path, rules, sizeof rules) < 0)
+		return errno == ENOENT;
+	if (!r->have_v1 || strchr(r->name, ':') != NULL)
+		return 0;
+	for (line = rules; *line; line = next) {
+		char *id, *end;
+		next = strchr(line, '\n');
+		if (next == NULL)
+			return 0;
+		*next++ = '\0';
+		if (strncmp(line, "jail:", 5) != 0)
+			return 0;
+		id = line + 5;
+		end = strchr(id, ':');
+		if (end == NULL)
+			return 0;
+		*end = '\0';
+		if (strcmp(id, jid) == 0 || (r->name[0] && strcmp(id, r->name) == 0))
+			return 0;
+	}
+	for (v1 = (char *)r->exec_v1; *v1; v1 = next) {
+		struct stat st;
+		char one[4096];
+		size_t n = strcspn(v1, ":");
+		next = v1 + n + (v1[n] == ':');
+		if (n >= sizeof one)
+			return 0;
+		memcpy(one, v1, n);
+		one[n] = '\0';
+		if (stat(one, &st) == 0 || errno != ENOENT)
+			return 0;
+	}
+	return 1;
 }
 
 enum kind { PASS, NUL, FILE_ };
@@ -708,9 +759,7 @@ static int fast_jexec(int argc, char **argv)
 	    rec.cgroup[0] == '\0' || rec.exec_seccomp[0] == '\0' ||
 	    strcmp(rec.exec_knobs, rec.knobs) != 0)
 		return FAST_NOT_TAKEN;
-	/* rctl.exists(): rules join v1 hierarchies and set rlimits (Python) */
-	snprintf(path, sizeof path, "%s/rctl/rules", state_dir);
-	if (access(path, F_OK) == 0 || errno != ENOENT)
+	if (!rctl_leaves_it_alone(state_dir, argv[1], &rec))
 		return FAST_NOT_TAKEN;
 	if ((n = load_program(rec.exec_seccomp)) < 0)
 		return FAST_NOT_TAKEN;

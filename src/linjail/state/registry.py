@@ -96,6 +96,7 @@ class JailRecord(Record):
     exec_knobs: str = ""
     exec_caps: int = 0
     exec_seccomp: str = ""
+    exec_v1: str = ""              # ":"-separated
     #: v1 cgroup directories every process of the jail belongs to besides
     #: its cgroup2 one, ":"-separated (an OCI container's linux.cgroupsPath):
     #: jexec joins them too (and takes Python's way, not the fast path)
@@ -446,15 +447,16 @@ def refresh_hostname(rec: JailRecord, hostname: str) -> None:
         write(again)
 
 
-def set_exec_plan(rec: JailRecord, plan: tuple[int, str]) -> None:
-    """What a jexec into REC executes for its knobs as they are now: PLAN
-    is (the mask of capabilities kept, the cached seccomp program's file),
-    confinement.exec_plan's."""
+def set_exec_plan(rec: JailRecord, caps: int, seccomp: str, v1: tuple[str, ...]) -> None:
+    """What a jexec into REC executes for its knobs as they are now
+    (confinement.ExecPlan); nothing when a path holds the separator."""
+    if any(":" in path for path in v1):
+        return
     rec.exec_knobs = knobs_text(rec.knobs)
-    rec.exec_caps, rec.exec_seccomp = plan
+    rec.exec_caps, rec.exec_seccomp, rec.exec_v1 = caps, seccomp, ":".join(v1)
 
 
-def remember_exec_plan(rec: JailRecord, plan: tuple[int, str]) -> None:
+def remember_exec_plan(rec: JailRecord, caps: int, seccomp: str, v1: tuple[str, ...]) -> None:
     """set_exec_plan in the stored record of REC's jail, unless the jail
     changed meanwhile."""
     with Lock():
@@ -462,7 +464,7 @@ def remember_exec_plan(rec: JailRecord, plan: tuple[int, str]) -> None:
         if again is None or (again.pid, again.starttime) != (rec.pid, rec.starttime) or \
                 again.knobs != rec.knobs:
             return
-        set_exec_plan(again, plan)
+        set_exec_plan(again, caps, seccomp, v1)
         write(again)
 
 

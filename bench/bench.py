@@ -90,6 +90,7 @@ class Bench:
         self.runc_state = os.path.join(self.work, "runc-state")
         self.runc_serial = 0
         self.oci_state = os.path.join(self.work, "linjail-oci-state")
+        self.uid0_env: dict[str, str] = {}
 
     # --- set-up ---------------------------------------------------------------------
 
@@ -108,6 +109,13 @@ class Bench:
             tools.runc_bundle(self.peers.runc, os.path.join(self.work, "runc-sleep"),
                               self.root, ["/bin/sleep", "100000"])
         self.pool = measure.AddressPool(measure.used_addresses(tools.jls_json(self.jls)))
+        # jail.unprivileged_root=0 for the rows that compare it: a registry of
+        # the bench's own whose default is 0 (the host's knobs stay as they are)
+        state = os.path.join(self.work, "state-unprivileged-root-0")
+        os.makedirs(state, mode=0o755)
+        with open(os.path.join(state, "knobs"), "w") as f:
+            f.write("unprivileged_root=0\n")
+        self.uid0_env = {**os.environ, "LINJAIL_STATE_DIR": state}
         self.data["meta"] = self.meta(how)
 
     def meta(self, how: str) -> dict[str, Any]:
@@ -187,6 +195,8 @@ class Bench:
             "jail_addr": lambda: timed([self.jail, self.root, "bench-addr", addrs,
                                         "/bin/true"]),
             "jail_rctl": self.jail_rctl,
+            "jail_uid0": lambda: timed([self.jail, self.root, "bench-start0", "", "/bin/true"],
+                                       env=self.uid0_env),
         }
         if self.peers.bwrap:
             bwrap = self.peers.bwrap
@@ -239,9 +249,13 @@ class Bench:
         jid, _ = tools.start_daemon_jail(self.jail, self.root, "bench-exec", "", DAEMON,
                                         self.cleanup, self.work)
         pid = next(int(str(r["pid"])) for r in tools.jls_json(self.jls) if r.get("jid") == jid)
+        jid0, _ = tools.start_daemon_jail(self.jail, self.root, "bench-exec0", "", DAEMON,
+                                         self.cleanup, self.work, env=self.uid0_env)
         cmds: dict[str, Callable[[], float]] = {
             "python": lambda: timed([sys.executable, "-I", "-S", "-c", "pass"]),
             "jexec": lambda: timed([self.jexec, str(jid), "/bin/true"]),
+            "jexec_uid0": lambda: timed([self.jexec, str(jid0), "/bin/true"],
+                                        env=self.uid0_env),
         }
         if self.peers.nsenter:
             nsenter = self.peers.nsenter
@@ -263,6 +277,7 @@ class Bench:
                                             "runc_exec": ("runc", "runc")})
         finally:
             self.cleanup.remove_jail(jid)
+            self.cleanup.remove_jail(jid0, env=self.uid0_env)
             if cid:
                 subprocess.run([self.peers.runc or "runc", "--root", self.runc_state,
                                       "delete", "-f", cid], capture_output=True)

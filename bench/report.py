@@ -26,6 +26,8 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
         s["addr_delta_ms"] = median([a - b for a, b in zip(st["jail_addr"], st["jail"])])
         if "jail_rctl" in st:
             s["rctl_delta_ms"] = median([a - b for a, b in zip(st["jail_rctl"], st["jail"])])
+        if "jail_uid0" in st:      # what the user namespace costs (issue 11)
+            s["userns_delta_ms"] = median([a - b for a, b in zip(st["jail"], st["jail_uid0"])])
         s["jail-python"] = s["jail"] - s["python"]
         out["start"] = s
     ex = data.get("jexec", {}).get("ms", {})
@@ -34,6 +36,8 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
         for peer in ("runc_exec", "nsenter"):
             if peer in ex:
                 e[f"jexec/{peer}"] = pair_ratio(ex["jexec"], ex[peer])
+        if "jexec_uid0" in ex:
+            e["userns_delta_ms"] = median([a - b for a, b in zip(ex["jexec"], ex["jexec_uid0"])])
         e["jexec-python"] = e["jexec"] - e["python"]
         out["jexec"] = e
     oci = data.get("oci", {}).get("ms", {})
@@ -165,6 +169,10 @@ def markdown(data: dict[str, Any]) -> str:
         if "jail_rctl" in st:
             lines.append(f"| start with 3 rctl rules: memoryuse, maxproc, openfiles (ms) | "
                          f"{_f(st['jail_rctl'])} ({st['rctl_delta_ms']:+.1f}) | – | – |")
+        if "jail_uid0" in st:
+            lines.append(f"| start, unprivileged_root=0: no user namespace (ms; the user "
+                         f"namespace costs {st['userns_delta_ms']:+.1f}) | "
+                         f"{_f(st['jail_uid0'])} | – | – |")
     ex = s.get("jexec")
     if ex:
         lines.append("| jexec `/bin/true` into a running jail (ms) | "
@@ -174,6 +182,10 @@ def markdown(data: dict[str, Any]) -> str:
                               ("python -I -S", ex.get("python"), 1)]) + " | "
                      + _join([("nsenter", ex.get("jexec/nsenter"), 2),
                               ("runc exec", ex.get("jexec/runc_exec"), 2)]) + " |")
+        if "jexec_uid0" in ex:
+            lines.append(f"| jexec, unprivileged_root=0: no user namespace (ms; the user "
+                         f"namespace costs {ex['userns_delta_ms']:+.1f}) | "
+                         f"{_f(ex['jexec_uid0'])} | – | – |")
     oci = s.get("oci")
     if oci and "linjail_oci" in oci:
         lines.append("| `linjail-oci run` of `/bin/true`, the `runc run` bundle (ms) | "

@@ -102,14 +102,17 @@ class Cleanup:
         except Exception:     # still ours to remove; only the check after is lost
             self.jails[jid] = ""
 
-    def remove_jail(self, jid: int, grace: float = 1.0) -> float:
-        """`jailctl remove`; its wall time in ms.  Then check that the jail's
-        cgroup is empty: if jailctl missed it, its processes (ours) are killed
-        by PID and the miss is reported."""
+    def remove_jail(self, jid: int, grace: float = 1.0,
+                    env: dict[str, str] | None = None) -> float:
+        """`jailctl remove` (ENV: of another registry); its wall time in ms.
+        Then check that the jail's cgroup is empty: if jailctl missed it, its
+        processes (ours) are killed by PID and the miss is reported."""
+        if env is not None and jid not in self.jails:
+            self.add_jail(jid)
         t0 = time.perf_counter()
         proc = subprocess.run([self.jailctl, "remove", "-t", str(grace), str(jid)],
                               stdin=subprocess.DEVNULL, capture_output=True,
-                              start_new_session=True)
+                              start_new_session=True, env=env)
         ms = (time.perf_counter() - t0) * 1000.0
         if proc.returncode != 0 and b"no such jail" not in proc.stderr:
             raise ToolFailed(["jailctl", "remove", str(jid)], proc.returncode, proc.stderr)
@@ -241,7 +244,8 @@ def jail_cgroup(jid: int) -> str:
 
 
 def start_daemon_jail(jail: str, root: str, name: str, ips: str, script: str,
-                      cleanup: Cleanup, workdir: str) -> tuple[int, float]:
+                      cleanup: Cleanup, workdir: str,
+                      env: dict[str, str] | None = None) -> tuple[int, float]:
     """`jail -i ROOT NAME IPS /bin/sh -c SCRIPT` as rc.conf's /etc/rc does: the
     command starts daemons and returns, the jail lives on.  (JID, wall ms).
 
@@ -252,11 +256,11 @@ def start_daemon_jail(jail: str, root: str, name: str, ips: str, script: str,
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         t0 = time.perf_counter()
         proc = subprocess.run([jail, "-i", root, name, ips, "/bin/sh", "-c", script],
-                              stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+                              stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
         ms = (time.perf_counter() - t0) * 1000.0
     with open(out_path, "rb") as f:
         first = f.readline().strip()
-    if first.isdigit():
+    if first.isdigit() and env is None:     # (another registry: the caller removes it)
         cleanup.add_jail(int(first))
     if proc.returncode != 0 or not first.isdigit():
         with open(err_path, "rb") as f:

@@ -6,6 +6,7 @@ checking that nothing of ours is left (records, cgroups, veths, rules).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -45,10 +46,64 @@ class Result:
     err: str
 
 
+def tool_env(path: str = HOST_PATH, **extra: str) -> dict[str, str]:
+    """The environment the tests run linjail's commands with: PATH, LANG=C,
+    and the registry of the test's knob state (knob_state), if any."""
+    env = {"PATH": path, "LANG": "C", **extra}
+    if os.environ.get("LINJAIL_STATE_DIR"):
+        env["LINJAIL_STATE_DIR"] = os.environ["LINJAIL_STATE_DIR"]
+    return env
+
+
+@contextlib.contextmanager
+def knob_state(**knobs: int) -> Iterator[dict[str, str]]:
+    """A registry of its own (LINJAIL_STATE_DIR, in this process's
+    environment and in tool_env()) whose global knob defaults are KNOBS:
+    the jails started meanwhile get them, and nobody else's change.  The
+    caller removes its jails before it ends (jails of this registry are
+    invisible to the default one, except through their host-wide JIDs)."""
+    from linjail.state import registry
+    old = os.environ.get("LINJAIL_STATE_DIR")
+    state = tempfile.mkdtemp(prefix="linjail-state-", dir="/var/tmp")
+    os.chmod(state, 0o755)
+    with open(os.path.join(state, "knobs"), "w") as f:
+        f.write("".join(f"{k}={v}\n" for k, v in knobs.items()))
+    # JIDs far from other registries' (private ones start at 1): a JID is
+    # claimed host-wide, but a rule a dead jail of theirs left would be in the way
+    with open(os.path.join(state, "jid"), "w") as f:
+        f.write(f"{registry.boot_id()} {600000 + os.getpid() % 300000}\n")
+    os.environ["LINJAIL_STATE_DIR"] = state
+    try:
+        yield {"LINJAIL_STATE_DIR": state}
+    finally:
+        # jails that ended by themselves keep their host side (rules) until
+        # a command of their registry looks: look, before it is gone
+        registry.live_jails()
+        if old is None:
+            del os.environ["LINJAIL_STATE_DIR"]
+        else:
+            os.environ["LINJAIL_STATE_DIR"] = old
+        shutil.rmtree(state, ignore_errors=True)
+
+
+#: the two values of jail.unprivileged_root the escape battery runs with
+ROOT_MODES = (1, 0)
+ROOT_MODE_IDS = ("unprivileged_root=1", "unprivileged_root=0")
+
+
+@pytest.fixture(scope="module", params=ROOT_MODES, ids=ROOT_MODE_IDS)
+def root_mode(request: pytest.FixtureRequest) -> Iterator[int]:
+    """A module that uses this runs with jail.unprivileged_root=1, then =0
+    (issue 11), in a registry of its own (knob_state): the host's global
+    knobs stay as they are."""
+    with knob_state(unprivileged_root=request.param):
+        yield request.param
+
+
 def run(*argv: str, input: str | None = None, timeout: float = 60,
         env: dict[str, str] | None = None, **kw: object) -> Result:
     argv0 = cmd(argv[0]) if argv[0] in COMMANDS else argv[0]
-    env = {"PATH": HOST_PATH, "LANG": "C"} if env is None else env
+    env = tool_env() if env is None else env
     if NO_FAST_PATH and argv[0] == "jexec":
         env = {**env, NO_FAST_PATH: "1"}
     p = subprocess.run([argv0, *argv[1:]], input=input, capture_output=True, text=True,

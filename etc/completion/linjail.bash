@@ -8,7 +8,8 @@
 # checked against the Python tables by tests/e2e/test_completion.py.
 
 _linjail_knobs="set_hostname_allowed socket_unixiproute_only sysvipc_allowed enforce_statfs
-allow_raw_sockets chflags_allowed allow_listen_override vfs_mount_nullfs vfs_mount_tmpfs"
+allow_raw_sockets chflags_allowed allow_listen_override vfs_mount_nullfs vfs_mount_tmpfs
+unprivileged_root"
 _linjail_rc_actions="start stop restart status"
 _linjail_rc_prefixes="one force fast quiet"
 _linjail_resources="cputime datasize stacksize coredumpsize memoryuse memorylocked maxproc

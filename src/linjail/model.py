@@ -16,6 +16,9 @@ KNOB_DEFAULTS: dict[str, int] = {
     "allow_listen_override": 0,
     "vfs_mount_nullfs": 0,
     "vfs_mount_tmpfs": 0,
+    # linjail's own (issue 11): jailed root is an unprivileged host uid of
+    # the jail's own range, through a user namespace (confine/userns.py)
+    "unprivileged_root": 1,
 }
 #: allowed values of each knob
 KNOB_VALUES: dict[str, tuple[int, ...]] = {
@@ -34,6 +37,7 @@ class Knobs(Record):
     allow_listen_override: int = 0
     vfs_mount_nullfs: int = 0
     vfs_mount_tmpfs: int = 0
+    unprivileged_root: int = 1
 
     @classmethod
     def from_dict(cls, values: dict[str, int]) -> "Knobs":

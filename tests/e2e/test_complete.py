@@ -191,8 +191,11 @@ def http_get(addr: str, timeout: float = 10.0) -> str:
             time.sleep(0.2)
 
 
-@pytest.fixture
-def rcconf(tmp_path: Path, complete_root: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+@pytest.fixture(params=["", "NO"], ids=["unprivileged_root=1", "unprivileged_root=0"])
+def rcconf(tmp_path: Path, complete_root: Path,
+           request: pytest.FixtureRequest) -> Iterator[tuple[Path, dict[str, str]]]:
+    """The complete jail through rc.conf, with the default and with
+    jail_NAME_unprivileged_root="NO" (issue 11)."""
     if not route_is_free(ADDR):
         pytest.skip(f"{ADDR} is routed to another jail right now")
     conf = tmp_path / "rc.conf"
@@ -200,7 +203,9 @@ def rcconf(tmp_path: Path, complete_root: Path) -> Iterator[tuple[Path, dict[str
                     f'jail_{NAME}_rootdir="{complete_root}"\n'
                     f'jail_{NAME}_hostname="{HOSTNAME}"\n'
                     f'jail_{NAME}_ip="{ADDR}"\n'
-                    f'jail_{NAME}_consolelog="{tmp_path}/console.log"\n')
+                    f'jail_{NAME}_consolelog="{tmp_path}/console.log"\n' +
+                    (f'jail_{NAME}_unprivileged_root="{request.param}"\n'
+                     if request.param else ""))
     env = {"LINJAIL_VARRUN": str(tmp_path)}
     yield conf, env
     from linjail.state import registry
@@ -233,6 +238,11 @@ def test_boots_through_rc_conf_and_stops_clean(complete_root: Path,
     # jexec: a root shell in the jail (by JID and by rc.conf name)
     r = cmd(JEXEC, str(jid), "/bin/sh", stdin="id -u; hostname; cat /etc/debian_version\n")
     assert r.returncode == 0 and r.stdout.startswith(f"0\n{HOSTNAME}\n"), r.stderr
+    # files keep their on-disk owners inside (issue 11: idmapped with the default)
+    paths = ("etc/shadow", "var/log/btmp", "var/log/nginx")
+    r = cmd(JEXEC, str(jid), "stat", "-c", "%u:%g", *(f"/{p}" for p in paths))
+    st = [os.stat(complete_root / p) for p in paths]
+    assert r.stdout.split() == [f"{s.st_uid}:{s.st_gid}" for s in st], r.stderr
     r = cmd(JEXEC, NAME, "sh", "-c",
             "cat /run/nginx.pid >/dev/null && cat /run/linjail-rc.started")
     assert (r.returncode, r.stdout) == (0, "nginx\n")

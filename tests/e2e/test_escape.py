@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 import pytest
 
 from conftest import (Jails, build_service_root, cmd, install_probe, needs_root,
-                      route_is_ours, run)
+                      route_is_ours, run, tool_env)
 
 pytestmark = needs_root
 BB = "/usr/bin/busybox"
@@ -38,6 +38,7 @@ FOREIGN = "198.51.100.189"         # on no jail: bind must fail
 OUTSIDE = "203.0.113.254"          # outside: the kernel must have no route for it
 RACE_JEXECS = 25
 RACE_SECONDS = 3.0
+USER1001 = "jailuser"
 
 
 def _host(path: str, present: str, absent: str = "ENOENT") -> str:
@@ -45,7 +46,18 @@ def _host(path: str, present: str, absent: str = "ENOENT") -> str:
     return present if os.path.exists(path) else absent
 
 
-Expect = str | Callable[[str], str]      # a result, or one per mode ("first"/"jexec")
+@dataclass(frozen=True)
+class Roots:
+    """A result that depends on jail.unprivileged_root (issue 11)."""
+    host: str              # 0: jailed root is host root
+    unprivileged: str      # 1: jailed root is a uid of the jail's own range
+
+
+# a result, one per mode ("first"/"jexec"), or one per unprivileged_root
+Expect = str | Callable[[str], str] | Roots
+#: /proc/sys is read-only either way; as a uid of its own range jailed root
+#: is refused by the files' owner (host root) before the mount is looked at
+_PROC_SYS = Roots("EROFS", "EACCES")
 
 # (attack as the probe takes it, expected result); {marker} {hostpid} {abstract}
 # are filled in by the fixture.  Order matters only for the first process.
@@ -92,8 +104,8 @@ ATTACKS: list[tuple[str, Expect]] = [
     ("clone3-newuser", "ENOSYS"),
     ("setns", "EPERM"),
     # /proc and /sys: read-only, masked
-    ("core-pattern", "EROFS"),
-    ("proc-sys-net", "EROFS"),
+    ("core-pattern", _PROC_SYS),
+    ("proc-sys-net", _PROC_SYS),
     ("sysrq-trigger", _host("/proc/sysrq-trigger", "EROFS")),
     ("uevent-helper", _host("/sys/kernel/uevent_helper", "EROFS")),
     ("sysfs-write", _host("/sys/kernel/rcu_expedited", "EROFS")),
@@ -191,8 +203,16 @@ def _label(attack: str) -> str:
     return attack.split()[0]
 
 
-def _expected(expect: Expect, mode: str) -> str:
+def _expected(expect: Expect, mode: str, unprivileged: int = 1) -> str:
+    if isinstance(expect, Roots):
+        return expect.unprivileged if unprivileged else expect.host
     return expect(mode) if callable(expect) else expect
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _both_root_modes(root_mode: int) -> int:
+    """The whole module runs with jail.unprivileged_root=1, then =0."""
+    return root_mode
 
 
 def outside_refused(jid: int) -> bool:
@@ -219,7 +239,7 @@ class Target:
     def jexec(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([cmd("jexec"), str(self.jid), *argv], capture_output=True,
                               text=True, timeout=timeout,
-                              env={"PATH": "/usr/bin:/bin", "LANG": "C"})
+                              env=tool_env("/usr/bin:/bin"))
 
     def probe(self, attack: str) -> str:
         """One attack from a jexec'd process: its RESULT."""
@@ -257,10 +277,14 @@ def _parse(out: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def target(jail_base: str, probe_binary: str) -> Iterator[Target]:
+def target(jail_base: str, probe_binary: str, root_mode: int) -> Iterator[Target]:
     root = os.path.join(jail_base, "escape")
     build_service_root(root)
     os.mkdir(os.path.join(root, "sys"))                      # /sys is attacked too
+    with open(os.path.join(root, "etc/passwd"), "a") as f:  # a jail user of uid 1001
+        f.write(f"{USER1001}:x:1001:1001::/tmp:/bin/sh\n")
+    with open(os.path.join(root, "etc/group"), "a") as f:
+        f.write(f"{USER1001}:x:1001:\n")
     install_probe(probe_binary, root)
     install_probe(probe_binary, root, "probe-suid", 0o4755)  # setuid inside the jail
     # a device node planted in the tree before start (the root is nodev)
@@ -283,7 +307,7 @@ def target(jail_base: str, probe_binary: str) -> Iterator[Target]:
         t = Target(root, 0, marker, victim.pid, abstract)
         argv = [t.fill(a) if "{" in a else a for a in argv]
         first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, env={"PATH": "/usr/bin:/bin", "LANG": "C"})
+                                 text=True, env=tool_env("/usr/bin:/bin"))
         assert first.stdout is not None
         t.jid = jails.track(int(first.stdout.readline()))
         # the outside packet waits for the route check (SPEC §10)
@@ -314,9 +338,10 @@ def target(jail_base: str, probe_binary: str) -> Iterator[Target]:
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("attack,expect", ATTACKS, ids=[_label(a) for a, _ in ATTACKS])
-def test_attack_fails(target: Target, attack: str, expect: Expect, mode: str) -> None:
+def test_attack_fails(target: Target, attack: str, expect: Expect, mode: str,
+                      root_mode: int) -> None:
     got = target.first.get(_label(attack)) if mode == "first" else target.probe(attack)
-    assert got == _expected(expect, mode), (attack, mode, target.first_err)
+    assert got == _expected(expect, mode, root_mode), (attack, mode, target.first_err)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -351,7 +376,7 @@ def test_jexec_cannot_be_caught_joining(target: Target, race: str, mode: str) ->
         stop = f"/tmp/.stop-{race}-jexec"
         p = subprocess.Popen([cmd("jexec"), str(target.jid), "/probe", race, stop],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={"PATH": "/usr/bin:/bin", "LANG": "C"})
+                             env=tool_env("/usr/bin:/bin"))
         assert p.stdout is not None
         try:
             assert p.stdout.readline() == f"#ready {race}\n"
@@ -368,6 +393,118 @@ def test_jexec_cannot_be_caught_joining(target: Target, race: str, mode: str) ->
     assert stats and " 0 refused" not in stats[-1], err
 
 
+# -- what only a user namespace stops (issue 11) ------------------------------------------
+
+#: a root-owned 0600 host file jailed root holds a descriptor of: fchmod, fchown
+#: to 1001, opened again by /proc/self/fd, written through that descriptor
+FD_LEAK = Roots(host="fchmod=OK fchown=OK reopen=OK write=OK",
+                unprivileged="fchmod=EPERM fchown=EPERM reopen=EACCES write=OK")
+
+
+def _in_jail(target: Target, tool: str, *argv: str, user: str = "") -> list[str]:
+    """The argv that runs ARGV in the module's jail: as its first process
+    (`jail`, a jail of its own on the same root) or through `jexec`."""
+    who = ["-U", user] if user else []
+    if tool == "jail":
+        return [cmd("jail"), *who, target.root, "ns.example.org", "", *argv]
+    return [cmd("jexec"), *who, str(target.jid), *argv]
+
+
+@pytest.mark.parametrize("tool", ["jail", "jexec"])
+def test_a_leaked_host_file_is_not_jailed_roots(target: Target, jail_base: str, tool: str,
+                                                root_mode: int) -> None:
+    """Handed a descriptor of a root-owned 0600 host file (over a stream
+    socket, the test-only leak: linjail itself never passes a file), host
+    root could chmod, chown and reopen it; a uid of the jail's own range is
+    refused all three.  A write through the descriptor still succeeds: why no
+    host descriptor ever reaches a jail (issue 7)."""
+    path = os.path.join(jail_base, f"leaked-{os.getpid()}-{tool}")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.fchmod(fd, 0o600)
+        p = subprocess.Popen(_in_jail(target, tool, "/probe", "fd-leak", str(theirs.fileno())),
+                             pass_fds=(theirs.fileno(),), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=tool_env("/usr/bin:/bin"))
+        theirs.close()
+        socket.send_fds(ours, [b"x"], [fd])
+        out, err = p.communicate(timeout=60)
+        st = os.stat(path)
+        with open(path) as f:
+            written = f.read()
+    finally:
+        os.close(fd)
+        ours.close()
+        theirs.close()
+        os.unlink(path)
+    assert (p.returncode, out) == (0, f"fd-leak: {_expected(FD_LEAK, tool, root_mode)}\n"), err
+    assert written == "j"
+    owner = (0o644, 1001, 1001) if not root_mode else (0o600, 0, 0)
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == owner
+
+
+def _host_inotify() -> str:
+    """inotify_init1(2) as this process (host root): OK or the errno's name."""
+    import ctypes
+    import errno
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_CLOEXEC)
+    if fd < 0:
+        return errno.errorcode[ctypes.get_errno()]
+    os.close(fd)
+    return "OK"
+
+
+@pytest.mark.parametrize("tool", ["jail", "jexec"])
+def test_inotify_instances_are_not_host_roots(target: Target, tool: str,
+                                              root_mode: int) -> None:
+    """Jailed root takes every inotify instance it can get; host root then
+    asks for one.  As host root the jail took root's own (fs.inotify.
+    max_user_instances is per user): EMFILE on the host.  As a uid of its
+    own range, whose user namespace that uid made, the jail's count is the
+    range's, and host root's is untouched.  (With 0 the host is without
+    instances for the few milliseconds this takes.)"""
+    with open("/proc/sys/fs/inotify/max_user_instances") as f:
+        limit = int(f.read())
+    p = subprocess.Popen(_in_jail(target, tool, "/probe", "inotify-exhaust"),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=tool_env("/usr/bin:/bin"))
+    assert p.stdout is not None and p.stdin is not None
+    try:
+        held = p.stdout.readline().split()
+        host = _host_inotify()
+    finally:
+        out, err = p.communicate(timeout=60)    # closes its stdin: the probe lets go
+    assert held[:1] == ["#held"] and held[2:] == ["EMFILE"], (held, err)
+    assert host == ("OK" if root_mode else "EMFILE")
+    if root_mode:
+        assert int(held[1]) == limit
+    assert (p.returncode, out) == (0, f"inotify-exhaust: {held[1]}\n")
+
+
+@pytest.mark.parametrize("tool", ["jail", "jexec"])
+def test_files_keep_ordinary_owners_on_disk(target: Target, tool: str,
+                                            root_mode: int) -> None:
+    """What jailed root makes in the jail's root is uid 0 on disk, what jail
+    uid 1001 makes is 1001 (idmapped mounts: issue 11); `-U` users are the
+    jail's uids.  The same with 0, where no idmapping is needed."""
+    made = []
+    for user, name in (("", f"own-root-{tool}"), (USER1001, f"own-1001-{tool}")):
+        path = f"/tmp/{name}"
+        made.append(os.path.join(target.root, path.lstrip("/")))
+        p = subprocess.run(_in_jail(target, tool, BB, "sh", "-c",
+                                    f"{BB} touch {path} && {BB} stat -c '%u %g' {path}",
+                                    user=user), capture_output=True, text=True, timeout=60,
+                           env=tool_env("/usr/bin:/bin"))
+        ids = "1001 1001" if user else "0 0"
+        assert (p.returncode, p.stdout) == (0, ids + "\n"), p.stderr
+    try:
+        assert [(os.stat(m).st_uid, os.stat(m).st_gid) for m in made] == [(0, 0), (1001, 1001)]
+    finally:
+        for m in made:
+            os.unlink(m)
+
+
 def test_every_attack_is_distinct_and_many() -> None:
     labels = [_label(a) for a, _ in ATTACKS] + ["outside-packet", *RACES]
     assert len(labels) == len(set(labels)) and len(labels) >= 40
@@ -381,7 +518,7 @@ def _on_a_pty(argv: list[str]) -> tuple[int, str, bytes]:
     master, slave = os.openpty()
     try:
         p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
-                             start_new_session=True, env={"PATH": "/usr/bin:/bin", "LANG": "C"})
+                             start_new_session=True, env=tool_env("/usr/bin:/bin"))
         out = b""
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -8,6 +8,7 @@ looked at only with `ip route get` (nothing is sent here).
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -501,10 +502,17 @@ def test_jls_formats(service_root: str, named: Named) -> None:
     s = run("jls", "-s", "-j", name).out
     assert s == (f"devfs_ruleset=0 enforce_statfs=2 host=new ip4=new ip6=new jid={jid} "
                  f"name={name} path={path} persist sysvmsg=disable sysvsem=disable "
-                 "sysvshm=disable allow.nochflags allow.noraw_sockets allow.reserved_ports "
+                 "sysvshm=disable unprivileged_root allow.nochflags allow.noraw_sockets "
+                 "allow.reserved_ports "
                  "allow.set_hostname allow.nosocket_af allow.nosysvipc children.max=0 "
                  "host.hostname=fmt.example.org ip4.addr=198.51.100.76,198.51.100.77 "
                  "ip6.addr=2001:db8::76\n")
+    # issue 11: the jail's range of host ids, as jls --json shows it too
+    base = next(r["uid_base"] for r in json.loads(run("jls", "--json").out)
+                if r["jid"] == jid)
+    assert base >= 524288 and base % 65536 == 0
+    assert run("jls", "-j", name, "unprivileged_root", "unprivileged_root.uid").out == \
+        f"true {base}\n"
     assert run("jls", "--libxo", "json", "-j", name).out == (
         '{"__version": "2", "jail-information": {"jail": [{"jid":%d,"ipv4":"198.51.100.76",'
         '"hostname":"fmt.example.org","path":"%s"}]}\n}\n' % (jid, path))

@@ -29,15 +29,21 @@ from typing import Iterator
 
 import pytest
 
-from conftest import Jails, cmd, leftovers, needs_root, run, wait_until
+from conftest import Jails, cmd, leftovers, needs_root, run, tool_env, wait_until
 
 pytestmark = needs_root
 BB = "/usr/bin/busybox"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _both_root_modes(root_mode: int) -> int:
+    """The whole module runs with jail.unprivileged_root=1, then =0."""
+    return root_mode
+
+
 def _jail(root: str, script: str, **kw: object) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([cmd("jail"), root, "h", "", "/bin/sh", "-c", script],
-                          timeout=60, env={"PATH": "/usr/bin:/bin", "LANG": "C"},
+                          timeout=60, env=tool_env("/usr/bin:/bin"),
                           **kw)  # type: ignore[call-overload, no-any-return]
 
 
@@ -189,7 +195,7 @@ def test_stdio_terminal_combinations(service_root: str, tmp_path: object,
         p = subprocess.Popen([cmd("jail"), service_root, "h", "", "/bin/sh", "-c", script],
                              stdin=std[0], stdout=std[1], stderr=std[2], close_fds=False,
                              preexec_fn=lambda: os.dup2(report_w, 3),
-                             env={"PATH": "/usr/bin:/bin", "LANG": "C"}, start_new_session=True)
+                             env=tool_env("/usr/bin:/bin"), start_new_session=True)
         os.close(report_w)
         got = b""
         deadline = time.monotonic() + 30
@@ -231,7 +237,7 @@ def test_daemon_left_behind_loses_the_terminal(service_root: str, jails: Jails) 
         p = subprocess.run([cmd("jail"), "-i", service_root, "h", "", "/bin/sh", "-c",
                             f"({BB} sleep 1; echo late-write) & echo started"],
                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, timeout=60,
-                           env={"PATH": "/usr/bin:/bin"})
+                           env=tool_env("/usr/bin:/bin"))
         assert p.returncode == 0
         out = b""
         deadline = time.monotonic() + 3
@@ -448,7 +454,7 @@ def test_relay_holds_nothing_of_the_caller(private_root: str, tmp_path: object) 
         f.write(f'jail_{name}_rootdir="{private_root}"\njail_{name}_hostname="{name}.test"\n'
                 f'jail_{name}_ip="198.51.100.171"\njail_{name}_exec_start="/bin/sh -c \'{BB} sleep 30 &\'"\n'
                 f'jail_{name}_exec_stop=""\njail_{name}_consolelog="{base}/console.log"\n')
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C", "LINJAIL_VARRUN": base}
+    env = tool_env("/usr/bin:/bin", LINJAIL_VARRUN=base)
     t = time.monotonic()
     try:
         r = run("jailctl", "start", "-f", conf, name, env=env, timeout=25)

@@ -4,8 +4,9 @@ and per-jail values (`jail.JID.KNOB=V`, for processes started afterwards);
 what a process inside learns from /proc/1/environ; and what bad names and
 values get.
 
-The attacker is tests/probe/probe.c.  Global defaults are host state: the
-module records them first and restores them in a finalizer.
+The attacker is tests/probe/probe.c.  Global defaults are host state, which
+other test runs on this host share: the tests that change them run in a
+registry of their own (conftest.knob_state), whose defaults start as the seed's.
 """
 from __future__ import annotations
 
@@ -16,16 +17,18 @@ from typing import Iterator
 
 import pytest
 
-from conftest import (Jails, build_service_root, cmd, install_probe, needs_root,
-                      route_is_ours, run)
+from conftest import (Jails, build_service_root, cmd, install_probe, knob_state, needs_root,
+                      route_is_ours, run, tool_env)
 
 pytestmark = needs_root
 BB = "/usr/bin/busybox"
 KNOBS = ("set_hostname_allowed", "socket_unixiproute_only", "sysvipc_allowed",
          "enforce_statfs", "allow_raw_sockets", "chflags_allowed",
          # DragonFly's later knobs: stored and shown, no effect on Linux (jailctl(8))
-         "allow_listen_override", "vfs_mount_nullfs", "vfs_mount_tmpfs")
-SEED = dict(zip(KNOBS, (1, 1, 0, 2, 0, 0, 0, 0, 0)))
+         "allow_listen_override", "vfs_mount_nullfs", "vfs_mount_tmpfs",
+         # linjail's own (issue 11): a user namespace per jail
+         "unprivileged_root")
+SEED = dict(zip(KNOBS, (1, 1, 0, 2, 0, 0, 0, 0, 0, 1)))
 SHORT = {"hostname": "set_hostname_allowed", "families": "socket_unixiproute_only",
          "sysvipc": "sysvipc_allowed", "statfs": "enforce_statfs",
          "raw": "allow_raw_sockets", "chflags": "chflags_allowed"}
@@ -63,6 +66,17 @@ def knob_attacks(addr: str) -> list[str]:
             "environ", f"ping {addr}", f"ping-dgram {addr}"]
 
 
+def _state_env() -> str:
+    """The caller's registry (knob_state) as PID 1's environment has it."""
+    state = os.environ.get("LINJAIL_STATE_DIR")
+    return f"LINJAIL_STATE_DIR={state} " if state else ""
+
+
+def settled(k: dict[str, int]) -> dict[str, int]:
+    """The knobs a new jail gets: chflags need host root (issue 11)."""
+    return {**k, "unprivileged_root": 0} if k["chflags_allowed"] else k
+
+
 def expected(k: dict[str, int], started_with: dict[str, int] | None = None,
              chflags: bool = True) -> dict[str, str]:
     """SPEC §5 for knobs K; LINJAIL_KNOBS shows what the jail started with."""
@@ -71,7 +85,7 @@ def expected(k: dict[str, int], started_with: dict[str, int] | None = None,
     nope = "EPROTONOSUPPORT"
     raw = "OK" if r else "EPERM"
     packet = nope if u else raw
-    knobs_text = ",".join(f"{n}={v}" for n, v in (started_with or k).items())
+    knobs_text = ",".join(f"{n}={v}" for n, v in settled(started_with or k).items())
     want = {
         "sethostname": "OK" if h else "EPERM",
         "unix-socket": "OK", "inet-socket": "OK", "inet6-socket": "OK", "netlink-route": "OK",
@@ -88,7 +102,7 @@ def expected(k: dict[str, int], started_with: dict[str, int] | None = None,
         "bset-immutable": "kept" if c else "dropped",
         # enforce_statfs: 0, 1 and 2 all show only the jail's own mounts (README)
         "statfs": "jail-only",
-        "environ": f"LINJAIL_JAILED=1 LINJAIL_KNOBS={knobs_text}",
+        "environ": f"{_state_env()}LINJAIL_JAILED=1 LINJAIL_KNOBS={knobs_text}",
     }
     if chflags:
         want.update({a: "OK" if c else "EPERM" for a in CHFLAGS_ATTACKS})
@@ -106,7 +120,7 @@ def parse(out: str) -> dict[str, str]:
 
 def sysctl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([cmd("jailctl"), "sysctl", *args], capture_output=True, text=True,
-                          timeout=60, env={"PATH": "/usr/bin:/bin", "LANG": "C"})
+                          timeout=60, env=tool_env("/usr/bin:/bin"))
 
 
 def read_defaults() -> dict[str, int]:
@@ -123,11 +137,12 @@ def set_defaults(values: dict[str, int]) -> None:
 
 @pytest.fixture(scope="module")
 def defaults() -> Iterator[dict[str, int]]:
-    """The host's global defaults before the module; restored afterwards."""
-    saved = read_defaults()
-    yield saved
-    set_defaults(saved)
-    assert read_defaults() == saved
+    """Global defaults of the module's own (a registry of its own): the
+    seed's at first, checked, and the host's stay as they are."""
+    with knob_state():
+        saved = read_defaults()
+        assert saved == SEED
+        yield saved
 
 
 @pytest.fixture(scope="module")
@@ -159,14 +174,18 @@ def run_probe_jail(root: str, addr: str, attacks: list[str], jails: Jails,
                           "/probe", "multi", *[a for a in attacks if not a.startswith("ping")],
                           "wait /tmp/.go-ping", *[a for a in attacks if a.startswith("ping")]],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env={"PATH": "/usr/bin:/bin", "LANG": "C"})
+                         env=tool_env("/usr/bin:/bin"))
     assert p.stdout is not None
     try:
         jails.track(int(p.stdout.readline()))
         go = os.path.join(root, "tmp/.go-ping")
         with open(go, "w") as f:
             f.write("go\n" if route_is_ours(addr) else "skip\n")
-        out, err = p.communicate(timeout=60)
+        # not communicate(): it reads the pipes' descriptors, and lines the
+        # readline above took into p.stdout's buffer would be lost
+        assert p.stderr is not None
+        out, err = p.stdout.read(), p.stderr.read()
+        p.wait(timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
@@ -241,16 +260,18 @@ def test_jls_shows_the_hostname_set_inside(chflags: int, defaults: dict[str, int
 def test_per_jail_knobs_reach_jexec(defaults: dict[str, int], knob_root: str,
                                     chflags_support: str | None, jails: Jails) -> None:
     """jail.JID.KNOB=V changes that one jail for processes started afterwards,
-    in both directions, and says so; the defaults and other jails keep theirs."""
-    set_defaults(SEED)
+    in both directions, and says so; the defaults and other jails keep theirs.
+    (Jails without a user namespace: chflags_allowed=1 works in no other.)"""
+    seed = {**SEED, "unprivileged_root": 0}
+    set_defaults(seed)
     jid = jails.start(knob_root, "per-jail.example.org", "203.0.113.40", "/probe", "multi",
                       "daemon")
     other = jails.start(knob_root, "other.example.org", "", "/probe", "multi", "daemon")
     if not route_is_ours("203.0.113.40"):
         pytest.skip("the jail's address is not routed to its veth: no ping (SPEC §10)")
     attacks = knob_attacks("203.0.113.40")
-    flipped = CONFIGS["all-flipped"]
-    for config in (flipped, SEED):
+    flipped = {**CONFIGS["all-flipped"], "unprivileged_root": 0}
+    for config in (flipped, seed):
         before = read_defaults()
         current = {k: int(sysctl(f"jail.{jid}.{k}").stdout.split(": ")[1]) for k in KNOBS}
         p = sysctl(*(f"jail.{jid}.{k}={v}" for k, v in config.items()))
@@ -265,22 +286,63 @@ def test_per_jail_knobs_reach_jexec(defaults: dict[str, int], knob_root: str,
         r = subprocess.run([cmd("jexec"), str(jid), "/probe", "multi", *attacks],
                            capture_output=True, text=True, timeout=60)
         # PID 1's environment keeps the values the jail started with
-        compare(parse(r.stdout), expected(config, started_with=SEED,
+        compare(parse(r.stdout), expected(config, started_with=seed,
                                           chflags=chflags_support is None))
         # the other jail is not touched
         r = subprocess.run([cmd("jexec"), str(other), "/probe", "multi",
                             *[a for a in attacks if not a.startswith("ping")]],
                            capture_output=True, text=True, timeout=60)
-        want = expected(SEED, chflags=chflags_support is None)
+        want = expected(seed, chflags=chflags_support is None)
         del want["ping"], want["ping-dgram"]
         assert {k: parse(r.stdout).get(k) for k in want} == want
+
+
+def test_chflags_and_a_user_namespace(defaults: dict[str, int], knob_root: str,
+                                      chflags_support: str | None, jails: Jails) -> None:
+    """Issue 11: chflags need CAP_LINUX_IMMUTABLE in the host's user namespace.
+    A jail created with chflags allowed gets unprivileged_root=0, and jail and
+    jailctl sysctl say so in one line; a running jail with a user namespace
+    cannot be given them, and keeps the one it was made with."""
+    set_defaults(SEED)
+    p = sysctl("jail.chflags_allowed=1")
+    warning = ("chflags_allowed=1 needs CAP_LINUX_IMMUTABLE in the host's user namespace: "
+               "{} unprivileged_root=0 (jailed root is host root)")
+    assert (p.returncode, p.stdout, p.stderr) == (
+        0, "jail.chflags_allowed: 0 -> 1\n",
+        "jailctl: sysctl: jail.chflags_allowed: new jails: " + warning.format("they get") + "\n")
+    r = run("jail", knob_root, "chflags.example.org", "", "/probe", "multi", "environ",
+            *CHFLAGS_ATTACKS)
+    assert r.err == "jail: warning: " + warning.format("this jail gets") + "\n"
+    knobs_text = ",".join(f"{k}={v}" for k, v in settled({**SEED, "chflags_allowed": 1}).items())
+    want = {"environ": f"{_state_env()}LINJAIL_JAILED=1 LINJAIL_KNOBS={knobs_text}"}
+    if chflags_support is None:
+        want.update({a: "OK" for a in CHFLAGS_ATTACKS})
+    assert {k: parse(r.out).get(k) for k in want} == want
+    # a jail with a user namespace: chflags cannot be given to it afterwards
+    set_defaults(SEED)
+    jid = jails.start(knob_root, "userns.example.org", "", "/probe", "multi", "daemon")
+    p = sysctl(f"jail.{jid}.chflags_allowed=1")
+    assert (p.returncode, p.stdout, p.stderr) == (
+        0, f"jail.{jid}.chflags_allowed: 0 -> 1\n",
+        f"jailctl: sysctl: jail.{jid}.chflags_allowed: jail {jid} has a user namespace "
+        f"(unprivileged_root=1): chflags need CAP_LINUX_IMMUTABLE in the host's and stay "
+        f"denied in it\n")
+    if chflags_support is None:
+        r = run("jexec", str(jid), "/probe", "multi", *CHFLAGS_ATTACKS)
+        assert r.out == "".join(f"{a}: EPERM\n" for a in CHFLAGS_ATTACKS)
+    p = sysctl(f"jail.{jid}.unprivileged_root=0")
+    assert (p.returncode, p.stdout, p.stderr) == (
+        1, "", f"jailctl: sysctl: jail.{jid}.unprivileged_root: set when the jail is created; "
+               f"a running jail keeps it\n")
+    assert sysctl(f"jail.{jid}.unprivileged_root").stdout == \
+        f"jail.{jid}.unprivileged_root: 1\n"
 
 
 def test_jailed_inside_and_on_the_host(defaults: dict[str, int], knob_root: str) -> None:
     assert sysctl("jail.jailed").stdout == "jail.jailed: 0\n"
     r = run("jail", knob_root, "jailed.example.org", "", "/probe", "environ")
-    knobs_text = ",".join(f"{k}={v}" for k, v in read_defaults().items())
-    assert r.out == f"environ: LINJAIL_JAILED=1 LINJAIL_KNOBS={knobs_text}\n"
+    knobs_text = ",".join(f"{k}={v}" for k, v in settled(read_defaults()).items())
+    assert r.out == f"environ: {_state_env()}LINJAIL_JAILED=1 LINJAIL_KNOBS={knobs_text}\n"
     # the command itself does not inherit them (README)
     r = run("jail", knob_root, "jailed.example.org", "", BB, "env")
     assert "LINJAIL_" not in r.out

@@ -92,8 +92,11 @@ def mounts_below(path: str) -> list[str]:
         return [line.split()[4] for line in f if line.split()[4].startswith(path + "/")]
 
 
-@pytest.fixture
-def site() -> Iterator[Site]:
+@pytest.fixture(params=["", 'jail_www_unprivileged_root="NO"\n'],
+                ids=["unprivileged_root=1", "unprivileged_root=0"])
+def site(request: pytest.FixtureRequest) -> Iterator[Site]:
+    """The seed's jail, with the default (a user namespace) and with rc.conf's
+    jail_www_unprivileged_root="NO" (issue 11: every test runs with both)."""
     if shutil.which("busybox", path=HOST_PATH) is None:
         pytest.skip("busybox is not installed (make test installs it)")
     base = tempfile.mkdtemp(prefix="linjail-rc-", dir="/var/tmp")
@@ -108,7 +111,8 @@ def site() -> Iterator[Site]:
         os.mkdir(varrun)
         conf = os.path.join(base, "rc.conf")
         with open(conf, "w") as f:
-            f.write(SEED.replace("/usr/jail/www", root).replace("192.168.0.10", ADDR))
+            f.write(SEED.replace("/usr/jail/www", root).replace("192.168.0.10", ADDR) +
+                    request.param)
         extra = os.path.join(base, "rc.conf.local")
         with open(extra, "w") as f:
             f.write(f'jail_www_consolelog="{base}/console.log"\n')

@@ -23,7 +23,7 @@ from linjail.roots.destroy import destroy, mounts_at_or_below
 from linjail.roots.thin import build_thin
 from linjail.thinroot import layer_path, marker_path, overlay_for
 from linjail.errors import JailError
-from linjail.model import JailSpec
+from linjail.model import JailSpec, Knobs
 
 pytestmark = [
     pytest.mark.privileged,
@@ -38,17 +38,18 @@ class Jails:
     parent: Path
     base: Path
     jids: list[int]
+    unprivileged_root: int = 1      # issue 11: an overlay of idmapped layers, or not
 
 
 @pytest.fixture
-def jails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Jails]:
+def jails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root_mode: int) -> Iterator[Jails]:
     from linjail.roots.service import build_service
     monkeypatch.setenv("PATH", SYSTEM_PATH)
     parent = tmp_path / "jails"
     base = parent / "base"
     build_service(str(base), PROGRAMS)
     (base / "etc" / "motd").write_text("from the base\n")
-    made = Jails(parent, base, [])
+    made = Jails(parent, base, [], root_mode)
     yield made
     from linjail.lifecycle.remove import remove_jail
     for jid in made.jids:
@@ -65,7 +66,8 @@ def run(j: Jails, path: Path, script: str) -> tuple[int, str]:
     """Run script in the thin jail at path, as `jail PATH thin.test "" /bin/sh -c`."""
     from linjail.lifecycle.start import run_jail
     spec = JailSpec(path=os.path.realpath(path), hostname="thin.test", ips=(),
-                    command=("/bin/sh", "-c", script), overlay=overlay_for(str(path)))
+                    command=("/bin/sh", "-c", script), overlay=overlay_for(str(path)),
+                    knobs=Knobs(unprivileged_root=j.unprivileged_root))
     r, w = os.pipe()
     null = os.open(os.devnull, os.O_RDONLY)
     try:
@@ -100,6 +102,8 @@ def test_two_thin_jails_share_the_base_and_nothing_else(jails: Jails) -> None:
     assert not (jails.base / "root" / "mine").exists() and not (jails.base / "srv").exists()
     upper = Path(layer_path(str(a))) / "upper"
     assert (upper / "root" / "mine").read_text() == "a\n"
+    # ordinary owners on disk with either setting (issue 11): jailed root's is 0
+    assert ((upper / "root" / "mine").stat().st_uid, (upper / "srv").stat().st_uid) == (0, 0)
     assert stat.S_ISCHR((upper / "etc" / "group").lstat().st_mode)   # overlayfs whiteout
     assert not (Path(layer_path(str(b))) / "upper" / "root" / "mine").exists()
     assert mounts_at_or_below(str(jails.parent)) == []

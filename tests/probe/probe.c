@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
@@ -1371,6 +1372,66 @@ static void knob_environ(void)
 
 /* ------------------------------------------------------------ more */
 
+/* issue 11: a host file that reached the jail through a descriptor (a
+ * test-only leak: SOCK received over the stream socket at fd SOCK).  Jailed
+ * root tries to make it its own: fchmod, fchown to jail uid 1001, and open
+ * it again through /proc/self/fd (for reading); a write through the O_RDWR
+ * descriptor it holds is not stopped by any of that (which is why no host
+ * descriptor ever reaches a jail, issue 7).  The file is the test's own. */
+static void attack_fd_leak(int sock)
+{
+	char buf[1], cmsgbuf[CMSG_SPACE(sizeof(int))], path[64], out[200] = "";
+	struct iovec iov = { buf, 1 };
+	struct msghdr msg = { 0 };
+	struct cmsghdr *c;
+	int fd = -1, again;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cmsgbuf;
+	msg.msg_controllen = sizeof cmsgbuf;
+	if (recvmsg(sock, &msg, 0) < 0) {
+		say("recvmsg %s", errname(errno));
+		return;
+	}
+	c = CMSG_FIRSTHDR(&msg);
+	if (c && c->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(c), sizeof fd);
+	if (fd < 0) {
+		say("no descriptor");
+		return;
+	}
+	append(out, sizeof out, " ", "fchmod=");
+	append(out, sizeof out, "", fchmod(fd, 0644) == 0 ? "OK" : errname(errno));
+	append(out, sizeof out, " ", "fchown=");
+	append(out, sizeof out, "", fchown(fd, 1001, 1001) == 0 ? "OK" : errname(errno));
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	again = open(path, O_RDONLY);
+	append(out, sizeof out, " ", "reopen=");
+	append(out, sizeof out, "", again >= 0 ? "OK" : errname(errno));
+	if (again >= 0)
+		close(again);
+	append(out, sizeof out, " ", "write=");
+	append(out, sizeof out, "", write(fd, "j", 1) == 1 ? "OK" : errname(errno));
+	say("%s", out);
+}
+
+/* issue 11: take every inotify instance the kernel lets this uid have,
+ * report how many and why it stopped ("#held N ERRNO"), and hold them
+ * until the test closes our stdin; the test meanwhile asks for one as
+ * host root.  Then they are all closed. */
+static void attack_inotify_exhaust(void)
+{
+	int n = 0, fd;
+	char c;
+	while (n < 100000 && (fd = inotify_init1(IN_CLOEXEC)) >= 0)
+		n++;
+	printf("#held %d %s\n", n, errname(errno));
+	fflush(stdout);
+	while (read(0, &c, 1) > 0)
+		;
+	say("%d", n);
+}
+
 /* the masks over /proc files are the host's /dev/null inode: changing its
  * mode or owner (to what it already is) must fail */
 static void attack_chmod_masked(void)
@@ -1933,6 +1994,10 @@ static void run(int argc, char **argv)
 		attack_tty(TIOCSTI_ | (1UL << 32));
 	else if (IS("tioclinux"))
 		attack_tty(TIOCLINUX_);
+	else if (IS("fd-leak"))
+		attack_fd_leak(arg_int(argv, 1, argc));
+	else if (IS("inotify-exhaust"))
+		attack_inotify_exhaust();
 	else if (IS("chmod-masked"))
 		attack_chmod_masked();
 	else if (IS("chown-masked"))

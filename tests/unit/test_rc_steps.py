@@ -275,11 +275,15 @@ def test_knobs_set_and_printed(env: Env) -> None:
     env.write(enabled("www") + env.jail("www", "www.example.org") +
               'jail_default_sysvipc_allow="YES"\njail_www_sysvipc_allowed="NO"\n'
               'jail_www_chflags_allowed=YES\n')
-    code, out, _ = env.run("start")
+    code, out, err = env.run("start")
     assert out.splitlines()[0] == ("Default global settings for jails: set_hostname_allow=YES "
                                    "unixiproute_only=YES sysvipc_allow=YES.")
     assert env.backend.calls[0] == ("set_defaults", Knobs(1, 1, 1, 1, 0, 0))
-    assert env.backend.specs[0].knobs == Knobs(1, 1, 0, 1, 0, 1)
+    # chflags need host root: no user namespace for www, and one line says so (issue 11)
+    assert env.backend.specs[0].knobs == Knobs(1, 1, 0, 1, 0, 1, unprivileged_root=0)
+    assert err == ("jailctl: WARNING: www: chflags_allowed=1 needs CAP_LINUX_IMMUTABLE in the "
+                   "host's user namespace: this jail gets unprivileged_root=0 (jailed root is "
+                   "host root)\n")
 
 
 def test_jail_enable_no(env: Env) -> None:

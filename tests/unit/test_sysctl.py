@@ -100,7 +100,7 @@ def test_listing(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (rc, err) == (0, "")
     lines = out.splitlines()
     n = len(KNOB_DEFAULTS)
-    assert n == 9
+    assert n == 10
     assert lines[:n + 2] == ([f"jail.{k}: {v}" for k, v in KNOB_DEFAULTS.items()]
                              + ["jail.jailed: 0", f"jail.list: {JID} h /nonexistent"])
     assert lines[n + 2:2 * n + 2] == [f"jail.defaults.{k}: {v}" for k, v in KNOB_DEFAULTS.items()]
@@ -173,8 +173,21 @@ def test_listen_override_is_accepted_silently(state: Path,
 
 
 def test_defaults_write_and_alias(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # chflags need host root: new jails get no user namespace (issue 11)
     assert sysctl(capsys, "jail.chflags_allowed=1", "jail.enforce_statfs=0") == (
-        0, "jail.chflags_allowed: 0 -> 1\njail.enforce_statfs: 2 -> 0\n", "")
+        0, "jail.chflags_allowed: 0 -> 1\njail.enforce_statfs: 2 -> 0\n",
+        "jailctl: sysctl: jail.chflags_allowed: new jails: chflags_allowed=1 needs "
+        "CAP_LINUX_IMMUTABLE in the host's user namespace: they get unprivileged_root=0 "
+        "(jailed root is host root)\n")
+    # with unprivileged_root=0 already, nothing to say
+    assert sysctl(capsys, "jail.unprivileged_root=0", "jail.chflags_allowed=0",
+                  "jail.chflags_allowed=1") == (
+        0, "jail.unprivileged_root: 1 -> 0\njail.chflags_allowed: 1 -> 0\n"
+           "jail.chflags_allowed: 0 -> 1\n", "")
+    assert sysctl(capsys, "jail.unprivileged_root=1")[2] == (
+        "jailctl: sysctl: jail.unprivileged_root: new jails: chflags_allowed=1 needs "
+        "CAP_LINUX_IMMUTABLE in the host's user namespace: they get unprivileged_root=0 "
+        "(jailed root is host root)\n")
     assert sysctl(capsys, "jail.defaults.chflags_allowed", "jail.enforce_statfs") == (
         0, "jail.defaults.chflags_allowed: 1\njail.enforce_statfs: 0\n", "")
     assert sysctl(capsys, "jail.defaults.chflags_allowed=0") == (

@@ -2,7 +2,7 @@
 when an option only FreeBSD has is given (jail_fbsd.py)."""
 from __future__ import annotations
 
-from .jail_dfly import build_spec, parse, warn_reachable
+from .jail_dfly import build_spec, parse, settle_knobs, warn_reachable
 from .jail_fbsd import main_fbsd, wants_freebsd
 
 
@@ -19,5 +19,6 @@ def _jail(args: list[str]) -> int:
         return main_fbsd(args)
     spec = build_spec(parse(args))
     warn_reachable(spec.path)
+    spec = settle_knobs(spec)
     from ..lifecycle import relay
     return relay.run_interactive(spec, passed)

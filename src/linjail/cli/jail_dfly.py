@@ -48,6 +48,15 @@ def _may_create() -> bool:
     return os.geteuid() == 0 and not jailed()
 
 
+def settle_knobs(spec: JailSpec) -> JailSpec:
+    """chflags_allowed=1 takes the user namespace away (issue 11): say so."""
+    from ..confine.userns import settle
+    knobs, why = settle(spec.knobs)
+    if why:
+        sys.stderr.write(f"jail: warning: {why}\n")
+    return spec.replace(knobs=knobs)
+
+
 def warn_reachable(path: str) -> None:
     """FreeBSD's advice: a jail root only root can reach (SPEC §7)."""
     import stat

@@ -15,7 +15,7 @@ import os
 import sys
 
 from ..errors import JailError, UsageError
-from .jail_dfly import build_spec, parse, warn_reachable
+from .jail_dfly import build_spec, parse, settle_knobs, warn_reachable
 
 # the lifecycle modules load inside the forms that need them: `jail` imports
 # this module for wants_freebsd() on every start (start-up time, STYLE 13)
@@ -171,6 +171,7 @@ def _legacy(o: Options, rest: list[str]) -> int:
         extra = [ip for ip in _resolve_hostname(spec.hostname, "") if ip not in spec.ips]
         spec = spec.replace(ips=spec.ips + tuple(extra))
     warn_reachable(spec.path)
+    spec = settle_knobs(spec)
     jfp = _open_jid_file(o.jid_file)
 
     def on_jid(jid: int) -> None:

@@ -2,7 +2,8 @@
 
   jail.<knob>            alias of jail.defaults.<knob>: what a new jail copies
   jail.defaults.<knob>   the template
-  jail.<jid>.<knob>      that running jail's own value
+  jail.<jid>.<knob>      that running jail's own value (unprivileged_root:
+                         read-only, the jail has or has not its user namespace)
   jail.jailed            read-only: 0 on the host, 1 inside a jail
   jail.list              read-only: DragonFly's list of running jails
                          ("JID hostname path IP ..." per jail, newest first);
@@ -146,7 +147,10 @@ def main_sysctl(args: list[str], out: TextIO, err: TextIO) -> int:
             raise JailError(f"sysctl: oid '{name}' is read only")
         value = _parse_value(name, knob, text)
         if kind == "jail":
-            _value(name)      # the jail must exist
+            current = _value(name)      # the jail must exist
+            if knob == "unprivileged_root" and value != current:
+                raise JailError(f"sysctl: {name}: set when the jail is created; "
+                                f"a running jail keeps it")
         planned.append((name, kind, jid, knob, value))
     for name in reads:
         if _parse_name(name)[0] != "list":
@@ -160,13 +164,37 @@ def main_sysctl(args: list[str], out: TextIO, err: TextIO) -> int:
         old = _value(name)
         _write(kind, jid, knob, value)
         out.write(f"{name}: {old} -> {value}\n")
-        if value and knob in _NO_EFFECT:
+        chflags = _chflags_note(kind, jid, knob, value)
+        if chflags:
+            err.write(f"jailctl: sysctl: {name}: {chflags}\n")
+        elif value and knob in _NO_EFFECT:
             err.write(f"jailctl: sysctl: {name}: {_NO_EFFECT[knob]}\n")
         elif kind == "jail" and old != value and knob not in _INERT:
             err.write(f"jailctl: sysctl: {name}: applies to processes started in jail {jid} "
                       f"from now on (jexec); its running processes keep the limits they "
                       f"started with\n")
     return 0
+
+
+def _chflags_note(kind: str, jid: int | None, knob: str, value: int) -> str:
+    """What chflags_allowed=1 and unprivileged_root=1 mean together (issue
+    11): chflags need host root, so a new jail with both gets no user
+    namespace; a running jail with a user namespace cannot be given them."""
+    if not value or knob not in ("chflags_allowed", "unprivileged_root"):
+        return ""
+    from ..state import knobs as knob_state
+    from ..state import registry
+    if kind == "defaults":
+        if knob_state.get_defaults().as_dict()[
+                "unprivileged_root" if knob == "chflags_allowed" else "chflags_allowed"]:
+            from ..confine.userns import CHFLAGS_WARNING
+            return "new jails: " + CHFLAGS_WARNING.replace("this jail gets", "they get")
+        return ""
+    rec = registry.lookup(jid) if jid is not None else None
+    if rec is not None and rec.uid_base:
+        return (f"jail {jid} has a user namespace (unprivileged_root=1): chflags need "
+                f"CAP_LINUX_IMMUTABLE in the host's and stay denied in it")
+    return ""
 
 
 def _write(kind: str, jid: int | None, knob: str, value: int) -> None:

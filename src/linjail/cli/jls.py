@@ -47,7 +47,9 @@ def _jls(args: list[str]) -> int:
         out.write(json.dumps([{"jid": r.jid, "name": r.name, "hostname": h, "path": r.path,
                                "ips": list(reversed(r.ips)), "pid": r.pid,
                                "state": r.state, "persist": bool(r.persist),
-                               "knobs": r.knobs, **_usage(racct.light(r))}
+                               "knobs": r.knobs, "uid_base": r.uid_base,
+                               "uid_count": 65536 if r.uid_base else 0,
+                               **_usage(racct.light(r))}
                               for r, h in rows], indent=1) + "\n")
         return 0
     if not rows:

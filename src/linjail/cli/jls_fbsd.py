@@ -64,6 +64,8 @@ def values(rec: JailRecord, hostname: str) -> dict[str, Value]:
         "allow.chflags": bool(knobs.get("chflags_allowed", 0)),
         "allow.socket_af": not knobs.get("socket_unixiproute_only", 1),
         "allow.reserved_ports": True,
+        "unprivileged_root": bool(rec.uid_base),
+        "unprivileged_root.uid": str(rec.uid_base),
         "sysvmsg": sysv, "sysvsem": sysv, "sysvshm": sysv,
     }
 

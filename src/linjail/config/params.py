@@ -70,6 +70,12 @@ PARAMS: tuple[ParamDef, ...] = (
        knob="socket_unixiproute_only", reverse=True),
     _p("allow.reserved_ports", "bool", True, "true only: jailed root binds ports < 1024",
        default="true"),
+    # linjail's own (issue 11): no FreeBSD counterpart
+    _p("unprivileged_root", "bool", True,
+       "jailed root is a uid of the jail's own range (jail.unprivileged_root)",
+       knob="unprivileged_root"),
+    _p("unprivileged_root.uid", "int", True,
+       "the host uid (and gid) of jail uid 0, 0 without a user namespace", readonly=True),
     _p("sysvmsg", "jailsys", True, "new or disable (jail.sysvipc_allowed)",
        knob="sysvipc_allowed"),
     _p("sysvsem", "jailsys", True, "new or disable (jail.sysvipc_allowed)",

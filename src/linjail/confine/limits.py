@@ -322,7 +322,7 @@ def update_running(rec: JailRecord, rules: list[Rule]) -> None:
     host.write()
     host.join_all()
     _update_rlimits(p, cgroup.pids(rec.cgroup))
-    _update_ipc(p, rec.pid)
+    _update_ipc(p, rec.pid, rec.uid_base)
     _update_pty(p, rec.pid)
 
 
@@ -354,15 +354,22 @@ def _update_rlimits(p: Plan, pids: list[int]) -> None:
                 pass
 
 
-def _update_ipc(p: Plan, pid: int) -> None:
+def _update_ipc(p: Plan, pid: int, base: int = 0) -> None:
+    """The IPC sysctls of a running jail's namespace, written from the host.
+    With a user namespace (BASE) only its root may write them (ipc_sysctl.c
+    compares the writer's euid): this thread is host uid BASE meanwhile."""
     from ..kernel import libc
     own = os.open("/proc/self/ns/ipc", os.O_RDONLY | os.O_CLOEXEC)
     theirs = os.open(f"/proc/{pid}/ns/ipc", os.O_RDONLY | os.O_CLOEXEC)
     try:
         libc.setns(theirs, libc.CLONE_NEWIPC)
         try:
+            if base:
+                os.seteuid(base)
             jail_ipc(p)
         finally:
+            if base:
+                os.seteuid(0)
             libc.setns(own, libc.CLONE_NEWIPC)
     finally:
         os.close(own)

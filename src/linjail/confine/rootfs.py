@@ -129,6 +129,19 @@ class Root(Record):
         return True
 
 
+def attach_tree(path: str, tree: int) -> Root:
+    """Attach TREE, the jail's root made on the host side (confine/userns.py),
+    onto the working directory: the root PATH, which the first process
+    entered while it could still reach it."""
+    libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
+    here = libc.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        attach(tree, here)
+    finally:
+        libc.close(here)
+    return Root(path, tree)
+
+
 def attach_root(path: str, overlay: tuple[str, str] | None = None) -> Root:
     """Bind the root recursively onto itself, nodev, in this namespace."""
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_SLAVE)
@@ -161,29 +174,27 @@ DEVPTS_OPTIONS = ("ptmxmode", "mode", "gid", "uid", "max")
 
 
 def mount_dev(root: Root, devpts_extra: str = "", rel: str = "dev",
-              submounts: bool = True, source: str = "tmpfs") -> None:
+              submounts: bool = True, source: str = "tmpfs", tree: int | None = None) -> None:
     """The jail's /dev: a small tmpfs, six nodes, a private devpts, shm.
 
     DEVPTS_EXTRA: more devpts options (rctl's pseudoterminals: `,max=N`).
     SUBMOUNTS False (an OCI config, which lists devpts and shm as mounts of
     their own): only the tmpfs, its nodes and links, and the empty
-    directories pts, shm and mqueue."""
+    directories pts, shm and mqueue.  TREE: that tmpfs already made and
+    filled (dev_tmpfs: a jail with a user namespace), to attach."""
     fd = root.open(rel, what="mount /dev there")
     shown = os.path.join(root.path, rel)
-    _mount(source, fd, shown, "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC,
-           "mode=755,size=64k,nr_inodes=64")
-    libc.close(fd)
+    try:
+        if tree is None:
+            _mount(source, fd, shown, "tmpfs", libc.MS_NOSUID | libc.MS_NOEXEC, DEV_OPTIONS)
+        else:
+            attach(tree, fd)
+    finally:
+        libc.close(fd)
     dev = root.open(rel, os.O_PATH | os.O_DIRECTORY)
     try:
-        for name, major, minor in _DEV_NODES:
-            libc.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
-            # 0666 whatever the caller's umask (mknod applies it): every user
-            # of the jail writes /dev/null
-            libc.chmod(name, 0o666, dir_fd=dev)   # our fresh tmpfs: no symlink there
-        for name, target in _DEV_LINKS:
-            libc.symlink(target, name, dir_fd=dev)
-        for sub in ("pts", "shm") if submounts else ("pts", "shm", "mqueue"):
-            libc.mkdir(sub, 0o755, dir_fd=dev)
+        if tree is None:
+            fill_dev(dev, submounts)
         if not submounts:
             return
         pts = libc.openat2(dev, "pts", os.O_PATH | os.O_DIRECTORY, _RESOLVE)
@@ -196,6 +207,43 @@ def mount_dev(root: Root, devpts_extra: str = "", rel: str = "dev",
         libc.close(shm)
     finally:
         libc.close(dev)
+
+
+_DEV_TMPFS: tuple[tuple[str, str | int | None], ...] = (
+    ("mode", "755"), ("size", "64k"), ("nr_inodes", "64"))
+DEV_OPTIONS = ",".join(f"{key}={value}" for key, value in _DEV_TMPFS)
+
+
+def dev_tmpfs() -> int:
+    """The jail's /dev tmpfs, filled, detached: its mount descriptor."""
+    tree = libc.fsmount_new("tmpfs", libc.MOUNT_ATTR_NOSUID | libc.MOUNT_ATTR_NOEXEC,
+                            _DEV_TMPFS)
+    try:
+        fill_dev(tree)
+    except BaseException:
+        libc.close(tree)
+        raise
+    return tree
+
+
+def fill_dev(dev: int, submounts: bool = True) -> None:
+    """The nodes, links and mount points of a fresh /dev tmpfs at DEV (and
+    mqueue's without SUBMOUNTS: mount_dev)."""
+    for name, major, minor in _DEV_NODES:
+        libc.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
+        # 0666 whatever the caller's umask (mknod applies it): every user
+        # of the jail writes /dev/null
+        libc.chmod(name, 0o666, dir_fd=dev)   # our fresh tmpfs: no symlink there
+    for name, target in _DEV_LINKS:
+        libc.symlink(target, name, dir_fd=dev)
+    for sub in ("pts", "shm") if submounts else ("pts", "shm", "mqueue"):
+        libc.mkdir(sub, 0o755, dir_fd=dev)
+
+
+def attach(tree: int, target: int) -> None:
+    """Attach the detached mount TREE onto the directory TARGET (descriptors)."""
+    libc.move_mount(tree, "", target, "", libc.MOVE_MOUNT_F_EMPTY_PATH |
+                    libc.MOVE_MOUNT_T_EMPTY_PATH)
 
 
 def open_pty(root: Root) -> tuple[int, int]:
@@ -293,9 +341,10 @@ def mount_sys(root: Root, rel: str = "sys") -> None:
         libc.close(sysfs)
 
 
-def mount_extra(root: Root, m: Mount) -> None:
+def mount_extra(root: Root, m: Mount, tree: int | None = None) -> None:
     """An fstab mount: a host path bound in, or a tmpfs; target resolved in root.
-    The kernel file systems of an OCI config go to their own functions."""
+    The kernel file systems of an OCI config go to their own functions.
+    TREE: the bind already made (confine/userns.py: idmapped), to attach."""
     if "create" in m.attrs:       # an OCI destination: made when missing
         directory = m.kind != "bind" or os.path.isdir(m.source)
         root.make(m.target, directory)
@@ -311,17 +360,16 @@ def mount_extra(root: Root, m: Mount) -> None:
                    flags | (libc.MS_RDONLY if m.readonly else 0) |
                    (libc.MS_NOEXEC if "noexec" in m.attrs else 0), m.options or None)
             return
+        if tree is not None:
+            attach(tree, target)
+            return
         try:
             src = libc.open(m.source, os.O_PATH | os.O_CLOEXEC)
         except OSError as err:
             raise OpError("open", m.source, err.errno or 0) from None
         try:
-            attrs = libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOSUID
-            if m.readonly:
-                attrs |= libc.MOUNT_ATTR_RDONLY
-            if "noexec" in m.attrs:
-                attrs |= libc.MOUNT_ATTR_NOEXEC
-            bind_onto(src, target, attrs, recursive="bind" not in m.attrs, shown=shown)
+            bind_onto(src, target, bind_attributes(m), recursive="bind" not in m.attrs,
+                      shown=shown)
         finally:
             libc.close(src)
     finally:
@@ -436,6 +484,13 @@ def readonly_root(root: Root) -> None:
         libc.mount_setattr(root.fd, "", libc.AT_EMPTY_PATH, libc.MOUNT_ATTR_RDONLY)
     except OSError as err:
         raise os_error(err, root.path) from None
+
+
+def bind_attributes(m: Mount) -> int:
+    """The mount attributes of an fstab bind (an OCI one may add noexec)."""
+    return libc.MOUNT_ATTR_NODEV | libc.MOUNT_ATTR_NOSUID | \
+        (libc.MOUNT_ATTR_RDONLY if m.readonly else 0) | \
+        (libc.MOUNT_ATTR_NOEXEC if "noexec" in m.attrs else 0)
 
 
 def enter(root: Root) -> None:

@@ -109,6 +109,7 @@ def _b(path: str | None) -> bytes | None:
     return None if path is None else os.fsencode(path)
 
 
+CLONE_PARENT = 0x00008000
 CLONE_PIDFD = 0x00001000
 CLONE_INTO_CGROUP = 0x200000000
 NR_CLONE3 = 435
@@ -140,7 +141,9 @@ def clone3(flags: int = 0, cgroup_fd: int = -1) -> int:
     AfterFork pair: import lock, threads, at-fork callbacks).  Like os.fork,
     only the calling thread exists in the child.
     """
-    args = _CloneArgs(flags=flags, exit_signal=_SIGCHLD,
+    # CLONE_PARENT: the child is this process's sibling, and its parent gets
+    # the exit signal this process was made with (clone3 wants 0 here)
+    args = _CloneArgs(flags=flags, exit_signal=0 if flags & CLONE_PARENT else _SIGCHLD,
                       cgroup=cgroup_fd if flags & CLONE_INTO_CGROUP else 0)
     api = ctypes.pythonapi
     api.PyOS_BeforeFork()
@@ -247,12 +250,28 @@ FSMOUNT_CLOEXEC = 1
 KCMP_FILE = 0
 
 
-def fsmount_new(fstype: str, attrs: int) -> int:
+FSCONFIG_SET_FLAG = 0
+FSCONFIG_SET_FD = 5
+
+
+def fsmount_new(fstype: str, attrs: int,
+                options: tuple[tuple[str, str | int | None], ...] = ()) -> int:
     """A new, detached mount of FSTYPE (fsopen, fsconfig CREATE, fsmount): its
-    descriptor is the only way to it; it is attached nowhere."""
+    descriptor is the only way to it; it is attached nowhere.  OPTIONS are
+    fsconfig(2) keys with a string, a descriptor (int: FSCONFIG_SET_FD, e.g.
+    overlayfs's lowerdir+) or None (a flag)."""
     fs = _check(_syscall(ctypes.c_long(NR_FSOPEN), _b(fstype), ctypes.c_uint(FSOPEN_CLOEXEC)),
                 "fsopen", fstype)
     try:
+        for key, value in options:
+            if value is None:
+                cmd, text, aux = FSCONFIG_SET_FLAG, None, 0
+            elif isinstance(value, int):
+                cmd, text, aux = FSCONFIG_SET_FD, None, value
+            else:
+                cmd, text, aux = FSCONFIG_SET_STRING, value.encode(), 0
+            _check(_syscall(ctypes.c_long(NR_FSCONFIG), ctypes.c_int(fs), ctypes.c_uint(cmd),
+                            key.encode(), text, ctypes.c_int(aux)), f"fsconfig({key})", fstype)
         _check(_syscall(ctypes.c_long(NR_FSCONFIG), ctypes.c_int(fs),
                         ctypes.c_uint(FSCONFIG_CMD_CREATE), None, None, ctypes.c_int(0)),
                "fsconfig", fstype)
@@ -299,6 +318,18 @@ def default_signals() -> None:
 def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
     _check(_syscall(ctypes.c_long(NR_CLOSE_RANGE), ctypes.c_uint(first),
                     ctypes.c_uint(last), ctypes.c_uint(flags)), "close_range")
+
+
+_NR_FSID = {"x86_64": (122, 123), "aarch64": (151, 152)}[_ARCH]
+
+
+def setfsid(uid: int, gid: int) -> None:
+    """setfsgid(GID), setfsuid(UID) of this thread only (the raw calls: the
+    other threads keep theirs).  A change from 0 clears the file-system
+    capabilities from the effective set, and a change back to 0 restores
+    them (capabilities(7)); these calls report no error."""
+    _syscall(ctypes.c_long(_NR_FSID[1]), ctypes.c_uint(gid))
+    _syscall(ctypes.c_long(_NR_FSID[0]), ctypes.c_uint(uid))
 
 
 def sethostname(name: bytes) -> None:
@@ -355,6 +386,10 @@ def enter_owned_uts() -> None:
     helper = os.fork()
     if helper == 0:
         try:
+            # setns through a pidfd asks ptrace_may_access: in a jail's user
+            # namespace (no CAP_SYS_PTRACE there) the helper must be dumpable;
+            # it lives before any process of the jail does
+            prctl(PR_SET_DUMPABLE, 1)
             unshare(CLONE_NEWUSER | CLONE_NEWUTS)
             os.write(ready_w, b"x")
             while True:

@@ -3,8 +3,8 @@
   jexec (host)          joiner (host PID ns, jail's other namespaces)     command (in the jail)
   ------------          -------------------------------------------       ---------------------
   lookup, ns fds
-  clone3 into the  -->  non-dumpable; setns cgroup ipc
-  jail's cgroup         uts net pid mnt; -U lookup; fork  ------------->  setsid; close fds;
+  clone3 into the  -->  non-dumpable; [setns user: jail root]; setns
+  jail's cgroup         cgroup ipc uts net pid mnt; -U lookup; fork --->  setsid; close fds;
                         report its PID; wait; exit with its status       caps; seccomp; setuid;
   forward signals,                                                        chdir /; execvp
   relay the pty
@@ -13,7 +13,8 @@ The joiner and the command stay non-dumpable until execve, so jailed root
 (without CAP_SYS_PTRACE) cannot read their memory, descriptors or
 /proc/PID/exe, which name host files (runc CVE-2016-9962, CVE-2019-5736).
 The joiner is never visible inside the jail: it stays in the host's PID
-namespace.
+namespace.  In a jail with a user namespace (issue 11) it enters that one
+first and becomes jailed root (confine/userns.py join), before any other.
 """
 from __future__ import annotations
 
@@ -75,8 +76,10 @@ def _attach_failed(jid: int | str, text: str = "Invalid argument") -> JailError:
 
 def open_namespaces(rec: registry.JailRecord) -> list[tuple[int, int]]:
     fds = []
+    # a jail with a user namespace: that one first (confine/userns.py join)
+    order = ((("user", libc.CLONE_NEWUSER),) if rec.uid_base else ()) + _NAMESPACES
     try:
-        for name, flag in _NAMESPACES:
+        for name, flag in order:
             fds.append((os.open(f"/proc/{rec.pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC),
                         flag))
     except OSError:
@@ -126,6 +129,9 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
                None if 2 in closed else stderr)
         handed = prepare(pty.stdio(fds) if pty else fds, REAPER,
                          keep=(pty.slave,) if pty else ())
+        if rec.uid_base:
+            from ..confine import userns
+            userns.own_stdio(handed.fds, rec.uid_base)
     except BaseException:
         for fd, _ in nsfds:
             os.close(fd)
@@ -256,7 +262,13 @@ def _joiner(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             from ..confine import limits
             rlimits = limits.attach(rec)   # its v1 cgroups; rctl's rlimits, if any
         for fd, flag in nsfds:
-            libc.setns(fd, flag)
+            if flag == libc.CLONE_NEWUSER:
+                from ..confine import userns
+                if rlimits is not None:
+                    userns.raise_hard_limits(rlimits)    # while host root may
+                userns.join(fd)
+            else:
+                libc.setns(fd, flag)
             os.close(fd)
         master = None
         if pty_slave is not None:

@@ -299,6 +299,11 @@ def create(fj: FbJail, out: Out, on_created: Callable[[int], None] | None = None
         return 0
     try:
         spec = to_spec(fj)
+        from ..confine.userns import settle
+        knobs, why = settle(spec.knobs)
+        if why:
+            out.warn(fj.label, f"warning: {why}")
+            spec = spec.replace(knobs=knobs)
         if fj.interface and fj.interface in default_route_interfaces():
             raise JailError(f"interface {fj.interface}: carries the host's default route; "
                             f"a jail needs an interface of its own")
@@ -430,7 +435,7 @@ def remove(rec: registry.JailRecord, fj: FbJail | None, out: Out, label: str,
 
 #: parameters a running jail cannot change (jail.c rdtun_params)
 CREATE_ONLY = ("path", "jid", "mount", "mount.fstab", "mount.devfs", "mount.procfs",
-               "interface", "ip4", "ip6")
+               "interface", "ip4", "ip6", "unprivileged_root")
 
 
 def changes_need_restart(rec: registry.JailRecord, fj: FbJail) -> str:
@@ -445,6 +450,9 @@ def changes_need_restart(rec: registry.JailRecord, fj: FbJail) -> str:
             except OSError:
                 pass
         elif name == "jid" and fj.jid == rec.jid:
+            continue
+        elif name == "unprivileged_root" and \
+                dict(fj.knobs).get(name) == (1 if rec.uid_base else 0):
             continue
         return name
     return ""

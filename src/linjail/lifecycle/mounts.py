@@ -12,6 +12,10 @@ from ..confine.rootfs import Root
 from ..model import JailSpec, Mount
 from ..record import Record, record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..confine.userns import Trees
+
 
 class MountOp(Record):
     """One mount of a jail; the root's is RootMount, which makes the Root."""
@@ -36,14 +40,18 @@ class RootMount(Record):
     """The jail's tree bound onto itself, nodev (an overlay for a thin jail)."""
     path: str
     overlay: tuple[str, str] | None = None
+    tree: int = -1      # made and idmapped by the launcher (confine/userns.py)
 
     def describe(self) -> str:
+        how = "nodev" + (",idmapped" if self.tree >= 0 else "")
         if self.overlay is not None:
             lower, top = self.overlay
-            return f"overlay {lower} + {top}/upper -> / (nodev)"
-        return f"bind {self.path} -> / (nodev)"
+            return f"overlay {lower} + {top}/upper -> / ({how})"
+        return f"bind {self.path} -> / ({how})"
 
     def execute(self) -> Root:
+        if self.tree >= 0:
+            return rootfs.attach_tree(self.path, self.tree)
         return rootfs.attach_root(self.path, self.overlay)
 
 
@@ -51,6 +59,7 @@ class RootMount(Record):
 class DevMount(MountOp):
     """The jail's own /dev: six nodes, a private devpts, shm."""
     devpts_extra: str = ""
+    tree: int = -1      # the tmpfs, made and idmapped by the launcher
     where = "dev"
 
     def describe(self) -> str:
@@ -58,7 +67,7 @@ class DevMount(MountOp):
                 f"devpts /dev/pts newinstance{self.devpts_extra}; tmpfs /dev/shm)")
 
     def execute(self, root: Root) -> None:
-        rootfs.mount_dev(root, self.devpts_extra)
+        rootfs.mount_dev(root, self.devpts_extra, tree=self.tree if self.tree >= 0 else None)
 
 
 @record()
@@ -91,10 +100,12 @@ class SysMount(MountOp):
 class ExtraMount(MountOp):
     """An fstab line: a host path bound in, or a tmpfs."""
     mount: Mount
+    tree: int = -1      # the bind, made and idmapped by the launcher
 
     def describe(self) -> str:
         m = self.mount
-        flags = ("ro," if m.readonly else "") + "nosuid,nodev"
+        flags = ("ro," if m.readonly else "") + "nosuid,nodev" + \
+            (",idmapped" if self.tree >= 0 else "")
         if m.kind not in ("tmpfs", "bind"):     # an OCI config's kernel file systems
             return f"{m.kind} -> {m.target}{' (' + m.options + ')' if m.options else ''}"
         if m.kind == "tmpfs":
@@ -102,23 +113,28 @@ class ExtraMount(MountOp):
         return f"bind {m.source} -> {m.target} ({flags})"
 
     def execute(self, root: Root) -> None:
-        rootfs.mount_extra(root, self.mount)
+        rootfs.mount_extra(root, self.mount, self.tree if self.tree >= 0 else None)
 
 
-def mounts(spec: JailSpec, devpts_extra: str = "", late: bool = False) -> list[MountOp]:
+def mounts(spec: JailSpec, devpts_extra: str = "", late: bool = False,
+           trees: Trees | None = None) -> list[MountOp]:
     """The mounts of a jail after its root, in order.  LATE: those that wait
     for the jail's cgroup namespace (a cgroup file system shows the namespace
-    it is mounted in): the first "cgroup" mount and every one after it."""
+    it is mounted in): the first "cgroup" mount and every one after it.
+    TREES: what the launcher made for a jail with a user namespace (what is
+    not attached is closed with the rest before the reaper runs)."""
     first_late = next((i for i, m in enumerate(spec.mounts) if m.kind == "cgroup"),
                       len(spec.mounts))
+    binds = iter(trees.binds if trees is not None else ())
+    extra = [ExtraMount(m, next(binds, -1) if m.kind == "bind" else -1) for m in spec.mounts]
     if late:
-        return [ExtraMount(m) for m in spec.mounts[first_late:]]
+        return list(extra[first_late:])
     ops: list[MountOp] = []
     if spec.devfs:
-        ops.append(DevMount(devpts_extra))
+        ops.append(DevMount(devpts_extra, trees.dev if trees is not None else -1))
     if spec.procfs:
         ops.append(ProcMount())
     if spec.sysfs:
         ops.append(SysMount())
-    ops.extend(ExtraMount(m) for m in spec.mounts[:first_late])
+    ops.extend(extra[:first_late])
     return ops

@@ -241,6 +241,11 @@ def _step_plan(svc: "RcService", job: StartJob) -> None:
         else:
             mounts = fstab.to_mounts(entries, roots)
     job.spec = build_spec(cfg, root=root, knobs=svc.backend.get_defaults(), mounts=mounts)
+    from ..confine.userns import settle
+    knobs, why = settle(job.spec.knobs)
+    if why:
+        svc.warn(f"{cfg.name}: {why}")
+        job.spec = job.spec.replace(knobs=knobs)
 
 
 def _step_console(svc: "RcService", job: StartJob) -> None:

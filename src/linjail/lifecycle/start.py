@@ -30,6 +30,14 @@ HOST_STEPS walked backwards is the teardown of every jail (release):
 after a failed start, for `jailctl remove`, for the sweep of dead jails.
 LINJAIL_DEBUG=1 prints each step as it runs.
 
+With jail.unprivileged_root=1 (the default, issue 11) the clone3 above
+makes no PID namespace: the first process first makes the jail's user
+namespace (as the range's first uid), the launcher writes its maps and makes
+the idmapped trees, and the first process clones the jail's PID 1 into that
+namespace (CLONE_PARENT: the launcher's child) and exits; PID 1 goes on
+with the steps below and attaches the trees.  confine/userns.py has the
+full diagram; the hooks are the steps "user namespace" of both tables.
+
 A Become (the OCI runtime, linjail.oci) replaces the reaper: the first
 process itself becomes the jail's PID 1 and its own command.  It is told
 when the mounts are made (before pivot_root, host paths still in view) and,
@@ -62,6 +70,7 @@ if TYPE_CHECKING:
     from ..confine.limits import HostLimits, Plan
     from ..confine.net import HostNet
     from ..confine.rootfs import Root
+    from ..confine.userns import Trees
     from .mounts import RootMount
 
     class Become(Protocol):
@@ -210,8 +219,10 @@ def _allocate(c: Launcher) -> None:
     and its rules are named after the JID): a launcher killed at any point
     leaves a record through which the next command releases them."""
     from ..confine import cgroup
-    spec = c.spec
-    assert spec is not None
+    from ..confine import userns
+    assert c.spec is not None
+    # chflags_allowed=1 takes the user namespace away (the front end said so)
+    c.spec = spec = c.spec.replace(knobs=userns.settle(c.spec.knobs)[0])
     owner_start = registry.starttime(os.getpid()) or 0
     name_veth: Callable[[int], str] = lambda jid: ""
     if spec.ips and not spec.interface:
@@ -223,7 +234,8 @@ def _allocate(c: Launcher) -> None:
         persist=int(spec.persist),
         cgroup=cgroup.jail_cgroup(jid), hostif=name_veth(jid)),
         claim=cgroup.claim, unclaim=lambda jid: cgroup.remove(cgroup.jail_cgroup(jid)),
-        want=spec.jid, name=spec.name if spec.unique_name else "", release_dead=release)
+        want=spec.jid, name=spec.name if spec.unique_name else "", release_dead=release,
+        uid_range=userns.wanted(spec.knobs))
     plan.trace("launcher", f"jid: {c.rec.jid}, cgroup {c.rec.cgroup}, record \"starting\"")
 
 
@@ -296,25 +308,44 @@ def _clone(c: Launcher) -> None:
     """The jail's PID 1, born in the jail's cgroup (clone3): moving it there
     by writing cgroup.procs waits for an RCU grace period (5-15 ms here,
     cgroup_threadgroup_rwsem).  The first process unshares its cgroup
-    namespace only after "n"."""
+    namespace only after "n".  With a user namespace (the record's
+    uid_base) no PID namespace yet: the first process makes the user
+    namespace, then clones the jail's PID 1 into it (_user_namespace)."""
     assert c.spec is not None and c.rec is not None and c.handed is not None
     assert c.confine is not None
+    base = c.rec.uid_base
+    if base:
+        from ..confine import userns
+        userns.own_stdio(c.handed.fds, base)     # the jail's null device is jailed root's
     cgroup_fd = os.open(c.rec.cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        pid = libc.clone3(libc.CLONE_NEWPID | libc.CLONE_INTO_CGROUP, cgroup_fd)
+        pid = libc.clone3((0 if base else libc.CLONE_NEWPID) | libc.CLONE_INTO_CGROUP,
+                          cgroup_fd)
     finally:
         os.close(cgroup_fd)
     if pid == 0:
         ours = (c.report_r, c.cmd_w, c.status_r, c.go_w)
         stdio = (c.handed.fds[0], c.handed.fds[1], c.handed.fds[2])
         _first_process(FirstProcess(c.spec, c.rec.jid, c.reaper, stdio, c.pty_slave,
-                                    c.pass_fds, c.theirs, c.confine, c.become),
+                                    c.pass_fds, c.theirs, c.confine, c.become, base),
                        ours)   # never returns
     c.pid = pid
     c.handed.handed_over()
     for fd in c.theirs:
         os.close(fd)
     c.theirs = ()
+
+
+def _user_namespace(c: Launcher) -> None:
+    """The host side of the jail's user namespace (confine/userns.py): its
+    maps, the idmapped trees; then the first process clones the jail's PID 1
+    (the launcher's child) and ends.  (A failure: the first process is
+    c.pid still, which the clone's undo kills.)"""
+    from ..confine import userns
+    assert c.spec is not None and c.rec is not None
+    report = c.report_r
+    c.pid = userns.host_side(c.pid, report, c.spec, c.rec.uid_base,
+                             lambda msg: _report_error(msg + _read_report(report)[0]))
 
 
 def _running_facts(c: Launcher) -> None:
@@ -448,6 +479,8 @@ HOST_STEPS: tuple[Step[Launcher], ...] = (
     Step("pipes", _pipes, _close_pipes, local=True),
     Step("clone", _clone, _kill_first, local=True,
          show=lambda c: "PID 1 of a new PID namespace, in the jail's cgroup"),
+    Step("user namespace", _user_namespace, when=lambda c: c.rec is not None and
+         bool(c.rec.uid_base), show=lambda c: "maps, idmapped trees; PID 1 cloned into it"),
     Step("running facts", _running_facts),
     Step("v1 cgroups", _join_v1, _wait_moved, local=True,
          when=lambda c: c.host is not None or c.become is not None),
@@ -575,7 +608,8 @@ class FirstProcess:
     def __init__(self, spec: JailSpec, jid: int, reaper: bytes,
                  stdio: tuple[int | None, int | None, int | None], pty_slave: int | None,
                  pass_fds: tuple[int, ...], theirs: tuple[int, ...],
-                 confine: confinement.Confinement, become: Become | None = None) -> None:
+                 confine: confinement.Confinement, become: Become | None = None,
+                 base: int = 0) -> None:
         self.spec = spec
         self.jid = jid
         self.reaper = reaper
@@ -593,6 +627,8 @@ class FirstProcess:
         self.env: dict[str, str] = {}
         self.argv: list[str] = []
         self.become = become                 # in place of the reaper (OCI)
+        self.base = base                     # the jail's host ids (0: no user namespace)
+        self.trees: Trees | None = None      # made by the launcher (base): to attach
         self.kept: list[int] = []            # become's descriptors past pivot_root
 
     @property
@@ -675,6 +711,18 @@ def _die_with_launcher(p: FirstProcess) -> None:
     libc.prctl(libc.PR_SET_DUMPABLE, 0)
 
 
+def _user_namespace_made(p: FirstProcess) -> None:
+    # returns in the jail's PID 1, in the jail's user namespace; this
+    # process's /proc files are host root's (non-dumpable) from then on
+    p.caller = caller_environment()
+    from ..confine import userns
+    rules = None
+    if p.spec.limits:
+        from ..confine import limits
+        rules = limits.plan(p.spec.limits)
+    p.trees = userns.stage(p.base, p.spec.path, p.report_w, rules)
+
+
 def _unshare(p: FirstProcess) -> None:
     own = [_open_namespace(kind, path) for kind, path in p.spec.join]
     libc.unshare(_NS_FLAGS & ~sum(_JOINABLE[kind] for kind, _ in p.spec.join))
@@ -751,14 +799,15 @@ def _attach_root(p: FirstProcess) -> None:
 
 def _root_mount(p: FirstProcess) -> RootMount:
     from .mounts import RootMount   # (here: jexec imports this module, not the mounts)
-    return RootMount(p.spec.path, p.spec.overlay)
+    return RootMount(p.spec.path, p.spec.overlay,
+                     p.trees.root if p.trees is not None else -1)
 
 
 def _mount_all(p: FirstProcess, late: bool = False) -> None:
     from .mounts import DevMount, ExtraMount, mounts
     assert p.root is not None
     extra = p.limits.devpts_options() if p.limits is not None else ""
-    for op in mounts(p.spec, extra, late):
+    for op in mounts(p.spec, extra, late, p.trees):
         if op.applies(p.root):
             plan.trace("first process", f"mount: {op.describe()}")
             op.execute(p.root)
@@ -839,7 +888,8 @@ def _become(p: FirstProcess) -> None:
 
 def _copy_reaper(p: FirstProcess) -> None:
     p.memfd = _reaper_memfd(p.reaper)
-    p.caller = caller_environment()     # the host's /proc: the jail may have none
+    if not p.base:   # (with a user namespace: read by the step "user namespace")
+        p.caller = caller_environment()     # the host's /proc: the jail may have none
 
 
 def _pivot_root(p: FirstProcess) -> None:
@@ -904,6 +954,8 @@ def _exec_reaper(p: FirstProcess) -> None:
 JAIL_STEPS: tuple[Step[FirstProcess], ...] = (
     Step("close descriptors", _keep_descriptors),
     Step("die with the launcher", _die_with_launcher),
+    Step("user namespace", _user_namespace_made, when=lambda p: bool(p.base),
+         show=lambda p: f"0-65535 -> {p.base}-{p.base + 65535}; PID 1 cloned into it"),
     Step("namespaces", _unshare, show=_show_namespaces),
     Step("ipc limits", _ipc_limits, when=lambda p: bool(p.spec.limits)),
     Step("ping sockets", lambda p: _allow_ping_sockets(), when=lambda p: not _joined(p, "net")),

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ..lifecycle.start import Started
     from .cgroups import Write
     from .config import Container
+    from ..model import Knobs
 
 
 # --- create ----------------------------------------------------------------------------
@@ -72,7 +73,7 @@ def create(root: str, cid: str, bundle: str, *, pid_file: str = "",
         bundle = os.path.realpath(bundle or ".", strict=True)
     except OSError as err:
         raise JailError(f"bundle {bundle}: {os.strerror(err.errno or 2)}") from None
-    knobs = get_defaults()
+    knobs = oci_knobs(get_defaults())
     c, doc = config.load(bundle, knobs)
     if c.process is None:
         raise JailError("config.json: process: missing (nothing to run)")
@@ -118,7 +119,7 @@ def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.S
     # a cgroup mount shows the v1 hierarchies the container is in (rootfs.mount_cgroups)
     c = c.replace(mounts=tuple(m.replace(options=",".join(sorted(cg.dirs)))
                                if m.kind == "cgroup" else m for m in c.mounts))
-    spec = config.to_spec(c, st.jail, get_defaults())
+    spec = config.to_spec(c, st.jail, oci_knobs(get_defaults()))
     st.cgroups_path, st.cgroup_dirs, st.cgroups_made = cg.path, cg.dirs, cg.made
     store.write(root, st)        # first: a create killed now leaves what delete removes
     cg.create(writes, c.resources)   # (a failure: create() removes what it made)
@@ -657,3 +658,10 @@ def write_spec(bundle: str) -> None:
         os.write(fd, (json.dumps(spec_template(), indent=4) + "\n").encode())
     finally:
         os.close(fd)
+
+
+def oci_knobs(knobs: Knobs) -> Knobs:
+    """A container follows its config.json, not jail.unprivileged_root
+    (issue 11): a user namespace only when linux.namespaces asks for one,
+    which config.py refuses for now; so none."""
+    return knobs.replace(unprivileged_root=0)

@@ -28,10 +28,16 @@
  *   launcher (host)          joiner                         command (the jail)
  *   record, plan, ns fds,
  *   stdio; clone3 into  -->  non-dumpable; close fds;
- *   the jail's cgroup        setns cgroup ipc uts net pid
- *                            mnt; fork  ------------------>  stdio; setsid; chdir /;
+ *   the jail's cgroup        [setns user; jail root] setns
+ *                            cgroup ipc uts net pid mnt;
+ *                            fork  ------------------>       stdio; setsid; chdir /;
  *   forward signals     <--  report its PID; wait; exit      caps; seccomp; signals;
  *   wait; drain relays       with its status                 execvp
+ *
+ * A jail with a user namespace (the record's uid_base, issue 11): the joiner
+ * enters it first and becomes jail root (host uid uid_base), as
+ * confine/userns.py join() does, and the private null device is jailed
+ * root's (userns.own_stdio).
  *
  * The same processes as Python's (lifecycle/attach.py): the joiner stays in
  * the host's PID namespace and counts in the jail's cgroup; the command is
@@ -154,7 +160,7 @@ struct record {
 	char bootid[64], state[16], cgroup[4096], knobs[1024], name[256];
 	char exec_knobs[1024], exec_seccomp[4096], exec_v1[4096];
 	long pid;
-	unsigned long long starttime, exec_caps;
+	unsigned long long starttime, exec_caps, uid_base;
 	int have_caps, have_v1;
 };
 
@@ -185,6 +191,7 @@ static int read_record(const char *state_dir, const char *jid, struct record *r)
 	unsigned long long pid = 0;
 	const struct { const char *key; unsigned long long *dst; } numbers[] = {
 		{ "pid", &pid }, { "starttime", &r->starttime }, { "exec_caps", &r->exec_caps },
+		{ "uid_base", &r->uid_base },
 	};
 	char path[4200], *line, *next;
 	size_t i;
@@ -439,7 +446,7 @@ static int kcmp_same(int a, int b)
 	return syscall(SYS_kcmp, me, me, 0 /* KCMP_FILE */, a, b) == 0;
 }
 
-static int prepare(const int kinds[3], struct handed *h)
+static int prepare(const int kinds[3], struct handed *h, unsigned long long uid_base)
 {
 	int null = -1, t;
 	for (t = 0; t < 3; t++)
@@ -450,6 +457,9 @@ static int prepare(const int kinds[3], struct handed *h)
 				if ((null = private_null()) < 0)
 					return -1;
 				h->own[h->nown++] = null;
+				/* userns.own_stdio: jailed root's, as with 0 */
+				if (uid_base && fchown(null, (uid_t)uid_base, (gid_t)uid_base) < 0)
+					return -1;
 			}
 			h->fds[t] = null;
 		} else if (kinds[t] == FILE_ && t == 0) {
@@ -674,7 +684,28 @@ static void command(char **argv, const struct handed *h, unsigned long long keep
 /* attach._joiner: born in the jail's cgroup, it stays in the host's PID
  * namespace (nothing of it is seen in the jail), enters the jail's other
  * namespaces, forks the command, reports its PID and waits for it */
-static void joiner(char **argv, const int nsfds[NNS], const struct handed *h,
+/* userns.join: into the jail's user namespace, as jail root (host uid
+ * uid_base) with every capability there, the supplementary groups that are
+ * jail ids kept; then the other namespaces (the UTS one is owned by a child
+ * namespace whose owner is jail root) */
+static void join_userns(int fd)
+{
+	gid_t groups[256];
+	int n = getgroups(256, groups), i, kept = 0;
+	for (i = 0; i < n; i++)
+		if (groups[i] < 65536)
+			groups[kept++] = groups[i];
+	if (setns(fd, 0x10000000 /* CLONE_NEWUSER */) < 0 ||
+	    syscall(SYS_setgroups, kept, groups) < 0 || syscall(SYS_setresgid, 0, 0, 0) < 0 ||
+	    syscall(SYS_setresuid, 0, 0, 0) < 0) {
+		fail_line("jexec: setns: ", "", errno);
+		_exit(1);
+	}
+	close(fd);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);     /* the change of uid cleared it */
+}
+
+static void joiner(char **argv, const int nsfds[NNS], int userfd, const struct handed *h,
 		   unsigned long long keep, const sigset_t *mask, int pid_w)
 {
 	unsigned i;
@@ -687,14 +718,17 @@ static void joiner(char **argv, const int nsfds[NNS], const struct handed *h,
 	/* before entering anything, only what the command is given stays open
 	 * (and 0-2, where the joiner reports) */
 	{
-		int keep[4 + NNS];
+		int keep[5 + NNS];
 		for (t = 0; t < 3; t++)
 			keep[t] = h->fds[t];
 		for (i = 0; i < NNS; i++)
 			keep[3 + i] = nsfds[i];
 		keep[3 + NNS] = pid_w;
-		close_all_but(keep, 4 + NNS);
+		keep[4 + NNS] = userfd;
+		close_all_but(keep, userfd >= 0 ? 5 + NNS : 4 + NNS);
 	}
+	if (userfd >= 0)
+		join_userns(userfd);
 	for (i = 0; i < NNS; i++) {
 		if (setns(nsfds[i], namespaces[i].flag) < 0) {
 			fail_line("jexec: setns: ", "", errno);
@@ -742,7 +776,7 @@ static int fast_jexec(int argc, char **argv)
 	struct clone_args_v2 args;
 	struct sigaction sa;
 	sigset_t mask, forward_set;
-	int kinds[3], nsfds[NNS], cgfd, t, st, pid_pipe[2];
+	int kinds[3], nsfds[NNS], userfd = -1, cgfd, t, st, pid_pipe[2];
 	unsigned i;
 	char path[4200];
 	ssize_t n;
@@ -771,6 +805,11 @@ static int fast_jexec(int argc, char **argv)
 	/* attach.open_namespaces, then the PID checked again; descriptors are
 	 * left to the interpreter's exec when the fast path is not taken (all
 	 * close-on-exec; a relay started meanwhile ends at EOF) */
+	if (rec.uid_base) {
+		snprintf(path, sizeof path, "/proc/%ld/ns/user", rec.pid);
+		if ((userfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return FAST_NOT_TAKEN;
+	}
 	for (i = 0; i < NNS; i++) {
 		snprintf(path, sizeof path, "/proc/%ld/ns/%s", rec.pid, namespaces[i].name);
 		if ((nsfds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -780,7 +819,7 @@ static int fast_jexec(int argc, char **argv)
 	if (cgfd < 0 || starttime(rec.pid) != rec.starttime)
 		return FAST_NOT_TAKEN;
 	memset(&h, 0, sizeof h);
-	if (prepare(kinds, &h) < 0 || pipe2(pid_pipe, O_CLOEXEC) < 0)
+	if (prepare(kinds, &h, rec.uid_base) < 0 || pipe2(pid_pipe, O_CLOEXEC) < 0)
 		return FAST_NOT_TAKEN;
 
 	/* a Ctrl-C so far ends jexec before anything ran (status 130); from
@@ -810,12 +849,14 @@ static int fast_jexec(int argc, char **argv)
 	}
 	if (child == 0) {
 		close(pid_pipe[0]);
-		joiner(argv + 2, nsfds, &h, rec.exec_caps, &mask, pid_pipe[1]);
+		joiner(argv + 2, nsfds, userfd, &h, rec.exec_caps, &mask, pid_pipe[1]);
 	}
 	close(pid_pipe[1]);
 	close(cgfd);
 	for (i = 0; i < NNS; i++)
 		close(nsfds[i]);
+	if (userfd >= 0)
+		close(userfd);
 	for (i = 0; i < (unsigned)h.nown; i++)
 		close(h.own[i]);
 	/* relay.forward_signals: the caller's signals go to the command (to

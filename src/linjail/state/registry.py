@@ -101,6 +101,8 @@ class JailRecord(Record):
     #: its cgroup2 one, ":"-separated (an OCI container's linux.cgroupsPath):
     #: jexec joins them too (and takes Python's way, not the fast path)
     v1dirs: str = ""
+    #: jail uid/gid N is host BASE+N (state/uidrange.py); 0: no user namespace
+    uid_base: int = 0
 
     def live(self) -> bool:
         if self.bootid != boot_id():
@@ -144,7 +146,8 @@ class JailRecord(Record):
 
 
 _INTS = frozenset({"jid", "owner_pid", "owner_start", "pid", "starttime", "cgroup_ino",
-                   "persist", "devfs_ruleset", "exec_caps"})
+                   "persist", "devfs_ruleset", "exec_caps",
+                   "uid_base"})
 
 
 def knobs_text(knobs: dict[str, int]) -> str:
@@ -216,10 +219,13 @@ def write(rec: JailRecord) -> None:
 
 
 def delete(jid: int) -> None:
-    """Remove jail JID's record and its address claims."""
+    """Remove jail JID's record, its address claims and its id range's."""
     rec = read(jid)
     if rec is not None:
         release_addresses(rec)
+        if rec.uid_base:
+            from . import uidrange
+            uidrange.release(jid, rec.uid_base)
     try:
         os.unlink(_record_path(jid))
     except FileNotFoundError:
@@ -325,7 +331,8 @@ def allocate(make: Callable[[int], JailRecord],
              claim: Callable[[int], int | None] | None = None,
              unclaim: Callable[[int], None] | None = None,
              want: int = 0, name: str = "",
-             release_dead: Callable[[JailRecord], object] | None = None) -> JailRecord:
+             release_dead: Callable[[JailRecord], object] | None = None,
+             uid_range: bool = False) -> JailRecord:
     """Allocate the next JID under the lock and write make(jid) as its record.
 
     JIDs start at 1 after boot and only go up; after 999999 they wrap to 1,
@@ -338,6 +345,7 @@ def allocate(make: Callable[[int], JailRecord],
     must not be the name of a live jail (FreeBSD: names are unique among
     running jails).  Either conflict raises JailError('"X" already exists').
     A dead jail's record in WANT's way is given to RELEASE_DEAD first.
+    UID_RANGE: the jail gets a range of host ids of its own (uid_base).
     """
     with Lock():
         if want or name:
@@ -375,9 +383,14 @@ def allocate(make: Callable[[int], JailRecord],
                 rec.cgroup_ino = token
             claim_addresses(rec)
             try:
+                if uid_range:
+                    from . import uidrange
+                    rec.uid_base = uidrange.claim(nxt)
                 write(rec)
             except BaseException:
                 release_addresses(rec)
+                if rec.uid_base:
+                    uidrange.release(nxt, rec.uid_base)
                 raise
             if not want:
                 atomic_write(counter, f"{boot_id()} {nxt + 1}\n".encode())

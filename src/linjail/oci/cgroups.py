@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ..confine.cglayout import Layout
-    from .store import State
 
 #: the v1 hierarchies a container joins, when the kernel mounts them
 HIERARCHIES = ("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer",
@@ -524,13 +523,14 @@ def _read(path: str) -> str:
         return ""
 
 
-def frozen(st: State) -> bool:
-    return bool(st.v2cgroup) and _read(os.path.join(st.v2cgroup, "cgroup.freeze")).strip() == "1"
+def frozen(v2cgroup: str) -> bool:
+    """Whether the container's cgroup2 directory V2CGROUP is frozen."""
+    return bool(v2cgroup) and _read(os.path.join(v2cgroup, "cgroup.freeze")).strip() == "1"
 
 
-def freeze(st: State, on: bool, timeout: float = 5.0) -> None:
-    """Write cgroup.freeze and wait until cgroup.events says it holds."""
-    path = os.path.join(st.v2cgroup, "cgroup.freeze")
+def freeze(v2cgroup: str, on: bool, timeout: float = 5.0) -> None:
+    """Write V2CGROUP's cgroup.freeze and wait until cgroup.events says it holds."""
+    path = os.path.join(v2cgroup, "cgroup.freeze")
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
         os.write(fd, b"1" if on else b"0")
@@ -538,7 +538,7 @@ def freeze(st: State, on: bool, timeout: float = 5.0) -> None:
         os.close(fd)
     want = f"frozen {int(on)}"
     deadline = time.monotonic() + timeout
-    while want not in _read(os.path.join(st.v2cgroup, "cgroup.events")).splitlines():
+    while want not in _read(os.path.join(v2cgroup, "cgroup.events")).splitlines():
         if time.monotonic() > deadline:
             raise OSError(110, f"{path}: the cgroup did not become "
                           f"{'frozen' if on else 'thawed'}")

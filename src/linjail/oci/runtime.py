@@ -357,9 +357,9 @@ def _kill_all(st: store.State, timeout: float = 10.0) -> None:
     from ..confine import cgroup
     from . import cgroups
     if st.v2cgroup:
-        if cgroups.frozen(st):
+        if cgroups.frozen(st.v2cgroup):
             try:
-                cgroups.freeze(st, False)
+                cgroups.freeze(st.v2cgroup, False)
             except OSError:
                 pass
         cgroup.kill(st.v2cgroup)
@@ -565,7 +565,7 @@ def pause(root: str, cid: str, on: bool) -> None:
         if now != want:
             raise JailError(f"container {cid} is {now}, not {want}")
         try:
-            cgroups.freeze(st, on)
+            cgroups.freeze(st.v2cgroup, on)
         except OSError as err:
             raise JailError(f"{'pause' if on else 'resume'}: {err.strerror or err}") from None
 

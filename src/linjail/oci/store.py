@@ -125,8 +125,8 @@ def status(root: str, st: State) -> str:
         return "stopped"
     if os.path.exists(fifo_path(root, st.id)):
         return "created"
-    from . import cgroups
-    if cgroups.frozen(st):
+    from . import cgroups   # lazy: only a live container's state needs it (start-up cost)
+    if cgroups.frozen(st.v2cgroup):
         return "paused"
     return "running"
 

@@ -21,6 +21,7 @@ import os
 from ..errors import JailError
 from ..fsutil import atomic_write
 from ..record import Record, record
+from . import uidrange
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -224,8 +225,7 @@ def delete(jid: int) -> None:
     if rec is not None:
         release_addresses(rec)
         if rec.uid_base:
-            from . import uidrange
-            uidrange.release(jid, rec.uid_base)
+            uidrange.release(jid, rec.uid_base, _uids_dir())
     try:
         os.unlink(_record_path(jid))
     except FileNotFoundError:
@@ -284,12 +284,17 @@ def claim_addresses(rec: JailRecord) -> None:
         raise
 
 
-def _holder(path: str) -> int | None:
-    try:
-        text = os.readlink(path)
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
+_holder = uidrange.holder
+
+
+def _uids_dir() -> str:
+    return os.path.join(state_dir(), "uids")
+
+
+def _holds_range(jid: int, base: int) -> bool:
+    """Whether jail JID is live and its record still holds id range BASE."""
+    other = read(jid)
+    return other is not None and other.uid_base == base and other.live()
 
 
 def release_addresses(rec: JailRecord) -> None:
@@ -384,13 +389,12 @@ def allocate(make: Callable[[int], JailRecord],
             claim_addresses(rec)
             try:
                 if uid_range:
-                    from . import uidrange
-                    rec.uid_base = uidrange.claim(nxt)
+                    rec.uid_base = uidrange.claim(nxt, _uids_dir(), _holds_range)
                 write(rec)
             except BaseException:
                 release_addresses(rec)
                 if rec.uid_base:
-                    uidrange.release(nxt, rec.uid_base)
+                    uidrange.release(nxt, rec.uid_base, _uids_dir())
                 raise
             if not want:
                 atomic_write(counter, f"{boot_id()} {nxt + 1}\n".encode())

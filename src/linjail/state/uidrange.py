@@ -21,6 +21,10 @@ from __future__ import annotations
 
 import os
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
 FIRST = 524288            # 0x00080000
 LAST = 1879048191         # 0x6FFFFFFF
 SIZE = 65536
@@ -62,32 +66,36 @@ def _lines(path: str) -> list[list[str]]:
     return [line.split(":") for line in text.splitlines() if line and line[0] != "#"]
 
 
-def _dir() -> str:
-    from .registry import state_dir
-    return os.path.join(state_dir(), "uids")
+def holder(path: str) -> int | None:
+    """The JID a claim symlink names (ranges here, addresses in the registry)."""
+    try:
+        text = os.readlink(path)
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
-def claim(jid: int) -> int:
+def claim(jid: int, claims: str, holds: Callable[[int, int], bool]) -> int:
     """A free range for jail JID (caller: the registry lock): its BASE,
-    claimed.  OSError(EUSERS) when every range is in use."""
-    from .registry import _holder, read
+    claimed in the directory CLAIMS.  HOLDS(other_jid, base) says whether
+    another jail is live and still holds BASE.  OSError(EUSERS) when every
+    range is in use."""
     host = taken_by_host()
     start = (jid - 1) % SLOTS
     for i in range(SLOTS):
         slot = (start + i) % SLOTS
         if slot in host:
             continue
-        path = os.path.join(_dir(), str(base_of(slot)))
+        path = os.path.join(claims, str(base_of(slot)))
         while True:
             try:
                 os.symlink(str(jid), path)
                 return base_of(slot)
             except FileNotFoundError:
-                os.makedirs(_dir(), mode=0o755, exist_ok=True)
+                os.makedirs(claims, mode=0o755, exist_ok=True)
             except FileExistsError:
-                holder = _holder(path)
-                other = read(holder) if holder is not None and holder != jid else None
-                if other is not None and other.uid_base == base_of(slot) and other.live():
+                other = holder(path)
+                if other is not None and other != jid and holds(other, base_of(slot)):
                     break                                     # in use: the next slot
                 try:
                     os.unlink(path)                           # stale: taken over
@@ -96,13 +104,12 @@ def claim(jid: int) -> int:
     raise OSError(87, "no free range of 65536 host ids for a jail (jail.unprivileged_root)")
 
 
-def release(jid: int, base: int) -> None:
-    """Drop JID's claim on BASE (if it still names it)."""
-    from .registry import _holder
+def release(jid: int, base: int, claims: str) -> None:
+    """Drop JID's claim on BASE in CLAIMS (if it still names it)."""
     if not base:
         return
-    path = os.path.join(_dir(), str(base))
-    if _holder(path) == jid:
+    path = os.path.join(claims, str(base))
+    if holder(path) == jid:
         try:
             os.unlink(path)
         except FileNotFoundError:

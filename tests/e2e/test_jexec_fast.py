@@ -22,10 +22,10 @@ pytestmark = needs_root
 BB = "/usr/bin/busybox"
 DAEMON = f"{BB} sleep 120 >/dev/null 2>&1 &"
 FAST, PYTHON = "fast", "python"
-#: a registry of this module's own: rctl rules or knobs that other runs of
-#: the suite set in the default one must not decide which path is taken
-STATE = tempfile.mkdtemp(prefix="linjail-fast-state-", dir="/run" if os.path.isdir("/run")
-                         else None)
+#: a registry of this module's own (made by the `state` fixture): rctl rules
+#: or knobs that other runs of the suite set in the default one must not
+#: decide which path is taken
+STATE = ""
 
 
 class Started:
@@ -51,6 +51,8 @@ def jails() -> Iterator[Started]:
 
 @pytest.fixture(scope="module", autouse=True)
 def state() -> Iterator[None]:
+    global STATE
+    STATE = tempfile.mkdtemp(prefix="linjail-fast-state-", dir="/run")
     yield
     shutil.rmtree(STATE, ignore_errors=True)
 

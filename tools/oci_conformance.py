@@ -94,6 +94,13 @@ REFUSED: dict[str, str] = {
                      "network, IPC and UTS joins pass)",
 }
 
+#: programs runc passes that linjail-oci does not pass yet, and why: make test does not require
+#: them (it requires every other one); remove a line when linjail-oci passes the program
+PENDING: dict[str, str] = {
+    "linux_ns_nopath": "linux.uidMappings: user namespaces are not supported yet",
+    "linux_uid_mappings": "linux.uidMappings: user namespaces are not supported yet",
+}
+
 #: single checks linjail-oci fails on purpose in programs that otherwise pass: capabilities no
 #: jail holds (README "linjail-oci": Docker's set without CAP_MKNOD; CAP_NET_RAW only with
 #: jail.defaults.allow_raw_sockets=1), which the suite's default config asks for
@@ -351,7 +358,8 @@ def main(argv: list[str]) -> int:
                 with open(os.path.join(a.logs, f"{program}.{o.runtime}.log"), "w") as f:
                     f.write(o.output)
         who, why = EXPECTED_FAIL.get(program, ("", ""))
-        note = f"; linjail-oci refuses it: {REFUSED[program]}" if program in REFUSED else ""
+        note = f"; linjail-oci refuses it: {REFUSED[program]}" if program in REFUSED else \
+            f"; linjail-oci: not yet ({PENDING[program]})" if program in PENDING else ""
         print(f"{program:<{width}}" + "".join(f"{cell(o):<18}" for o in row)
               + (f"fails ({who}): {why}" if why else "passes") + note, flush=True)
     for label, path in runtimes:
@@ -374,7 +382,7 @@ def main(argv: list[str]) -> int:
               + (f", and {len(extra)} {ref} fails ({', '.join(extra)})" if extra else ""))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"runtimes": dict(runtimes), "refused": REFUSED,
+            json.dump({"runtimes": dict(runtimes), "refused": REFUSED, "pending": PENDING,
                        "expected_fail": {k: list(v) for k, v in EXPECTED_FAIL.items()},
                        "outcomes": [asdict(o) | {"output": o.output[-4000:]}
                                     for o in outcomes]}, f, indent=1)

@@ -167,18 +167,26 @@ def kill_strays(base: str, grace: float = 10.0, having: bytes = b"") -> list[str
     return sorted(left.values())
 
 
-def remove_cgroup(rel: str) -> None:
-    """rmdir /sys/fs/cgroup/*/REL (and the v2 tree), deepest first; REL is ours alone."""
-    for top in ["/sys/fs/cgroup"] + [os.path.join("/sys/fs/cgroup", d)
-                                     for d in os.listdir("/sys/fs/cgroup")]:
-        path = os.path.join(top, rel.lstrip("/"))
-        if not os.path.isdir(path):
-            continue
-        for dirpath, _dirs, _files in sorted(os.walk(path), key=lambda w: -len(w[0])):
-            try:
-                os.rmdir(dirpath)
-            except OSError:
-                pass
+def remove_cgroup(rel: str, wait: float = 5.0) -> list[str]:
+    """rmdir /sys/fs/cgroup/*/REL (and the v2 tree), deepest first; REL is ours alone.  A
+    process still leaving (a conmon, a container's last process) gets WAIT seconds; what could
+    not be removed is returned."""
+    deadline = time.monotonic() + wait
+    while True:
+        left = []
+        for top in ["/sys/fs/cgroup"] + [os.path.join("/sys/fs/cgroup", d)
+                                         for d in os.listdir("/sys/fs/cgroup")]:
+            path = os.path.join(top, rel.lstrip("/"))
+            if not os.path.isdir(path):
+                continue
+            for dirpath, _dirs, _files in sorted(os.walk(path), key=lambda w: -len(w[0])):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    left.append(dirpath)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
 
 
 class Podman:
@@ -186,7 +194,8 @@ class Podman:
 
     def __init__(self) -> None:
         self.base = private_dir("linjail-podman-")
-        #: processes that still named our directory after cleanup (conmon ...), killed
+        #: what was still there after cleanup (processes naming our directory, killed;
+        #: cgroups that could not be removed)
         self.left: list[str] = []
         tag = os.path.basename(self.base)
         self.cgroup_parent = f"/{tag}"
@@ -325,7 +334,18 @@ runtime_supports_json = ["runc", "linjail-oci"]
             self.left = kill_strays(self.base)
             _unmount_under(self.base)
             shutil.rmtree(self.base, ignore_errors=True)
-            remove_cgroup(self.cgroup_parent)
+            self.left += remove_cgroup(self.cgroup_parent)
+
+
+def _containerd_running() -> bool:
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip().startswith("containerd"):
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 class Containerd:
@@ -335,6 +355,8 @@ class Containerd:
 
     def __init__(self) -> None:
         self.base = private_dir("linjail-containerd-")
+        #: what was still there after cleanup (processes killed, cgroups not removable)
+        self.left: list[str] = []
         b = self.base
         self.sock = f"{b}/containerd.sock"
         self.cgroup_parent = f"/{os.path.basename(b)}"
@@ -418,16 +440,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         finally:
             delete_leftovers(self.base, tuple(os.path.join(self.base, "runc", ns)
                                               for ns in (self.NAMESPACE,)))
-            for pid in self.shims():
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
+            self.left += kill_strays(self.base, grace=5.0)    # shims serving our socket
             self.log.close()
             _unmount_under(self.base)
             shutil.rmtree(self.base, ignore_errors=True)
-            remove_cgroup(self.cgroup_parent)
-            if self.made_run:
+            self.left += remove_cgroup(self.cgroup_parent)
+            # made by us, or by another test run of ours that overlapped: gone when empty
+            # and no containerd is left to use it
+            if self.made_run or not _containerd_running():
                 for d in ("/run/containerd/s", "/run/containerd/fifo", "/run/containerd/runc",
                           "/run/containerd"):
                     try:

@@ -53,6 +53,7 @@ def containerd(jail_base: str) -> Iterator[Containerd]:
     finally:
         podman.cleanup()
     assert oci_env.firewall() == before, "containerd changed the firewall"
+    assert c.left == [], "still there after everything was removed"
 
 
 #: each scenario runs with runc, and with linjail-oci once linjail-oci passes it on main (a new

@@ -49,7 +49,7 @@ def env(jail_base: str) -> Iterator[Env]:
     finally:
         podman.cleanup()
     assert oci_env.firewall() == before, "podman changed the firewall"
-    assert podman.left == [], "still running after the last container was removed (killed)"
+    assert podman.left == [], "still there after the last container was removed"
 
 
 #: each scenario runs with runc, and with linjail-oci once linjail-oci passes it on main (a new

@@ -191,3 +191,29 @@ def test_rc_conf(service_root: str, addr: str, extra: str, uid_base: bool,
             run("jailctl", "stop", "-f", conf, name, env=e, timeout=120)
             run("jls")
         assert leftovers(jid) == []
+
+
+@pytest.mark.parametrize("unprivileged", ["true", "false"])
+def test_an_fstab_bind_keeps_its_owners(private_root: str, jail_base: str, jails: Jails,
+                                        unprivileged: str) -> None:
+    """A host directory bound in by the jail's fstab (FreeBSD's mount
+    parameter): an idmapped bind with the default, so its owners are the same
+    inside as on disk, and what jailed root makes there is uid 0 on disk."""
+    src = tempfile.mkdtemp(prefix="bind-", dir=jail_base)
+    try:
+        os.chown(src, 1001, 1001)
+        os.mkdir(os.path.join(private_root, "mnt"))
+        name = f"bind-{unprivileged}-{os.getpid()}"
+        r = run("jail", "-c", f"path={private_root}", f"name={name}", "persist",
+                "host.hostname=bind.example.org", "mount.procfs",
+                f"mount={src} {private_root}/mnt nullfs rw 0 0",
+                f"unprivileged_root={unprivileged}")
+        assert r.rc == 0, r.err
+        jid = jails.track(int(run("jls", "-j", name, "jid").out))
+        r = run("jexec", str(jid), BB, "sh", "-c",
+                f"{BB} stat -c %u:%g /mnt && {BB} touch /mnt/made && {BB} stat -c %u /mnt/made")
+        assert (r.rc, r.out) == (0, "1001:1001\n0\n"), r.err
+        st = os.stat(os.path.join(src, "made"))
+        assert (st.st_uid, st.st_gid) == (0, 0)
+    finally:
+        shutil.rmtree(src, ignore_errors=True)

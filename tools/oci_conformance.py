@@ -90,8 +90,9 @@ REFUSED: dict[str, str] = {
                      "jail's /dev are refused",
     "linux_ns_itype": "a config without any namespace: the container would share every host "
                       "namespace, which linjail-oci refuses",
-    "linux_ns_path": "joins a pid and a mount namespace by path: a jail makes its own (the "
-                     "network, IPC and UTS joins pass)",
+    "linux_ns_path": "joins a mount namespace by path: the jail's root, mounts and hooks "
+                     "would be set up in a tree that namespace's other processes own (the "
+                     "network, IPC, UTS and pid joins pass)",
 }
 
 #: programs runc passes that linjail-oci does not pass yet, and why: make test does not require

@@ -118,6 +118,12 @@ def test_namespace_joins(bundle: str) -> None:
         d["linux"]["namespaces"][1]["path"] = "/run/netns/cni-1"
     assert parse(bundle, net).join == (("net", "/run/netns/cni-1"),)
 
+    def pod(d: dict[str, Any]) -> None:     # a pod's sandbox: its pid, net, ipc, uts
+        for i, ns in enumerate(("pid", "net", "ipc", "uts")):
+            d["linux"]["namespaces"][i]["path"] = f"/proc/42/ns/{ns}"
+    assert parse(bundle, pod).join == tuple((ns, f"/proc/42/ns/{ns}")
+                                            for ns in ("pid", "net", "ipc", "uts"))
+
 
 @pytest.mark.parametrize("change,message", [
     (lambda d: d.update(ociVersion="2.0.0"), "config.json: ociVersion: 2.0.0: this runtime "
@@ -128,7 +134,13 @@ def test_namespace_joins(bundle: str) -> None:
      "config.json: linux.namespaces[5]: user namespaces are not supported yet"),
     (lambda d: d["linux"]["namespaces"][4].update(path="/proc/1/ns/mnt"),
      "config.json: linux.namespaces[4]: mount /proc/1/ns/mnt: joining a mount namespace is "
-     "not supported (a jail makes its own)"),
+     "refused (the jail's root, mounts and hooks would be set up in a tree that namespace's "
+     "other processes own)"),
+    (lambda d: d["linux"]["namespaces"].append({"type": "cgroup", "path": "/proc/9/ns/cgroup"}),
+     "config.json: linux.namespaces[5]: cgroup /proc/9/ns/cgroup: joining a cgroup namespace "
+     "is not supported (a jail makes its own)"),
+    (lambda d: d["linux"]["namespaces"][0].update(path="proc/1/ns/pid"),
+     "config.json: linux.namespaces[0]: pid proc/1/ns/pid: not an absolute path"),
     (lambda d: d["process"]["capabilities"]["bounding"].append("CAP_SYS_ADMIN"),
      "config.json: process.capabilities.bounding: CAP_SYS_ADMIN: no jail holds it "
      "(privileged containers are refused)"),

@@ -314,15 +314,22 @@ def _clone(c: Launcher) -> None:
     assert c.spec is not None and c.rec is not None and c.handed is not None
     assert c.confine is not None
     base = c.rec.uid_base
+    pidns = [path for kind, path in c.spec.join if kind == "pid"]
+    if pidns and base:
+        raise JailError(f"jail: {pidns[0]}: a jail with a user namespace of its own "
+                        f"cannot join a pid namespace")
     if base:
         from ..confine import userns
         userns.own_stdio(c.handed.fds, base)     # the jail's null device is jailed root's
-    cgroup_fd = os.open(c.rec.cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        pid = libc.clone3((0 if base else libc.CLONE_NEWPID) | libc.CLONE_INTO_CGROUP,
-                          cgroup_fd)
-    finally:
-        os.close(cgroup_fd)
+    if pidns:
+        pid = _clone_into(pidns[0], c.rec.cgroup)
+    else:
+        cgroup_fd = os.open(c.rec.cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            pid = libc.clone3((0 if base else libc.CLONE_NEWPID) | libc.CLONE_INTO_CGROUP,
+                              cgroup_fd)
+        finally:
+            os.close(cgroup_fd)
     if pid == 0:
         ours = (c.report_r, c.cmd_w, c.status_r, c.go_w)
         stdio = (c.handed.fds[0], c.handed.fds[1], c.handed.fds[2])
@@ -334,6 +341,42 @@ def _clone(c: Launcher) -> None:
     for fd in c.theirs:
         os.close(fd)
     c.theirs = ()
+
+
+def _clone_into(path: str, cgroup: str) -> int:
+    """clone3 into the pid namespace PATH names (a pod's: the jail's
+    process is not its PID 1, and its exit ends only this jail): the
+    launcher's children go there while it clones, then its own again."""
+    target = _open_namespace("pid", path)
+    own = cgroup_fd = -1
+    try:
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        cgroup_fd = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            libc.setns(target, libc.CLONE_NEWPID)
+        except OSError as err:     # not below this one (EINVAL), or its user namespace's
+            raise JailError(f"jail: {path}: cannot join this pid namespace "
+                            f"({os.strerror(err.errno or 0)})") from None
+        try:
+            pid = libc.clone3(libc.CLONE_INTO_CGROUP, cgroup_fd)
+        except OSError as err:     # ENOMEM: its PID 1 is gone
+            libc.setns(own, libc.CLONE_NEWPID)
+            raise JailError(f"jail: {path}: cannot start a process in this pid namespace "
+                            f"({os.strerror(err.errno or 0)})") from None
+        if pid:                    # (the child is the first process: it stays there)
+            libc.setns(own, libc.CLONE_NEWPID)
+    finally:
+        for fd in (target, own, cgroup_fd):
+            if fd >= 0:
+                libc.close(fd)
+    return pid
+
+
+def _show_clone(c: Launcher) -> str:
+    joined = dict(c.spec.join if c.spec is not None else ()).get("pid")
+    if joined:
+        return f"into the pid namespace {joined}, in the jail's cgroup"
+    return "PID 1 of a new PID namespace, in the jail's cgroup"
 
 
 def _user_namespace(c: Launcher) -> None:
@@ -478,7 +521,7 @@ HOST_STEPS: tuple[Step[Launcher], ...] = (
     Step("rctl", _rctl_rules, _release_v1, when=_rctl_exists),
     Step("pipes", _pipes, _close_pipes, local=True),
     Step("clone", _clone, _kill_first, local=True,
-         show=lambda c: "PID 1 of a new PID namespace, in the jail's cgroup"),
+         show=_show_clone),
     Step("user namespace", _user_namespace, when=lambda c: c.rec is not None and
          bool(c.rec.uid_base), show=lambda c: "maps, idmapped trees; PID 1 cloned into it"),
     Step("running facts", _running_facts),
@@ -724,9 +767,11 @@ def _user_namespace_made(p: FirstProcess) -> None:
 
 
 def _unshare(p: FirstProcess) -> None:
-    own = [_open_namespace(kind, path) for kind, path in p.spec.join]
-    libc.unshare(_NS_FLAGS & ~sum(_JOINABLE[kind] for kind, _ in p.spec.join))
-    for fd, (kind, _) in zip(own, p.spec.join):
+    # (a pid namespace is joined by the launcher: _clone)
+    joins = [(kind, path) for kind, path in p.spec.join if kind != "pid"]
+    own = [_open_namespace(kind, path) for kind, path in joins]
+    libc.unshare(_NS_FLAGS & ~sum(_JOINABLE[kind] for kind, _ in joins))
+    for fd, (kind, _) in zip(own, joins):
         libc.setns(fd, _JOINABLE[kind])
         libc.close(fd)
 
@@ -734,21 +779,36 @@ def _unshare(p: FirstProcess) -> None:
 def _show_namespaces(p: FirstProcess) -> str:
     joined = {kind for kind, _ in p.spec.join}
     made = " ".join(k for k in ("mnt", "ipc", "net") if k not in joined)
-    return made + "".join(f"; join {kind} {path}" for kind, path in p.spec.join)
+    return made + "".join(f"; join {kind} {path}" for kind, path in p.spec.join
+                          if kind != "pid")
 
 
 def _joined(p: FirstProcess, kind: str) -> bool:
     return any(k == kind for k, _ in p.spec.join)
 
 
-#: the namespaces a jail may join by path (JailSpec.join), and their flags
-_JOINABLE = {"net": libc.CLONE_NEWNET, "ipc": libc.CLONE_NEWIPC, "uts": libc.CLONE_NEWUTS}
+#: the namespaces a jail may join by path (JailSpec.join), and their flags;
+#: a pid namespace is joined by the launcher (_clone), the others by the first process
+_JOINABLE = {"net": libc.CLONE_NEWNET, "ipc": libc.CLONE_NEWIPC, "uts": libc.CLONE_NEWUTS,
+             "pid": libc.CLONE_NEWPID}
 _NS_GET_NSTYPE = 0xB703         # linux/nsfs.h: _IO(0xb7, 0x3)
+#: the nsfs inode numbers of the initial namespaces (linux/nsfs.h, init_ns_ino: ipc, uts
+#: and pid since Linux 3.8, net and mnt since 6.18; before, theirs were dynamic numbers,
+#: all at or above 0xF0000000, so never one of these)
+_INITIAL = {"ipc": 0xEFFFFFFF, "uts": 0xEFFFFFFE, "pid": 0xEFFFFFFC, "net": 0xEFFFFFF9,
+            "mnt": 0xEFFFFFF8}
 
 
 def _open_namespace(kind: str, path: str) -> int:
-    """A namespace file to join: it must be one of KIND, and not the one
-    this process is in (the host's: a jail never shares it)."""
+    """A namespace file to join: it must be one of KIND (an nsfs file: a
+    bind mount of one or a symlink to one is the namespace it names), and
+    not the host's, which a jail never shares.  The host's is the initial
+    namespace of its type (its fixed nsfs inode), the one this process is
+    in, and PID 1's (when this process may look at PID 1's: not in every
+    container).  All three, because a runtime started in a namespace of
+    its own (`ip netns exec`, a runtime inside a container) is not in the
+    initial one, and a bind mount of the initial one looks like any other
+    nsfs file."""
     if kind not in _JOINABLE:
         raise JailError(f"jail: {path}: joining a {kind} namespace is not supported")
     try:
@@ -759,8 +819,7 @@ def _open_namespace(kind: str, path: str) -> int:
         import fcntl as _fcntl
         if _fcntl.ioctl(fd, _NS_GET_NSTYPE) != _JOINABLE[kind]:
             raise JailError(f"jail: {path}: not a {kind} namespace")
-        st, host = os.fstat(fd), os.stat(f"/proc/self/ns/{kind}")
-        if (st.st_dev, st.st_ino) == (host.st_dev, host.st_ino):
+        if _host_namespace(kind, os.fstat(fd)):
             raise JailError(f"jail: {path}: the host's {kind} namespace: a jail never "
                             f"shares it")
     except OSError as err:
@@ -771,6 +830,19 @@ def _open_namespace(kind: str, path: str) -> int:
         libc.close(fd)
         raise
     return fd
+
+
+def _host_namespace(kind: str, st: os.stat_result) -> bool:
+    own = os.stat(f"/proc/self/ns/{kind}")     # its st_dev is the nsfs's
+    if st.st_dev != own.st_dev:
+        return False        # (an nsfs file: NS_GET_NSTYPE answered)
+    if st.st_ino in (_INITIAL[kind], own.st_ino):
+        return True
+    try:
+        init = os.stat(f"/proc/1/ns/{kind}")
+    except OSError:
+        return False        # PID 1's are not this process's to see
+    return (st.st_dev, st.st_ino) == (init.st_dev, init.st_ino)
 
 
 def _ipc_limits(p: FirstProcess) -> None:

@@ -9,8 +9,9 @@ capability no jail ever holds (caps.NEVER, CAP_SYS_ADMIN first) is refused,
 so `--privileged` and `--cap-add SYS_ADMIN` fail in one line.
 
 What a jail always is, whatever the config says (the README's "linjail-oci"
-lists it): its own pid, mount, network (or a joined one), IPC and UTS
-namespaces (an absent entry would share the host's: refused), its own
+lists it): its own mount namespace, its own pid, network, IPC and UTS
+namespaces or joined ones (a pod's, never the host's: an absent entry would
+share the host's, refused; the path's is checked when it is joined), its own
 cgroup namespace, /dev the jail's own, the jail's seccomp filter under any
 the config adds.
 """
@@ -42,8 +43,12 @@ RLIMITS = {
 NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 #: the namespaces a jail makes for itself; an absent entry would be the host's
 REQUIRED_NAMESPACES = ("pid", "network", "mount", "ipc", "uts")
-#: OCI namespace name -> JailSpec.join kind, for those a container may join
-JOINABLE = {"network": "net", "ipc": "ipc", "uts": "uts"}
+#: OCI namespace name -> JailSpec.join kind, for those a container may join (a pod's
+#: sandbox's: never the host's, lifecycle/start._open_namespace)
+JOINABLE = {"network": "net", "ipc": "ipc", "uts": "uts", "pid": "pid"}
+#: why a mount namespace is never joined (README "linjail-oci")
+MOUNT_JOIN = ("the jail's root, mounts and hooks would be set up in a tree that "
+              "namespace's other processes own")
 #: mount options that are the VFS's, not the file system's (mount(8))
 FLAG_OPTIONS = frozenset({
     "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "bind", "rbind",
@@ -376,9 +381,14 @@ def _namespaces(linux: dict[str, Any]) -> tuple[tuple[tuple[str, str], ...], boo
             raise ConfigError(where, "user namespaces are not supported yet")
         if kind == "time":
             raise ConfigError(where, "time namespaces are not supported")
+        if path and kind == "mount":
+            raise ConfigError(where, f"mount {path}: joining a mount namespace is refused "
+                              f"({MOUNT_JOIN})")
         if path and kind not in JOINABLE:
             raise ConfigError(where, f"{kind} {path}: joining a {kind} namespace is not "
                               f"supported (a jail makes its own)")
+        if path and not path.startswith("/"):
+            raise ConfigError(where, f"{kind} {path}: not an absolute path")
         seen[kind] = path
     for kind in REQUIRED_NAMESPACES:
         if kind not in seen:

@@ -246,7 +246,13 @@ def clean(runtime: str, tmp: str) -> None:
     for m in sorted((m for m in mounts if m == tmp or m.startswith(tmp + "/")),
                     key=len, reverse=True):
         subprocess.run(["umount", "-l", m], capture_output=True, timeout=60)
-    shutil.rmtree(tmp, ignore_errors=True)
+    # a container's last process may still be writing there for a moment after `delete`
+    for _ in range(40):
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.path.lexists(tmp):
+            return
+        time.sleep(0.25)
+    print(f"oci_conformance.py: {tmp}: could not be removed", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -261,22 +267,22 @@ def host_lock() -> Iterator[None]:
 
 def run_one(suite: str, label: str, runtime: str, program: str, timeout: float) -> Outcome:
     o = Outcome(label, program)
-    tmp = tempfile.mkdtemp(prefix="ocirun-", dir="/var/tmp")
-    os.chmod(tmp, 0o755)    # the linux_uid_mappings bundle is mounted by a mapped root
-    env = {**os.environ, "RUNTIME": runtime, "TMPDIR": tmp}
     t0 = time.monotonic()
-    try:
-        with host_lock():
+    with host_lock():       # a program's scratch directory exists only under the lock
+        tmp = tempfile.mkdtemp(prefix="ocirun-", dir="/var/tmp")
+        os.chmod(tmp, 0o755)    # the linux_uid_mappings bundle is mounted by a mapped root
+        env = {**os.environ, "RUNTIME": runtime, "TMPDIR": tmp}
+        try:
             p = subprocess.run([os.path.join(suite, "bin", program + ".t")],
                                cwd=os.path.join(suite, "src"), env=env,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, timeout=timeout)
-        o.rc, o.output = p.returncode, p.stdout.decode(errors="replace")
-    except subprocess.TimeoutExpired as e:
-        o.output = (e.stdout or b"").decode(errors="replace")
-    finally:
-        o.seconds = time.monotonic() - t0
-        clean(runtime, tmp)
+            o.rc, o.output = p.returncode, p.stdout.decode(errors="replace")
+        except subprocess.TimeoutExpired as e:
+            o.output = (e.stdout or b"").decode(errors="replace")
+        finally:
+            o.seconds = time.monotonic() - t0
+            clean(runtime, tmp)
     judge(o)
     return o
 

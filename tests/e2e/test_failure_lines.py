@@ -18,6 +18,12 @@ def _ours(path: str) -> list[int]:
     return [r.jid for r in registry.all_records() if r.path == path]
 
 
+def _dead_claims() -> set[str]:
+    """Address and id-range claims naming a JID without a record."""
+    from linjail.state import registry
+    return set(registry.dead_claims({r.jid for r in registry.all_records()}))
+
+
 def test_freebsd_form_names_the_mount_point(private_root: str) -> None:
     os.mkdir(os.path.join(private_root, "data"))
     r = run("jail", "-c", f"path={private_root}",
@@ -32,6 +38,7 @@ def test_out_of_descriptors_says_which_limit(private_root: str) -> None:
     it is this process's limit (it was `internal error: OSError: [Errno 24]`)."""
     def low_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (8, 8))
+    before = _dead_claims()
     p = subprocess.run([cmd("jail"), private_root, "h", "", "/bin/true"],
                        capture_output=True, text=True, timeout=60, preexec_fn=low_limit,
                        env={"PATH": "/usr/bin:/bin", "LANG": "C"})
@@ -39,3 +46,5 @@ def test_out_of_descriptors_says_which_limit(private_root: str) -> None:
         1, "", "jail: Too many open files; this process has as many files open as its limit "
                "allows (ulimit -n)\n")
     assert _ours(private_root) == []
+    # its id range released too, though the record could not be read back then
+    assert _dead_claims() - before == set()

@@ -69,6 +69,7 @@ def test_linjail_oci_passes_every_program_runc_passes(suite: str) -> None:
     runtimes = {name: path for name, path in paths.items() if path is not None}
     assert runtimes.keys() == paths.keys(), f"not installed: {oci_env.linjail_oci()}"
     programs = _programs(suite)
+    before = _scratch()
     # linjail-oci runs only what is asserted of it (the 27 less PENDING, REFUSED among them):
     # the programs failing here for host, suite or runc reasons are make oci-conformance's
     asserted = set(programs) - set(oc.EXPECTED_FAIL) - set(oc.PENDING)
@@ -89,3 +90,11 @@ def test_linjail_oci_passes_every_program_runc_passes(suite: str) -> None:
     runc_passed = {o.program for o in outcomes if o.runtime == "runc" and oc.accepted(o)}
     unexpected = (runc_passed & set(oc.EXPECTED_FAIL)) - set(oc.RACY)
     assert not unexpected, _table([o for o in outcomes if o.program in unexpected])
+    # every program's scratch directory (bundles, rootfs copies) is gone again (another
+    # checkout's run makes and removes its own only under the same lock)
+    with oc.host_lock():
+        assert _scratch() - before == set()
+
+
+def _scratch() -> set[str]:
+    return {n for n in os.listdir("/var/tmp") if n.startswith("ocirun-")}

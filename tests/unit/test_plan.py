@@ -230,8 +230,8 @@ def host_objects(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> list[str]
     monkeypatch.setattr(cglayout, "release", lambda jid: log.append(f"v1 {jid}"))
     monkeypatch.setattr(cgroup, "remove", lambda path: log.append(f"cgroup {path}"))
     real_delete = registry.delete
-    monkeypatch.setattr(registry, "delete", lambda jid: (log.append(f"record {jid}"),
-                                                         real_delete(jid)))
+    monkeypatch.setattr(registry, "delete", lambda jid, *known: (log.append(f"record {jid}"),
+                                                                 real_delete(jid, *known)))
     return log
 
 

@@ -170,3 +170,53 @@ def test_a_refused_address_gives_the_jid_claim_back() -> None:
         registry.allocate(_with(["198.51.100.5"]), claim=lambda jid: 5,
                           unclaim=given_back.append)
     assert given_back == [2] and registry.read(2) is None
+
+
+def test_claims_without_a_record_are_dropped_under_the_lock(state_dir: str) -> None:
+    """What a launcher killed between its claims and its record leaves: the
+    sweep (sweep_claims) finds claims naming no record and drops them, and
+    keeps those whose record appeared since it looked."""
+    from linjail.state import uidrange
+    live = registry.allocate(_with(["198.51.100.5"]), uid_range=True)
+    far, farther = (str(uidrange.base_of(uidrange.SLOTS - n)) for n in (1, 2))
+    for sub, name, jid in (("addrs", "198.51.100.9", "9"), ("uids", far, "9"),
+                           ("uids", farther, "10")):
+        os.makedirs(os.path.join(state_dir, sub), exist_ok=True)
+        os.symlink(jid, os.path.join(state_dir, sub, name))
+    named = {live.jid}
+    found = sorted(registry.dead_claims(named))
+    assert found == sorted(os.path.join(state_dir, sub, name) for sub, name in (
+        ("addrs", "198.51.100.9"), ("uids", far), ("uids", farther)))
+    registry.write(_rec(10))             # JID 10's record appears before the drop
+    registry.drop_dead_claims(found)
+    assert _claims(state_dir) == {"198.51.100.5": "1"}
+    assert sorted(os.listdir(os.path.join(state_dir, "uids"))) == sorted(
+        [str(live.uid_base), farther])
+
+
+def test_delete_releases_with_the_callers_record(state_dir: str) -> None:
+    """A launcher that cannot read its record back (at its descriptor limit)
+    still releases the claims its own copy names."""
+    rec = registry.allocate(_with(["198.51.100.5"]), uid_range=True)
+    os.unlink(os.path.join(state_dir, "jails", str(rec.jid)))
+    registry.delete(rec.jid, rec)
+    assert _claims(state_dir) == {}
+    assert os.listdir(os.path.join(state_dir, "uids")) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sweep is root's")
+def test_the_sweep_removes_dead_writers_tmp_files(state_dir: str) -> None:
+    """A writer killed between its tmp file and the rename leaves NAME.PID.tmp,
+    in the records directory or beside the JID counter: the next look removes
+    those whose writer is gone, and keeps a live writer's."""
+    from linjail.lifecycle import sweep
+    registry.allocate(_rec)
+    dead = 2 ** 22 + 1                   # above pid_max's default: no such process
+    left = [os.path.join(state_dir, f"jid.{dead}.tmp"),
+            os.path.join(state_dir, "jails", f"7.{dead}.tmp")]
+    busy = os.path.join(state_dir, f"knobs.{os.getpid()}.tmp")
+    for path in left + [busy]:
+        with open(path, "w") as f:
+            f.write("half")
+    assert [r.jid for r in sweep.jails()] == [1]
+    assert [os.path.exists(p) for p in left + [busy]] == [False, False, True]

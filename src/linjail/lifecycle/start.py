@@ -255,9 +255,9 @@ def _free_jid(c: Launcher) -> None:
     except OSError:
         if c.spec is None:
             raise
-        registry.delete(rec.jid)
+        registry.delete(rec.jid, rec)
         raise
-    registry.delete(rec.jid)
+    registry.delete(rec.jid, rec)
 
 
 def _confinement(c: Launcher) -> None:

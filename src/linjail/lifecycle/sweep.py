@@ -24,7 +24,9 @@ def jails() -> list[registry.JailRecord]:
     are stray files and unnamed claims (one read of the records for both)."""
     strays: list[str] = []
     live, dead = registry.scan(strays)
-    sweep_claims({rec.jid for rec in live + dead})
+    named = {rec.jid for rec in live + dead}
+    sweep_claims(named)
+    strays += [os.path.join("..", name) for name in _state_tmp_files()]
     if dead or strays:
         # a jail that ended, or a writer killed between its tmp file and the
         # rename: release what is no longer anybody's
@@ -64,9 +66,19 @@ def reap_dead(records: list[registry.JailRecord]) -> None:
             release(again)
 
 
+def _state_tmp_files() -> list[str]:
+    """The tmp files in the state directory itself (the JID counter's, the
+    global knobs'): a writer's between its write and its rename."""
+    try:
+        return [n for n in os.listdir(registry.state_dir()) if n.endswith(".tmp")]
+    except OSError:
+        return []
+
+
 def sweep_orphans(strays: list[str]) -> None:
-    """Remove files in the records directory that are not records (a writer
-    killed between its tmp file and the rename), once their writer is gone.
+    """Remove files in the records directory that are not records, and tmp
+    files in the state directory ("../NAME"), left by a writer killed
+    between its tmp file and the rename, once their writer is gone.
 
     Nothing else: host objects are released only through the record that
     names them (a jail's record names its cgroup and veth before they
@@ -92,13 +104,22 @@ CLAIM_GRACE = 10.0
 
 
 def sweep_claims(named: set[int]) -> None:
-    """Remove the jail cgroups that no record names, that hold no process and
-    are older than CLAIM_GRACE: what a launcher killed between claiming its
-    JID (cgroup.claim) and writing its record leaves (issue 9: 40 `kill -9`
-    during start-up leave nothing).  Only root's default registry does it;
-    an empty cgroup cannot be another registry's running jail (rmdir refuses
-    a populated one), and the grace covers another launcher's claim window."""
-    if os.geteuid() != 0 or registry.state_dir() != registry.DEFAULT_STATE_DIR:
+    """Remove what a launcher killed between its claims and its record
+    leaves (issue 9: 40 `kill -9` during start-up leave nothing):
+    - address and id-range claims naming a JID that has no record (root, in
+      any registry; checked again under the lock, which a claim and its
+      record are made under together);
+    - in root's default registry only, the jail cgroups that no record
+      names, that hold no process and are older than CLAIM_GRACE (JIDs are
+      claimed by cgroup, before the record: an empty cgroup cannot be
+      another registry's running jail, as rmdir refuses a populated one, and
+      the grace covers another launcher's claim window)."""
+    if os.geteuid() != 0:
+        return
+    dead = registry.dead_claims(named)
+    if dead:
+        registry.drop_dead_claims(dead)
+    if registry.state_dir() != registry.DEFAULT_STATE_DIR:
         return
     import time
     from ..confine import cgroup

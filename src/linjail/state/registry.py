@@ -219,9 +219,11 @@ def write(rec: JailRecord) -> None:
     atomic_write(_record_path(rec.jid), rec.encode())
 
 
-def delete(jid: int) -> None:
-    """Remove jail JID's record, its address claims and its id range's."""
-    rec = read(jid)
+def delete(jid: int, known: JailRecord | None = None) -> None:
+    """Remove jail JID's record, its address claims and its id range's.
+    KNOWN is the caller's copy of the record, used when the file cannot be
+    read (a launcher at its descriptor limit undoing its start)."""
+    rec = read(jid) or (known if known is not None and known.jid == jid else None)
     if rec is not None:
         release_addresses(rec)
         if rec.uid_base:
@@ -424,6 +426,37 @@ def _check_free(want: int, name: str,
             raise _exists(str(want))
         if name and (rec.name or str(rec.jid)) == name:
             raise _exists(name)
+
+
+def dead_claims(named: set[int]) -> list[str]:
+    """The address and id-range claims naming a JID that has no record in NAMED
+    (every record's JID, live or dead): left by a launcher killed between
+    its claim and its record's removal.  Removed under the lock by
+    drop_dead_claims; a claim is made under the lock together with its
+    record, so one found without a record there is nobody's."""
+    found = []
+    for where in (_addrs_dir(), _uids_dir()):
+        try:
+            names = os.listdir(where)
+        except FileNotFoundError:
+            continue
+        for name in names:
+            holder = _holder(os.path.join(where, name))
+            if holder is not None and holder not in named:
+                found.append(os.path.join(where, name))
+    return found
+
+
+def drop_dead_claims(paths: list[str]) -> None:
+    """Remove the claims dead_claims found, those still dead under the lock."""
+    with Lock():
+        for path in paths:
+            holder = _holder(path)
+            if holder is not None and not os.path.exists(_record_path(holder)):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
 
 
 def scan(strays: list[str] | None = None) -> tuple[list[JailRecord], list[JailRecord]]:

@@ -61,8 +61,8 @@ def _lines(path: str) -> list[list[str]]:
     try:
         with open(path, "rb") as f:
             text = f.read().decode("utf-8", "replace")
-    except OSError:
-        return []
+    except FileNotFoundError:
+        return []       # (any other error stops the claim: a range must not be guessed)
     return [line.split(":") for line in text.splitlines() if line and line[0] != "#"]
 
 

@@ -346,6 +346,25 @@ def test_failed_start_is_undone_and_others_start(env: Env) -> None:
     assert "starting" in env.log("bad").read_text()       # kept for the administrator
 
 
+def test_a_jail_released_between_the_looks_is_undone_silently(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """exec_start failed and the jail's PID 1 ends: the undo's lookup still
+    sees it live, its remove finds it released already (no such jail).  That
+    is the undo done, not a warning."""
+    env.write(enabled("bad") + env.jail("bad", "bad.example.org"))
+    env.backend.status["bad"] = 3
+    real = env.backend.remove_jail
+
+    def gone_first(jid: int, grace: float = 1.0) -> None:
+        env.backend.jails.pop(jid, None)          # released by the sweep meanwhile
+        real(jid, grace)
+    monkeypatch.setattr(env.backend, "remove_jail", gone_first)
+    code, out, err = env.run("start")
+    assert (code, err) == (1, "")
+    assert out.splitlines()[1] == 'Starting jails: cannot start jail "bad": '
+    assert env.backend.jails == {}
+
+
 @pytest.mark.parametrize("extra, reason", [
     ({"ip": "198.51.100.300"}, "Invalid value 198.51.100.300"),
     ({"flags": "-l"}, "jail_www_flags: -l needs -u or -U"),

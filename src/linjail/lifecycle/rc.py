@@ -388,7 +388,13 @@ class RcService:
 
     def remove_quietly(self, jid: int, path: str) -> None:
         if self.backend.lookup(jid) is not None:
-            self.backend.remove_jail(jid, STOP_GRACE)
+            try:
+                self.backend.remove_jail(jid, STOP_GRACE)
+            except JailError:
+                # its PID 1 ended (a failed exec.start) and the jail was
+                # released between the two looks: removed all the same
+                if self.backend.lookup(jid) is not None:
+                    raise
         unlink_quiet(path)
 
     def _names(self, names: list[str], force: bool) -> list[str] | None:

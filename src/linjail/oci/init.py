@@ -30,11 +30,9 @@ import fcntl
 import os
 import resource
 import stat
-import termios        # here: after pivot_root the package's files are out of reach
 
 from ..errors import JailError, write_fd
 from ..kernel import libc
-from . import hooks        # here: two hooks run after pivot_root
 from .cgroups import write_value as _write
 
 TYPE_CHECKING = False
@@ -62,6 +60,12 @@ class ContainerInit:
         self.seccomp_bpf = seccomp_bpf
         self.cgroups = cgroups
         self.cid = cid
+        # after pivot_root the package's files are out of reach: what runs
+        # there is imported now, and only if this container needs it
+        if c.hooks:
+            from . import hooks  # noqa: F401  (two kinds run after pivot_root)
+        if self.p.terminal:
+            import termios  # noqa: F401
 
     def state(self, status: str, pid: int) -> bytes:
         from .hooks import state_json
@@ -78,6 +82,7 @@ class ContainerInit:
         # validation suite wants "created" for it, as runc gave it
         for kind, status in (("prestart", "created"), ("createRuntime", "creating")):
             if self.c.hooks.get(kind):
+                from . import hooks
                 hooks.run(kind, self.c.hooks[kind], self.state(status, pid))
 
     # --- before pivot_root ----------------------------------------------------------------
@@ -97,6 +102,7 @@ class ContainerInit:
         if self.c.domainname and not any(kind == "uts" for kind, _ in self.c.join):
             libc.setdomainname(self.c.domainname.encode())
         if self.c.hooks.get("createContainer"):
+            from . import hooks
             # the host's /proc is still this process's: /proc/self is its host PID
             hooks.run("createContainer", self.c.hooks["createContainer"],
                       self.state("creating", int(os.readlink("/proc/self"))))
@@ -117,6 +123,7 @@ class ContainerInit:
             libc.mount(None, "/", None, flag | rec)
         os.setsid()
         if p.terminal and os.isatty(0):
+            import termios
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         host_pid = int(os.readlink("/proc/self")) if self.c.hooks.get("startContainer") else 0
         exe, env = prepare(p, confine, self.seccomp_bpf)
@@ -132,12 +139,14 @@ class ContainerInit:
         if not got:
             os._exit(1)
         os.close(fifo)
-        try:
-            hooks.run("startContainer", self.c.hooks.get("startContainer", ()),
-                      self.state("running", host_pid))
-        except JailError as err:
-            write_fd(2, f"linjail-oci: {err.message}\n")
-            os._exit(127)
+        if self.c.hooks.get("startContainer"):
+            from . import hooks
+            try:
+                hooks.run("startContainer", self.c.hooks["startContainer"],
+                          self.state("running", host_pid))
+            except JailError as err:
+                write_fd(2, f"linjail-oci: {err.message}\n")
+                os._exit(127)
         execute(p, exe, env, self.seccomp_bpf)
 
 

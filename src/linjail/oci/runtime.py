@@ -250,9 +250,13 @@ def start(root: str, cid: str) -> None:
 def _after_hooks(root: str, st: store.State, kind: str, status: str,
                  doc: dict[str, Any] | None = None) -> None:
     """poststart, poststop: a failure is a warning (runtime.md), on stderr."""
+    if doc is None:
+        doc = stored_config(root, st.id, hooks_only=True)
+    if "hooks" not in doc:
+        return          # (the usual case: neither config.py nor hooks.py is loaded)
     from . import hooks
     from .config import parse_hooks
-    given = parse_hooks(doc if doc is not None else stored_config(root, st.id)).get(kind)
+    given = parse_hooks(doc).get(kind)
     if not given:
         return
     state = hooks.state_json(st.id, status, st.pid if status != "stopped" else 0, st.bundle,
@@ -345,7 +349,7 @@ def delete(root: str, cid: str, force: bool = False) -> None:
 
 def _remove(root: str, st: store.State) -> dict[str, Any]:
     """destroy(), keeping the stored config for the poststop hooks."""
-    doc = stored_config(root, st.id) if os.path.exists(
+    doc = stored_config(root, st.id, hooks_only=True) if os.path.exists(
         os.path.join(store.container_dir(root, st.id), "config.json")) else {}
     destroy(root, st)
     return doc
@@ -455,13 +459,20 @@ def _abandon(root: str, st: store.State) -> None:
 
 # --- exec, pause, resume, ps, update ------------------------------------------------------
 
-def stored_config(root: str, cid: str) -> dict[str, Any]:
-    """The config.json the container was created from (its copy in ROOT/ID)."""
+def stored_config(root: str, cid: str, hooks_only: bool = False) -> dict[str, Any]:
+    """The config.json the container was created from (its copy in ROOT/ID).
+
+    HOOKS_ONLY (poststart, poststop): {} for a copy without the text
+    `"hooks"`, unparsed.  The copy is create's jsonio.dumps, which never
+    escapes an ASCII key, so a copy without that text has no hooks."""
     from . import jsonio as json
     path = os.path.join(store.container_dir(root, cid), "config.json")
     try:
         with open(path, "rb") as f:
-            doc: dict[str, Any] = json.loads(f.read())
+            data = f.read()
+        if hooks_only and b'"hooks"' not in data:
+            return {}
+        doc: dict[str, Any] = json.loads(data)
     except (OSError, ValueError) as err:
         raise JailError(f"{path}: {err}") from None
     return doc

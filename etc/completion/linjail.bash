@@ -287,24 +287,33 @@ _linjail_rctl() {
 # linjail-oci [global options] COMMAND [options] ID ...: the option lists are
 # the CLI's table (cli/linjail_oci.py), container ids `linjail-oci list -q`
 _linjail_oci_commands="create run start state kill delete list features exec pause resume ps
-update spec"
+update spec events checkpoint restore"
 _linjail_oci_global="--root --log --log-format --debug --systemd-cgroup --criu --rootless
 --help --version"
 _linjail_oci_create="--bundle --pid-file --console-socket --preserve-fds --no-pivot
 --no-new-keyring"
-_linjail_oci_run="$_linjail_oci_create --detach --keep"
+_linjail_oci_run="$_linjail_oci_create --detach --keep --no-subreaper"
 _linjail_oci_kill="--all"
 _linjail_oci_delete="--force"
 _linjail_oci_list="--format --quiet"
 _linjail_oci_exec="--process --tty --console-socket --detach --pid-file --cwd --env --user
---additional-gids --cap --no-new-privs --preserve-fds --ignore-paused"
+--additional-gids --cap --no-new-privs --process-label --apparmor --cgroup --preserve-fds
+--ignore-paused"
 _linjail_oci_pause=""
 _linjail_oci_resume=""
 _linjail_oci_ps="--format"
 _linjail_oci_update="--resources --memory --memory-swap --memory-reservation --kernel-memory-tcp
---pids-limit --cpu-shares --cpu-quota --cpu-period --cpu-rt-period --cpu-rt-runtime
---cpuset-cpus --cpuset-mems"
+--pids-limit --cpu-shares --cpu-share --cpu-quota --cpu-period --cpu-rt-period --cpu-rt-runtime
+--cpuset-cpus --cpuset-mems --blkio-weight --l3-cache-schema --mem-bw-schema"
 _linjail_oci_spec="--bundle --rootless"
+_linjail_oci_events="--interval --stats"
+# checkpoint and restore: runc's options, accepted; the commands are refused (CRIU)
+_linjail_oci_checkpoint="--image-path --work-path --parent-path --leave-running --tcp-established
+--ext-unix-sk --shell-job --lazy-pages --status-fd --page-server --file-locks --pre-dump
+--manage-cgroups-mode --empty-ns --auto-dedup"
+_linjail_oci_restore="--console-socket --image-path --work-path --tcp-established --ext-unix-sk
+--shell-job --file-locks --manage-cgroups-mode --bundle --detach --pid-file --no-subreaper
+--no-pivot --empty-ns --auto-dedup --lazy-pages --lsm-profile --lsm-mount-context"
 _linjail_oci_signals="TERM KILL HUP INT QUIT USR1 USR2 STOP CONT WINCH"
 
 _linjail_oci() {
@@ -324,7 +333,9 @@ _linjail_oci() {
             case $w in
             --bundle|-b|--pid-file|--console-socket|--preserve-fds|--format|-f|--process|-p|\
             --cwd|--env|-e|--user|-u|--additional-gids|-g|--cap|-c|--resources|-r|--memory*|\
-            --kernel-memory-tcp|--pids-limit|--cpu*) ((i++)) ;;
+            --kernel-memory-tcp|--pids-limit|--cpu*|--interval|--*-path|--status-fd|\
+            --page-server|--manage-cgroups-mode|--empty-ns|--lsm-*|--process-label|--apparmor|\
+            --cgroup|--blkio-weight|--l3-cache-schema|--mem-bw-schema) ((i++)) ;;
             -*) ;;
             *) ((args++)) ;;
             esac
@@ -334,6 +345,10 @@ _linjail_oci() {
     --root|--bundle|-b) _linjail_dirs "$cur"; return 0 ;;
     --log|--pid-file|--console-socket|--criu|--process|-p|--resources|-r)
         _linjail_files "$cur"; return 0 ;;
+    --image-path|--work-path|--parent-path) _linjail_dirs "$cur"; return 0 ;;
+    --interval|--status-fd|--page-server|--manage-cgroups-mode|--empty-ns|--lsm-*|\
+    --process-label|--apparmor|--cgroup|--blkio-weight|--l3-cache-schema|--mem-bw-schema)
+        COMPREPLY=(); return 0 ;;
     --cwd|--env|-e|--user|-u|--additional-gids|-g|--cap|-c|--memory*|--kernel-memory-tcp|\
     --pids-limit|--cpu*|--preserve-fds) COMPREPLY=(); return 0 ;;
     --log-format) _linjail_reply "text json" "$cur"; return 0 ;;

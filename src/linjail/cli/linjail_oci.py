@@ -36,7 +36,7 @@ GLOBAL: dict[str, Option] = {
     "log-format": ((), "FORMAT", "text or json"),
     "debug": ((), "", "log what each command does"),
     "systemd-cgroup": ((), "", "refused: linjail manages cgroups itself"),
-    "criu": ((), "PATH", "accepted for runc's callers; checkpointing is not supported"),
+    "criu": ((), "PATH", "the criu checkpoint/restore would run (they are refused)"),
     "rootless": ((), "VALUE", "accepted as false only"),
     "help": (("h",), "", "show this help"),
     "version": (("v",), "", "print the version"),
@@ -47,12 +47,18 @@ _UPDATE_FLAGS = {
     "memory-reservation": ("memory", "reservation", "size"),
     "kernel-memory-tcp": ("memory", "kernelTCP", "size"),
     "pids-limit": ("pids", "limit", "int"), "cpu-shares": ("cpu", "shares", "int"),
-    "cpu-quota": ("cpu", "quota", "int"), "cpu-period": ("cpu", "period", "int"),
+    "cpu-share": ("cpu", "shares", "int"), "cpu-quota": ("cpu", "quota", "int"),
+    "cpu-period": ("cpu", "period", "int"),
     "cpu-rt-period": ("cpu", "realtimePeriod", "int"),
     "cpu-rt-runtime": ("cpu", "realtimeRuntime", "int"),
     "cpuset-cpus": ("cpu", "cpus", "text"), "cpuset-mems": ("cpu", "mems", "text"),
+    "blkio-weight": ("blockIO", "weight", "int"),
 }
+#: update's flags that runc has and no jail can take: the one line each says why
+_UPDATE_REFUSED = {"l3-cache-schema": "Intel RDT is not supported",
+                   "mem-bw-schema": "Intel RDT is not supported"}
 
+_CRIU_OPT = "runc's; the command is refused"
 #: the options create, run and exec share
 _PROCESS: dict[str, Option] = {
     "pid-file": ((), "FILE", "write the process's host PID here"),
@@ -69,7 +75,8 @@ _CREATE: dict[str, Option] = {
 OPTIONS: dict[str, dict[str, Option]] = {
     "create": _CREATE,
     "run": {**_CREATE, "detach": _DETACH,
-            "keep": ((), "", "do not delete the container when it stops")},
+            "keep": ((), "", "do not delete the container when it stops"),
+            "no-subreaper": ((), "", "accepted; run waits for its own child")},
     "start": {},
     "state": {},
     "kill": {"all": (("a",), "", "signal every process of the container")},
@@ -86,6 +93,9 @@ OPTIONS: dict[str, dict[str, Option]] = {
              "additional-gids": (("g",), "GID...", "a supplementary group (again: more)"),
              "cap": (("c",), "CAP...", "a capability (within the jail's set; again: more)"),
              "no-new-privs": ((), "", "no_new_privs"),
+             "process-label": ((), "LABEL", "refused unless empty: SELinux is not used"),
+             "apparmor": ((), "PROFILE", "refused unless empty: AppArmor is not used"),
+             "cgroup": ((), "[CTRL:]PATH...", "refused: no sub-cgroups of a container"),
              "ignore-paused": ((), "", "accepted; a paused container is refused")},
     "pause": {},
     "resume": {},
@@ -93,14 +103,40 @@ OPTIONS: dict[str, dict[str, Option]] = {
     "update": {"resources": (("r",), "FILE", "linux.resources as JSON (- for stdin)"),
                **{name: ((), {"size": "BYTES", "int": "N", "text": "LIST"}[kind],
                          f"linux.resources.{section}.{key}")
-                  for name, (section, key, kind) in _UPDATE_FLAGS.items()}},
+                  for name, (section, key, kind) in _UPDATE_FLAGS.items()},
+               **{name: ((), "SCHEMA", f"refused: {why}")
+                  for name, why in _UPDATE_REFUSED.items()}},
     "spec": {"bundle": (("b",), "DIR", "where config.json goes (default .)"),
              "rootless": ((), "", "refused: rootless containers are not supported")},
+    "events": {"interval": ((), "DURATION",
+                            "time between stats lines (5s default, 500ms, 1m30s)"),
+               "stats": ((), "", "print the statistics once and exit")},
+    "checkpoint": {name: ((), value, _CRIU_OPT)
+                   for name, value in (
+                       ("image-path", "DIR"), ("work-path", "DIR"), ("parent-path", "DIR"),
+                       ("leave-running", ""), ("tcp-established", ""), ("ext-unix-sk", ""),
+                       ("shell-job", ""), ("lazy-pages", ""), ("status-fd", "FD"),
+                       ("page-server", "ADDRESS:PORT"), ("file-locks", ""), ("pre-dump", ""),
+                       ("manage-cgroups-mode", "MODE"), ("empty-ns", "NS"),
+                       ("auto-dedup", ""))},
+    "restore": {**{name: ((), value, _CRIU_OPT)
+                   for name, value in (
+                       ("console-socket", "PATH"), ("image-path", "DIR"), ("work-path", "DIR"),
+                       ("tcp-established", ""), ("ext-unix-sk", ""), ("shell-job", ""),
+                       ("file-locks", ""), ("manage-cgroups-mode", "MODE"))},
+                "bundle": (("b",), "DIR", _CRIU_OPT),
+                "detach": (("d",), "", _CRIU_OPT),
+                **{name: ((), value, _CRIU_OPT)
+                   for name, value in (
+                       ("pid-file", "FILE"), ("no-subreaper", ""), ("no-pivot", ""),
+                       ("empty-ns", "NS"), ("auto-dedup", ""), ("lazy-pages", ""),
+                       ("lsm-profile", "TYPE:NAME"), ("lsm-mount-context", "CONTEXT"))}},
 }
 ARGS = {
     "create": "ID", "run": "ID", "start": "ID", "state": "ID", "kill": "ID [SIGNAL]",
     "delete": "ID", "list": "", "features": "", "exec": "ID [COMMAND [ARG...]]",
-    "pause": "ID", "resume": "ID", "ps": "ID [PS-OPTIONS...]", "update": "ID", "spec": "",
+    "pause": "ID", "resume": "ID", "ps": "ID [--] [PS-OPTIONS...]", "update": "ID", "spec": "",
+    "events": "ID", "checkpoint": "ID", "restore": "ID",
 }
 SUMMARY = {
     "create": "create a container (a jail whose process waits for start)",
@@ -117,6 +153,9 @@ SUMMARY = {
     "ps": "the processes of a container",
     "update": "change the resource limits of a container",
     "spec": "write a config.json a jail can be",
+    "events": "print the container's statistics and OOM events as JSON lines",
+    "checkpoint": "refused in one line: why CRIU cannot (criu check's error)",
+    "restore": "refused in one line: why CRIU cannot (criu check's error)",
 }
 
 
@@ -201,6 +240,34 @@ def help_text(command: str = "") -> str:
 
 def _main(args: list[str]) -> int:
     cli = Cli()
+    _log_target(cli, args)
+    try:
+        return _dispatch(cli, args)
+    except JailError as err:
+        # every error goes to --log too, usage errors included (containerd
+        # reads the last JSON line's msg back): its first line, without PROG
+        first = err.message.split("\n", 1)[0]
+        log(cli, "error", first.removeprefix(f"{PROG}: "))
+        raise
+
+
+def _log_target(cli: Cli, args: list[str]) -> None:
+    """--log and --log-format from the global options, read before anything
+    else can fail (an unknown option or command is logged as well)."""
+    words = iter(args)
+    for arg in words:
+        if arg == "--" or not arg.startswith("-"):
+            return
+        key, eq, value = arg.lstrip("-").partition("=")
+        takes = GLOBAL[key][1] if key in GLOBAL else ""
+        given = value if eq or not takes else next(words, "")
+        if key == "log":
+            cli.log_path = given
+        elif key == "log-format":
+            cli.log_json = given == "json"
+
+
+def _dispatch(cli: Cli, args: list[str]) -> int:
     glob, rest = parse_options(args, GLOBAL, "")
     cli.glob = glob
     if glob.get("version"):
@@ -208,32 +275,30 @@ def _main(args: list[str]) -> int:
         from ..oci.config import OCI_VERSION
         sys.stdout.write(f"{PROG} version {__version__}\nspec: {OCI_VERSION}\n")
         return 0
-    if glob.get("help") or rest[:1] == ["help"]:
-        sys.stdout.write(help_text(rest[1] if rest[:1] == ["help"] and rest[1:2]
-                                   and rest[1] in OPTIONS else ""))
+    if rest[:1] in (["help"], ["h"]):
+        topic = rest[1] if rest[1:2] else ""
+        if topic and topic not in OPTIONS:
+            raise UsageError(_usage(""), f"{PROG}: no such command: {topic}")
+        sys.stdout.write(help_text(topic))
+        return 0
+    if glob.get("help"):
+        sys.stdout.write(help_text())
         return 0
     if not rest:
         raise UsageError(_usage(""))
     command, rest = rest[0], rest[1:]
     if command not in OPTIONS:
         raise UsageError(_usage(""), f"{PROG}: no such command: {command}")
-    cli.log_path = str(glob.get("log") or "")
     fmt = glob.get("log-format") or "text"
     if fmt not in ("text", "json"):
         raise JailError(f"--log-format {fmt}: not text or json")
-    cli.log_json = fmt == "json"
-    try:
-        _check_globals(glob)
-        opts, params = parse_options(rest, OPTIONS[command], command)
-        if opts.get("help"):
-            sys.stdout.write(help_text(command))
-            return 0
-        _debug(cli, f"{command} {' '.join(params)}")
-        return COMMANDS[command](cli, opts, params)
-    except JailError as err:
-        if not isinstance(err, UsageError):
-            log(cli, "error", err.message)
-        raise
+    _check_globals(glob)
+    opts, params = parse_options(rest, OPTIONS[command], command)
+    if opts.get("help"):
+        sys.stdout.write(help_text(command))
+        return 0
+    _debug(cli, f"{command} {' '.join(params)}")
+    return COMMANDS[command](cli, opts, params)
 
 
 def _check_globals(glob: Opts) -> None:
@@ -251,11 +316,14 @@ def log(cli: Cli, level: str, msg: str) -> None:
     """A line in --log: runc's (logrus') JSON or text form."""
     if not cli.log_path:
         return
+    import time
     from ..oci import jsonio as json
-    from ..oci.runtime import _now
-    now = _now()
-    if cli.log_json:
-        line = json.dumps({"level": level, "msg": msg, "time": now})
+    # logrus' default: RFC 3339 in seconds, local time (Z when that is UTC)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    now = now[:-5] + ("Z" if now[-5:] == "+0000" else f"{now[-5:-2]}:{now[-2:]}")
+    if cli.log_json:        # runc's JSON formatter: compact, keys sorted
+        line = (f'{{"level":{json.dumps(level)},"msg":{json.dumps(msg)},'
+                f'"time":{json.dumps(now)}}}')
     else:
         line = f"time={json.dumps(now)} level={level} msg={json.dumps(msg)}"
     try:
@@ -334,9 +402,31 @@ def _kill(cli: Cli, opts: Opts, params: list[str]) -> int:
 
 
 def _delete(cli: Cli, opts: Opts, params: list[str]) -> int:
+    """runc's delete: of an id with no state (never made, or a create that
+    was killed before it wrote one) the directory left in ROOT is removed;
+    with --force that is success, without it the error it was."""
     from ..oci import runtime
-    runtime.delete(cli.root, _one_id("delete", params), force=bool(opts.get("force")))
+    cid = _one_id("delete", params)
+    force = bool(opts.get("force"))
+    try:
+        runtime.delete(cli.root, cid, force=force)
+    except JailError as err:
+        if err.message != f"container {cid} does not exist":
+            raise
+        _remove_leftover(cli.root, cid)
+        if not force:
+            raise
     return 0
+
+
+def _remove_leftover(root: str, cid: str) -> None:
+    """ROOT/CID without a state.json, and everything in it (runc: RemoveAll)."""
+    import shutil
+    from ..oci import store
+    path = store.container_dir(root, cid)
+    if os.path.isdir(path) and not os.path.islink(path) and \
+            not os.path.exists(os.path.join(path, "state.json")):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _list(cli: Cli, opts: Opts, params: list[str]) -> int:
@@ -347,12 +437,20 @@ def _list(cli: Cli, opts: Opts, params: list[str]) -> int:
     fmt = opts.get("format") or "table"
     if fmt not in ("table", "json"):
         raise JailError(f"--format {fmt}: not table or json")
+    import pwd
     states = []
     for cid in store.ids(cli.root):
         try:
-            states.append(store.view(cli.root, store.read(cli.root, cid)))
-        except JailError:
+            state = store.view(cli.root, store.read(cli.root, cid))
+            # runc's list (not its state) names the owner of the container's directory
+            uid = os.stat(store.container_dir(cli.root, cid)).st_uid
+        except (JailError, OSError):
             continue        # deleted meanwhile
+        try:
+            state["owner"] = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            state["owner"] = str(uid)
+        states.append(state)
     if opts.get("quiet"):
         sys.stdout.write("".join(f"{s['id']}\n" for s in states))
     elif fmt == "json":
@@ -390,6 +488,8 @@ def _exec(cli: Cli, opts: Opts, params: list[str]) -> int:
     if not params:
         raise UsageError(_usage("exec"), f"{PROG}: exec: a container id is required")
     cid, args = params[0], params[1:]
+    if _strs(opts, "cgroup"):
+        raise JailError("exec --cgroup: a container has no sub-cgroups to run a process in")
     path = str(opts.get("process") or "")
     if path:
         if args:
@@ -409,6 +509,12 @@ def _exec(cli: Cli, opts: Opts, params: list[str]) -> int:
             user=str(opts.get("user") or ""), groups=_strs(opts, "additional-gids"),
             caps=_strs(opts, "cap"), tty=bool(opts.get("tty")),
             no_new_privs=bool(opts.get("no-new-privs")))
+    for name, key in (("apparmor", "apparmorProfile"), ("process-label", "selinuxLabel")):
+        if opts.get(name):
+            process[key] = str(opts[name])
+    for key, what in (("apparmorProfile", "AppArmor"), ("selinuxLabel", "SELinux")):
+        if process.get(key) not in (None, ""):
+            raise JailError(f"exec: process.{key}: {what} is not used by linjail")
     return runtime.exec_(cli.root, cid, process, detach=bool(opts.get("detach")),
                          pid_file=str(opts.get("pid-file") or ""),
                          console_socket=str(opts.get("console-socket") or ""),
@@ -438,11 +544,14 @@ def _ps(cli: Cli, opts: Opts, params: list[str]) -> int:
     if fmt not in ("table", "json"):
         raise JailError(f"--format {fmt}: not table or json")
     pids = runtime.pids(cli.root, params[0])
+    ps_args = params[1:]
+    if ps_args[:1] == ["--"]:       # `ps ID -- -o pid,comm`: what follows is ps(1)'s
+        ps_args = ps_args[1:]
     if fmt == "json":
         sys.stdout.write(json.dumps(pids) + "\n")
         return 0
     try:
-        out = subprocess.run(["ps", *(params[1:] or ["-ef"])], capture_output=True, text=True,
+        out = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True,
                              check=False)
     except OSError as err:
         raise JailError(f"ps: {err.strerror}") from None
@@ -492,6 +601,9 @@ def _update(cli: Cli, opts: Opts, params: list[str]) -> int:
         if not isinstance(resources, dict):
             raise JailError(f"--resources {path}: not a JSON object")
     else:
+        for name, why in _UPDATE_REFUSED.items():
+            if opts.get(name):
+                raise JailError(f"update --{name}: {why}")
         resources = {}
         for name, (section, key, kind) in _UPDATE_FLAGS.items():
             value = opts.get(name)
@@ -520,8 +632,118 @@ def _spec(cli: Cli, opts: Opts, params: list[str]) -> int:
     return 0
 
 
+def duration(text: str) -> float:
+    """Go's time.ParseDuration, as runc reads --interval: "5s", "1m30s",
+    "1.5h", "500ms", "100us"; seconds."""
+    import re
+    units = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+             "h": 3600.0}
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)", text)
+    if text in ("0",):
+        return 0.0
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise JailError(f"--interval {text}: not a duration (5s, 1m30s, 500ms)")
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def _events(cli: Cli, opts: Opts, params: list[str]) -> int:
+    """runc's events: a "stats" line once (--stats) or every --interval, and
+    an "oom" line when the container's memory cgroup kills; the stream ends
+    when the container stops."""
+    import json
+    import select
+    import time
+    from ..oci import stats, store
+    cid = _one_id("events", params)
+    interval = duration(str(opts.get("interval") or "5s"))
+    if interval <= 0:
+        raise JailError("duration interval must be greater than 0")
+    st = store.read(cli.root, cid)
+    if store.status(cli.root, st) == "stopped":
+        raise JailError(f"container with id {cid} is not running")
+
+    def emit(kind: str, data: object = None) -> bool:
+        event: dict[str, object] = {"type": kind, "id": cid}
+        if data is not None:
+            event["data"] = data
+        sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+        return not getattr(sys.stdout, "error", 0)
+    if opts.get("stats"):
+        emit("stats", stats.stats(st.cgroup_dirs, st.v2cgroup))
+        return 0
+    try:
+        pidfd = os.pidfd_open(st.pid)
+    except OSError:
+        raise JailError(f"container with id {cid} is not running") from None
+    from ..state import registry
+    watch = stats.OomWatch(st.cgroup_dirs, st.v2cgroup)
+    try:
+        if not registry.pid_alive(st.pid, st.starttime):
+            raise JailError(f"container with id {cid} is not running")
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if watch.fd >= 0:
+            poller.register(watch.fd, watch.events())
+        due = time.monotonic() + interval
+        while True:
+            ready = {fd for fd, _ in poller.poll(max(0.0, due - time.monotonic()) * 1000)}
+            if watch.fd in ready and watch.fired() and not emit("oom"):
+                return 1
+            if pidfd in ready:
+                return 0            # the container's process is gone: stopped
+            if time.monotonic() >= due:
+                due += interval
+                if not emit("stats", stats.stats(st.cgroup_dirs, st.v2cgroup)):
+                    return 1
+    finally:
+        watch.close()
+        os.close(pidfd)
+
+
+def _criu_refusal(cli: Cli, command: str, params: list[str]) -> int:
+    """checkpoint and restore: refused in one line saying why.  CRIU 3.17
+    (Debian 12's) cannot even start on the kernels linjail runs on here
+    (`criu check`: "vdso: Unexpected rt vDSO area bounds"), runc's own
+    checkpoint fails the same way; the line carries criu's first error, so
+    a host where criu works is told that linjail-oci does not use it yet."""
+    import subprocess
+    from ..oci import store
+    cid = _one_id(command, params)
+    if command == "checkpoint":
+        st = store.read(cli.root, cid)
+        now = store.status(cli.root, st)
+        if now not in ("running", "paused"):
+            raise JailError(f"container {cid} is {now}: only a running container can be "
+                            "checkpointed")
+    criu = str(cli.glob.get("criu") or "criu")
+    try:
+        p = subprocess.run([criu, "check"], capture_output=True, text=True, timeout=30,
+                           check=False, cwd="/")
+    except FileNotFoundError:
+        raise JailError(f"{command}: {criu}: not found (CRIU is not installed)") from None
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise JailError(f"{command}: {criu} check: {err}") from None
+    errors = [line.split(": ", 1)[1] if ": " in line else line
+              for line in (p.stdout + p.stderr).splitlines() if line.startswith("Error ")]
+    if p.returncode != 0:
+        why = errors[0] if errors else (p.stderr.strip().splitlines() or ["failed"])[-1]
+        raise JailError(f"{command}: CRIU cannot run on this host: {why} ({criu} check)")
+    raise JailError(f"{command}: not supported by linjail-oci (a jail's mounts, "
+                    "namespaces and seccomp filter are not restored by CRIU here)")
+
+
+def _checkpoint(cli: Cli, opts: Opts, params: list[str]) -> int:
+    return _criu_refusal(cli, "checkpoint", params)
+
+
+def _restore(cli: Cli, opts: Opts, params: list[str]) -> int:
+    return _criu_refusal(cli, "restore", params)
+
+
 COMMANDS: dict[str, Callable[[Cli, Opts, list[str]], int]] = {
     "create": _create, "run": _run, "start": _start, "state": _state, "kill": _kill,
     "delete": _delete, "list": _list, "features": _features, "exec": _exec,
     "pause": _pause, "resume": _resume, "ps": _ps, "update": _update, "spec": _spec,
+    "events": _events, "checkpoint": _checkpoint, "restore": _restore,
 }

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BIN = os.path.join(os.path.dirname(os.path.dirname(sys.executable)), "sbin")
@@ -454,6 +454,44 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
                         os.rmdir(d)
                     except OSError:
                         pass
+
+
+@contextlib.contextmanager
+def client_image(image: str, client: str) -> Iterator[Podman]:
+    """What the podman and containerd modules start from, with their cleanup guarantees: a
+    private Podman holding IMAGE, imported from a jail root (build_image_root; the root is
+    removed once imported).  On the way out, also after a failure, podman is cleaned up; then
+    the firewall must be what it was before (CLIENT names who changed it) and nothing of
+    podman's may be left (processes naming its directory, cgroups)."""
+    before = firewall()
+    podman = Podman()
+    try:
+        root = build_image_root(os.path.join(podman.base, "root"))
+        podman.import_root(root, image)
+        shutil.rmtree(root)
+        yield podman
+    finally:
+        podman.cleanup()
+    assert firewall() == before, f"{client} changed the firewall"
+    assert podman.left == [], "still there after everything was removed"
+
+
+def client_fixtures(ready: bool = True) -> tuple[Any, Any]:
+    """The parametrization both client modules mark their scenarios with (runc, and
+    linjail-oci once it passes them on main: READY; a new scenario it does not pass yet uses
+    ready=False, which LINJAIL_OCI=PATH widens) and their `runtime` fixture (the runtime's
+    path; skipped if not installed).  pytest is imported here, not at the top: bench/bench.py
+    imports this module without it."""
+    import pytest
+
+    @pytest.fixture
+    def runtime(request: pytest.FixtureRequest) -> str:
+        path = runtime_path(request.param)
+        if path is None:
+            pytest.skip(f"{request.param} is not installed")
+        return path
+    return (pytest.mark.parametrize("runtime", runtime_names(ready=ready), indirect=True),
+            runtime)
 
 
 def runtime_names(ready: bool) -> list[str]:

@@ -21,7 +21,7 @@ import pytest
 
 import oci_env
 from conftest import needs_root
-from oci_env import Containerd, Podman
+from oci_env import Containerd
 
 pytestmark = [
     needs_root,
@@ -34,11 +34,7 @@ IMAGE = "localhost/linjail-test:1"
 
 @pytest.fixture(scope="module")
 def containerd(jail_base: str) -> Iterator[Containerd]:
-    before = oci_env.firewall()
-    podman = Podman()
-    try:
-        root = oci_env.build_image_root(os.path.join(podman.base, "root"))
-        podman.import_root(root, IMAGE)
+    with oci_env.client_image(IMAGE, "containerd") as podman:
         archive = os.path.join(podman.base, "image.tar")
         r = podman("save", "--format", "oci-archive", "-o", archive, IMAGE)
         assert r.rc == 0, r.err
@@ -46,27 +42,15 @@ def containerd(jail_base: str) -> Iterator[Containerd]:
         try:
             r = c.ctr("image", "import", archive)
             assert r.rc == 0, r.err
-            podman.cleanup()
+            podman.cleanup()        # podman is done: only containerd runs the scenarios
             yield c
         finally:
             c.cleanup()
-    finally:
-        podman.cleanup()
-    assert oci_env.firewall() == before, "containerd changed the firewall"
     assert c.left == [], "still there after everything was removed"
 
 
-#: each scenario runs with runc, and with linjail-oci once linjail-oci passes it on main (a new
-#: one linjail-oci does not pass yet: runtime_names(ready=False), which LINJAIL_OCI=PATH widens)
-READY = pytest.mark.parametrize("runtime", oci_env.runtime_names(ready=True), indirect=True)
-
-
-@pytest.fixture
-def runtime(request: pytest.FixtureRequest) -> str:
-    path = oci_env.runtime_path(request.param)
-    if path is None:
-        pytest.skip(f"{request.param} is not installed")
-    return path
+#: each scenario runs with runc, and with linjail-oci once linjail-oci passes it on main
+READY, runtime = oci_env.client_fixtures()
 
 
 class Tasks:

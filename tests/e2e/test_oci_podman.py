@@ -38,31 +38,13 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(jail_base: str) -> Iterator[Env]:
-    before = oci_env.firewall()
-    podman = Podman()
-    try:
-        root = oci_env.build_image_root(os.path.join(podman.base, "root"))
-        image = "localhost/linjail-test:1"       # the storage is this module's own
-        podman.import_root(root, image)
-        shutil.rmtree(root)
+    image = "localhost/linjail-test:1"       # the storage is this module's own
+    with oci_env.client_image(image, "podman") as podman:
         yield Env(podman, image)
-    finally:
-        podman.cleanup()
-    assert oci_env.firewall() == before, "podman changed the firewall"
-    assert podman.left == [], "still there after the last container was removed"
 
 
-#: each scenario runs with runc, and with linjail-oci once linjail-oci passes it on main (a new
-#: one linjail-oci does not pass yet: runtime_names(ready=False), which LINJAIL_OCI=PATH widens)
-READY = pytest.mark.parametrize("runtime", oci_env.runtime_names(ready=True), indirect=True)
-
-
-@pytest.fixture
-def runtime(request: pytest.FixtureRequest) -> str:
-    path = oci_env.runtime_path(request.param)
-    if path is None:
-        pytest.skip(f"{request.param} is not installed")
-    return path
+#: each scenario runs with runc, and with linjail-oci once linjail-oci passes it on main
+READY, runtime = oci_env.client_fixtures()
 
 
 class Session:

@@ -280,3 +280,41 @@ def test_signals_passed_on_both_paths(jid: int) -> None:
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=30)
         assert (p.returncode, out, err) == (3, b"got TERM\n", b""), path
+
+
+def _blocked(pid: int) -> int:
+    """The signals process PID blocks (its SigBlk mask)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigBlk:"):
+                    return int(line.split()[1], 16)
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+@pytest.mark.parametrize("path", [FAST, PYTHON])
+def test_a_signal_before_the_command_exists_reaches_it(jid: int, path: str) -> None:
+    """A SIGTERM that comes while jexec is still entering the jail waits and is
+    then passed on (jexec stands for its command, as on DragonFly where jexec
+    is the command): the command ends by it (status 143), jexec is not killed
+    by it with the command killed behind it (status -15).  The launcher blocks
+    the signal from its first instruction: sent as soon as it is blocked."""
+    term = 1 << (signal.SIGTERM - 1)
+    p = subprocess.Popen([cmd("jexec"), str(jid), "/bin/sh", "-c", f"{BB} sleep 30"],
+                         env=_env(path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 5
+        while not _blocked(p.pid) & term and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        blocked = bool(_blocked(p.pid) & term)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert blocked, "jexec never blocked SIGTERM"
+    assert (p.returncode, out, err) == (128 + signal.SIGTERM, b"", b"")

@@ -205,6 +205,9 @@ def _exec(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
             pty = None
         if interactive:
             relay.forward_signals(forward, pty)
+    # jexec's launcher blocked the signals it passes on from its start
+    # (launcher.c): one that came meanwhile reaches the command now
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _PASSED_ON)
     if pty is not None:
         # a pidfd becomes readable when the joiner exits: the relay's stop signal
         done = os.pidfd_open(joiner)
@@ -220,6 +223,12 @@ def _exec(rec: registry.JailRecord, nsfds: list[tuple[int, int]],
         return shell_status(st)       # the joiner's: 0 once the command runs
     handed.drain()
     return shell_status(st)
+
+
+#: what jexec's launcher blocks until the command's PID is known (launcher.c;
+#: relay.FORWARDED and SIGWINCH), unblocked for the command
+_PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+              signal.SIGUSR2, signal.SIGCONT, signal.SIGWINCH)
 
 
 def _open_cgroup(path: str) -> int | None:
@@ -364,7 +373,7 @@ def _command(argv: list[str], env: dict[str, str],
         if os.isatty(0):
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         if become is not None:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _PASSED_ON)
             become(confine)         # never returns
             os._exit(1)
         try:
@@ -382,9 +391,10 @@ def _command(argv: list[str], env: dict[str, str],
             os.setuid(who.uid)
         # what Python and the launcher changed is not the command's: SIGPIPE
         # and SIGXFSZ ignored, SIGINT/SIGQUIT ignored (the joiner), SIGINT
-        # blocked (SigintDeferred); caught signals reset at exec by themselves
+        # blocked (SigintDeferred), the signals jexec passes on blocked (the
+        # launcher); caught signals reset at exec by themselves
         libc.default_signals()     # (also what whoever started jexec ignored)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _PASSED_ON)
         # dies with the joiner, which dies with jexec: `kill -9 jexec` ends the
         # command, as on DragonFly where jexec is the command (after setuid:
         # a change of credentials clears the setting)

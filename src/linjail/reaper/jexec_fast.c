@@ -757,6 +757,12 @@ static void joiner(char **argv, const int nsfds[NNS], int userfd, const struct h
 }
 
 static volatile pid_t target;
+/* the signals jexec passes to its command, blocked by the launcher from its
+ * first instruction until the command's PID is known (launcher.c), and the
+ * mask the caller gave jexec, which the command gets back */
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+				 SIGCONT, SIGWINCH };
+static sigset_t caller_mask;
 
 static void forward(int sig)
 {
@@ -768,8 +774,6 @@ static void forward(int sig)
 
 static int fast_jexec(int argc, char **argv)
 {
-	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
-					 SIGCONT, SIGWINCH };
 	const char *state_dir = getenv("LINJAIL_STATE_DIR");
 	struct record rec;
 	struct handed h;
@@ -831,7 +835,8 @@ static int fast_jexec(int argc, char **argv)
 	sigemptyset(&forward_set);
 	for (i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
 		sigaddset(&forward_set, forwarded[i]);
-	sigprocmask(SIG_BLOCK, &forward_set, &mask);
+	sigprocmask(SIG_BLOCK, &forward_set, NULL);     /* (the launcher did already) */
+	mask = caller_mask;
 	sigdelset(&mask, SIGINT);
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = forward;

@@ -79,6 +79,17 @@ int main(int argc, char **argv)
 	 */
 	sigemptyset(&intr);
 	sigaddset(&intr, SIGINT);
+	if (strcmp(TOOL, "jexec") == 0) {
+		/*
+		 * jexec stands for its command: a signal that comes before the
+		 * command's PID is known waits (blocked, on both paths) and is
+		 * then passed on, instead of ending jexec with the command
+		 * killed behind it (relay.FORWARDED, fast_jexec's forwarded[])
+		 */
+		sigprocmask(SIG_SETMASK, NULL, &caller_mask);
+		for (i = 0; i < (int)(sizeof forwarded / sizeof forwarded[0]); i++)
+			sigaddset(&intr, forwarded[i]);
+	}
 	sigprocmask(SIG_BLOCK, &intr, NULL);
 	if (strcmp(TOOL, "jexec") == 0) {
 		/* the common case in C; anything else is the interpreter's */

@@ -32,6 +32,8 @@ import report  # noqa: E402
 import tools  # noqa: E402
 from measure import ToolFailed, timed  # noqa: E402
 
+#: the tests in the order they run (--only picks some)
+TESTS = ("start", "jexec", "oci", "density", "stop", "relay")
 STOP_PROCS = 100
 # the rc.conf way: /etc/rc starts a daemon and returns (the exact command)
 DAEMON = "sleep 100000 &"
@@ -58,7 +60,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="use this jail root instead of building one (must hold sh, true, sleep)")
     p.add_argument("--readme", action="store_true",
                    help="also put the table into bench/README.md")
+    p.add_argument("--only", default=None,
+                   help="comma-separated tests to run, of " + ", ".join(TESTS) +
+                        " (default all); the table has their rows only")
     args = p.parse_args(argv)
+    args.only = set(TESTS) if args.only is None else \
+        {t.strip() for t in args.only.split(",") if t.strip()}
+    if not args.only or args.only - set(TESTS):
+        p.error(f"--only: a comma-separated list of {', '.join(TESTS)}")
     args.runs = args.runs or (3 if args.quick else 30)
     if args.runs < 1:
         p.error("--runs must be at least 1")
@@ -524,12 +533,9 @@ class Bench:
         os.makedirs(self.args.out, exist_ok=True)
         try:
             self.setup()
-            self.test_start()
-            self.test_jexec()
-            self.test_oci()
-            self.test_density()
-            self.test_stop()
-            self.test_relay()
+            for name in TESTS:
+                if name in self.args.only:
+                    getattr(self, f"test_{name}")()
         except ToolFailed as err:
             log(f"failed: {err}")
             return 1

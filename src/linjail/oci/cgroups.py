@@ -525,7 +525,8 @@ def _read(path: str) -> str:
 
 def frozen(v2cgroup: str) -> bool:
     """Whether the container's cgroup2 directory V2CGROUP is frozen."""
-    return bool(v2cgroup) and _read(os.path.join(v2cgroup, "cgroup.freeze")).strip() == "1"
+    from .store import frozen as is_frozen
+    return is_frozen(v2cgroup)
 
 
 def freeze(v2cgroup: str, on: bool, timeout: float = 5.0) -> None:

@@ -157,13 +157,21 @@ def test_v2_refusals(tmp_path: Path, res: dict[str, Any], message: str) -> None:
 
 
 def test_devices_v2(tmp_path: Path) -> None:
-    """No devices hierarchy: the rules are checked, nothing is written for them."""
+    """No devices hierarchy: no file is written for the rules, they become
+    the eBPF program join() attaches (tests/e2e/test_devices.py); without
+    cgroup2 either, they cannot hold: one line."""
     lay, _ = _tree(tmp_path, V2)
     res = {"devices": [{"allow": False, "access": "rwm"},
                        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]}
     cg = cgroups.Cgroups("/x", [], {})
     cg.create(cgroups.plan(res), res, lay)
     assert cg.v2_writes == []
+    assert cg.device_rules == cgroups.device_rules(cgroups.plan(res))
+    assert cg.device_rules[2] == (True, "c 1:3 rwm")
+    with pytest.raises(ConfigError) as e:
+        cgroups.Cgroups("/x", [], {}).create(cgroups.plan(res), res, lay.replace(v2=""))
+    assert str(e.value) == "config.json: linux.resources.devices: needs cgroup2 (its " \
+        "device programs) or a v1 devices hierarchy: this host has neither"
 
 
 def test_not_enabled_in_the_jail(tmp_path: Path) -> None:

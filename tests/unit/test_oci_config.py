@@ -322,6 +322,8 @@ def test_features_match_the_tables() -> None:
     assert "CAP_SYS_ADMIN" not in f["linux"]["capabilities"]
     assert "CAP_CHOWN" in f["linux"]["capabilities"]
     assert "suid" not in f["mountOptions"] and "nosuid" in f["mountOptions"]
+    # device rules: an eBPF program on cgroup2, the v1 controller's files where mounted
+    assert f["annotations"]["org.linjail.cgroup.devices"] == "ebpf,v1"
     json.dumps(f)
 
 
@@ -373,8 +375,36 @@ def test_resources_plan() -> None:
     devices = [w[1:] for w in writes if w[0] == "devices"]
     assert devices[:3] == [("devices.deny", "a"), ("devices.deny", "a"),
                            ("devices.allow", "c 1:3 r")]
+    assert devices[3:] == [("devices.allow", rule) for rule in cgroups.JAIL_DEVICE_RULES]
     assert devices[-1] == ("devices.allow", "c 136:* rwm")
     assert cgroups.plan({"pids": {"limit": 0}}) == [("pids", "pids.max", "max")]
+
+
+def test_device_rules_take_jail_devices_away() -> None:
+    """A rule denying one of the jail's devices after the last "a" rule
+    holds; the mknod of the jail's own nodes stays allowed (linjail makes
+    them after joining); the jail's rules stay last (the conformance suite
+    reads devices.list by position)."""
+    from linjail.confine import devices
+    from linjail.oci import cgroups
+    deny_all = {"allow": False, "access": "rwm"}
+    null = {"allow": False, "type": "c", "major": 1, "minor": 3}
+    writes = cgroups.plan({"devices": [deny_all, dict(null, access="rw")]})
+    jail = [("devices.allow", rule) for rule in cgroups.JAIL_DEVICE_RULES]
+    assert [w[1:] for w in writes] == [("devices.deny", "a"), ("devices.deny", "a"),
+                                       ("devices.deny", "c 1:3 rw"),
+                                       ("devices.allow", "c 1:3 m"), *jail[1:]]
+    c = devices.TYPES["c"]
+    for rules, null_bits in (
+            ([deny_all, null], [True, False, False]),
+            # taken away before a reset: back; re-allowed by the config: its own rule
+            ([null, deny_all], [True, True, True]),
+            ([deny_all, null, dict(null, allow=True, access="r")], [True, True, False]),
+            ([deny_all, {"allow": False, "type": "c", "access": "w"}], [True, True, False])):
+        state = devices.emulate(cgroups.device_rules(cgroups.plan({"devices": rules})))
+        assert [devices.allowed(*state, c, 1, 3, a) for a in (1, 2, 4)] == null_bits, rules
+        assert devices.allowed(*state, c, 136, 9, 2)
+        assert not devices.allowed(*state, devices.TYPES["b"], 8, 0, 2)
 
 
 @pytest.mark.parametrize("res,message", [
@@ -387,6 +417,11 @@ def test_resources_plan() -> None:
     ({"pids": {"limit": "10"}}, "config.json: linux.resources.pids.limit: not an integer"),
     ({"devices": [{"allow": True, "type": "x"}]}, "config.json: linux.resources.devices[0]: "
      "type must be a, b or c and access of r, w, m"),
+    ({"devices": [{"allow": True, "type": "c", "major": 1 << 32, "access": "r"}]},
+     "config.json: linux.resources.devices[0]: 4294967296: not a device number"),
+    ({"devices": [{"allow": False, "type": "c", "major": 136, "minor": 2, "access": "r"}]},
+     "config.json: linux.resources.devices[0]: c 136:2 r: a part of the jail's devices "
+     "c 136:* cannot be denied"),
 ])
 def test_resources_refused(res: dict[str, Any], message: str) -> None:
     from linjail.oci import cgroups

@@ -83,8 +83,8 @@ _ARCH = os.uname().machine
 # syscall numbers that differ between architectures; the ones added since
 # Linux 5.0 share one number everywhere
 _NR = {
-    "x86_64": {"pivot_root": 155, "capset": 126, "capget": 125, "kcmp": 312},
-    "aarch64": {"pivot_root": 41, "capset": 91, "capget": 90, "kcmp": 272},
+    "x86_64": {"pivot_root": 155, "capset": 126, "capget": 125, "kcmp": 312, "bpf": 321},
+    "aarch64": {"pivot_root": 41, "capset": 91, "capget": 90, "kcmp": 272, "bpf": 280},
 }[_ARCH]
 NR_OPEN_TREE = 428
 NR_FSOPEN = 430
@@ -433,6 +433,24 @@ def seccomp_set_mode_filter(bpf: bytes) -> None:
     _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
                        ctypes.c_void_p(ctypes.addressof(prog)), ctypes.c_ulong(0),
                        ctypes.c_ulong(0)), "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)")
+
+
+# bpf(2): what a cgroup2 device program needs (linux/bpf.h; confine/devices.py)
+BPF_PROG_LOAD = 5
+BPF_PROG_ATTACH = 8
+BPF_PROG_DETACH = 9
+BPF_PROG_QUERY = 16
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6                   # the attach type
+BPF_F_ALLOW_OVERRIDE = 1
+BPF_F_ALLOW_MULTI = 2
+
+
+def bpf(cmd: int, attr: ctypes.Array[ctypes.c_char], what: str) -> int:
+    """bpf(CMD, ATTR, sizeof ATTR): ATTR is the union bpf_attr's member for
+    CMD, packed by the caller (the kernel may write into it: BPF_PROG_QUERY)."""
+    return _check(_syscall(ctypes.c_long(_NR["bpf"]), ctypes.c_int(cmd), attr,
+                           ctypes.c_uint(len(attr))), what)
 
 
 # --- through os -------------------------------------------------------------------------

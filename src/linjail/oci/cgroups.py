@@ -171,14 +171,21 @@ def _blkio(blk: dict[str, Any], where: str) -> list[Write]:
 
 
 def _devices(rules: Any, where: str) -> list[Write]:
-    """The device rules in order, after a deny of everything, then the jail's
-    own devices (the jail's /dev holds no other node to use anyway: the
-    rules can only take devices away)."""
+    """The device rules in order, after a deny of everything, then the
+    jail's own devices, as runc appends its defaults (the jail's /dev holds
+    no other node: allowing more names nodes no jail has).  A rule of the
+    config denying one of the jail's devices after its last "a" rule holds:
+    the jail's rule then leaves out what it denies (c 1:3 rw denied: /dev/null
+    no longer opens), all but mknod ("m"), which linjail itself needs for the
+    nodes of the jail's /dev after the process joined its cgroups (the
+    jail's processes make none: CAP_MKNOD is never kept)."""
+    from ..confine import devices
     if rules is None:
         return []
     if not isinstance(rules, list):
         raise ConfigError(where, "not a list")
     out: list[Write] = [("devices", "devices.deny", "a")]
+    denied: list[tuple[str, int, int, str, str]] = []      # since the last "a" rule
     for i, rule in enumerate(rules):
         at = f"{where}[{i}]"
         if not isinstance(rule, dict):
@@ -189,12 +196,38 @@ def _devices(rules: Any, where: str) -> list[Write]:
                 not access or set(access) - set("rwm"):
             raise ConfigError(at, "type must be a, b or c and access of r, w, m")
         major, minor = _int(rule, "major", at, -1), _int(rule, "minor", at, -1)
+        for number in (major, minor):
+            if number is not None and number > devices.MAX_NUMBER:
+                raise ConfigError(at, f"{number}: not a device number")
         spec = "a" if kind == "a" else \
             f"{kind} {'*' if major in (None, -1) else major}:" \
             f"{'*' if minor in (None, -1) else minor} {access}"
-        out.append(("devices", "devices.allow" if rule.get("allow") else "devices.deny", spec))
-    out += [("devices", "devices.allow", rule) for rule in JAIL_DEVICE_RULES]
+        allow = bool(rule.get("allow"))
+        out.append(("devices", "devices.allow" if allow else "devices.deny", spec))
+        if kind == "a":
+            denied = []
+        elif not allow and kind == "c":
+            denied.append((spec, -1 if major is None else major,
+                           -1 if minor is None else minor, access, at))
+    for rule in JAIL_DEVICE_RULES:
+        _, numbers, access = rule.split(" ")
+        major, minor = (-1 if n == "*" else int(n) for n in numbers.split(":"))
+        for spec, dmajor, dminor, daccess, at in denied:
+            if dmajor not in (-1, major) or -1 not in (dminor, minor) and dminor != minor:
+                continue
+            if minor == -1 and dminor != -1:
+                raise ConfigError(at, f"{spec}: a part of the jail's devices "
+                                  f"{rule.rsplit(' ', 1)[0]} cannot be denied")
+            access = "".join(a for a in access if a == "m" or a not in daccess)
+        out.append(("devices", "devices.allow", f"c {numbers} {access}"))
     return out
+
+
+def device_rules(writes: list[Write]) -> list[tuple[bool, str]]:
+    """The devices writes of WRITES as (allow, v1 line): what the cgroup2
+    device program is made of (confine/devices.py)."""
+    return [(name == "devices.allow", value) for ctrl, name, value in writes
+            if ctrl == "devices"]
 
 
 # --- cgroup2 ---------------------------------------------------------------------------------
@@ -331,10 +364,7 @@ def v2_split(writes: list[Write], v1: dict[str, str], res: dict[str, Any],
         if ctrl in v1:
             continue
         if ctrl == "devices":
-            # cgroup2's device filter is an eBPF program, not loaded here; the
-            # rules could only restrict nodes no jail can open: CAP_MKNOD is
-            # never kept (caps.NEVER), every mount but the jail's /dev is
-            # nodev, and the jail's own devices are allowed last (_devices)
+            # cgroup2's device controller is an eBPF program (Cgroups.join)
             continue
         v2 = V2_OF_V1.get(ctrl, "")
         if not v2 or v2 not in offered:
@@ -411,6 +441,8 @@ class Cgroups:
         #: what join() writes into the jail's cgroup2 directory, and its mount
         self.v2_writes: list[Write] = []
         self.v2root = ""
+        #: the device rules join() attaches to it as an eBPF program
+        self.device_rules: list[tuple[bool, str]] = []
 
     @classmethod
     def for_container(cls, path: str, name: str) -> "Cgroups":
@@ -440,8 +472,12 @@ class Cgroups:
         hierarchy nor in cgroup2: one line.  The cgroup2 ones (RES's) are
         enabled for the jails' subtree now and written by join()."""
         from ..confine.cglayout import enable_v2
+        self.device_rules = device_rules(writes)
         writes, self.v2_writes, lay = self._split(writes, res, layout)
         self.v2root = lay.v2
+        if self.device_rules and not lay.v2 and "devices" not in self.dirs:
+            raise ConfigError("linux.resources.devices", "needs cgroup2 (its device "
+                              "programs) or a v1 devices hierarchy: this host has neither")
         for ctrl in sorted({c for c, _, _ in self.v2_writes}):
             enable_v2(lay, ctrl)
         for ctrl, path in self.dirs.items():
@@ -478,9 +514,15 @@ class Cgroups:
     def join(self, pid: int) -> None:
         for path in self.dirs.values():
             write_value(os.path.join(path, "cgroup.procs"), str(pid))
-        if self.v2_writes:
+        if self.v2_writes or self.device_rules and self.v2root:
             # PID is in the jail's cgroup since its birth and runs nothing yet
-            write_v2(v2_of(pid, self.v2root), self.v2_writes)
+            v2dir = v2_of(pid, self.v2root)
+            if self.v2_writes:
+                write_v2(v2dir, self.v2_writes)
+            if self.device_rules and self.v2root:
+                # on a hybrid host too: both the program and v1's controller hold
+                from ..confine import devices
+                devices.confine(v2dir, self.device_rules)
 
     def remove(self, timeout: float = 2.0) -> None:
         """Every directory this container made, deepest first (a process that

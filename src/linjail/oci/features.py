@@ -32,5 +32,9 @@ def features() -> dict[str, Any]:
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": False}},
         },
-        "annotations": {"org.linjail.version": __version__},
+        "annotations": {
+            "org.linjail.version": __version__,
+            # linux.resources.devices (cgroups.py, confine/devices.py)
+            "org.linjail.cgroup.devices": "ebpf,v1",
+        },
     }

@@ -11,6 +11,7 @@ with another worktree's linjail-oci.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -137,3 +138,27 @@ def test_detached_task_exec_and_kill(tasks: Tasks) -> None:
     r = tasks.c.ctr("container", "rm", cid)
     assert r.rc == 0, r.err
     assert tasks.c.shims() == []
+
+
+@READY
+def test_task_metrics(tasks: Tasks) -> None:
+    """ctr task metrics: the shim reads the container's cgroups where linux.cgroupsPath put
+    them (ctr run --cgroup), so the numbers are the task's own."""
+    cid = tasks.new_id()
+    r = tasks.run("-d", "--memory-limit", str(96 << 20), cid=cid,
+                  argv=("/bin/sh", "-c", "busybox sleep 1000 & exec busybox sleep 1000"))
+    assert r.rc == 0, r.err
+    deadline = time.monotonic() + 10
+    while True:
+        r = tasks.c.ctr("task", "metrics", "--format", "json", cid)
+        assert r.rc == 0, r.err
+        data = json.loads(r.out)          # containerd's cgroups v1 Metrics
+        if data.get("pids", {}).get("current") == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert data["pids"]["current"] == 2, data
+    assert data["memory"]["usage"]["limit"] == 96 << 20
+    assert 16 << 10 <= data["memory"]["usage"]["usage"] <= 64 << 20, data["memory"]
+    assert data["cpu"]["usage"]["total"] > 0
+    r = tasks.c.ctr("task", "kill", "-s", "SIGKILL", cid)
+    assert r.rc == 0, r.err

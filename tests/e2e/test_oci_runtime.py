@@ -719,6 +719,9 @@ def test_runc_command_line_details(oci: Oci) -> None:
     bundle = oci.bundle([BB, "sleep", "60"])
     assert oci("run", "-d", "--no-subreaper", "--bundle", bundle, cid).returncode == 0
     pid = oci.state(cid)["pid"]
+    p = oci("list", "--format", "json")         # Go's encoding: no spaces
+    assert p.stdout == json.dumps([{**oci.state(cid), "owner": "root"}],
+                                  separators=(",", ":")) + "\n"
     p = oci("ps", cid, "--", "-o", "pid,comm")
     assert (p.returncode, p.stderr) == (0, "")
     assert [line.split() for line in p.stdout.splitlines()] == \

@@ -430,7 +430,6 @@ def _remove_leftover(root: str, cid: str) -> None:
 
 
 def _list(cli: Cli, opts: Opts, params: list[str]) -> int:
-    from ..oci import jsonio as json
     from ..oci import store
     if params:
         raise UsageError(_usage("list"), f"{PROG}: list: too many arguments")
@@ -453,8 +452,9 @@ def _list(cli: Cli, opts: Opts, params: list[str]) -> int:
         states.append(state)
     if opts.get("quiet"):
         sys.stdout.write("".join(f"{s['id']}\n" for s in states))
-    elif fmt == "json":
-        sys.stdout.write(json.dumps(states) + "\n")
+    elif fmt == "json":         # runc's (Go's encoder): no spaces
+        import json as std_json
+        sys.stdout.write(std_json.dumps(states, separators=(",", ":")) + "\n")
     else:
         sys.stdout.write(table([["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]] +
                                [[s["id"], str(s["pid"]), s["status"], s["bundle"],

@@ -263,3 +263,50 @@ def test_what_a_jail_refuses_reaches_the_user_in_one_line(
     base = podman.env.podman.base + "/"     # and no jail of ours (others' come and go)
     assert [j for j in json.loads(run("jls", "--json").out)
             if str(j["path"]).startswith(base)] == []
+
+
+@READY
+def test_a_pod_shares_ipc_uts_net_and_pid_with_its_infra_container(podman: Session) -> None:
+    """`podman pod create --share ipc,uts,net,pid` (no network, the test image as infra):
+    each container of the pod joins the infra container's namespaces by /proc/PID/ns path,
+    keeps a mount namespace of its own, and sees the pod's processes; with linjail-oci each
+    is a jail of its own that `jexec` enters.  (podman 4.3's default --share, ipc,net,uts,
+    is the same less pid; cgroup namespaces are each container's own.)"""
+    pod, member = f"ljt-pod-{uuid.uuid4().hex[:8]}", podman.name()
+
+    def in_pod(*options: str) -> list[str]:   # the pod's network (none), not one of its own
+        argv = podman.run_argv(*options, "--pod", pod)
+        i = argv.index("--network")
+        return argv[:i] + argv[i + 2:]
+    try:
+        r = podman("pod", "create", "--name", pod, "--network", "none", "--share",
+                   "ipc,uts,net,pid", "--hostname", "podbox", "--infra-image",
+                   podman.env.image, "--infra-command", "/bin/busybox sleep 1000",
+                   "--cgroup-parent", podman.env.podman.cgroup_parent)
+        assert r.rc == 0, r.err
+        r = podman(*in_pod("-d", "--name", member), podman.env.image, "busybox", "sleep", "1001")
+        assert r.rc == 0, r.err
+        script = ("busybox ps -o pid,args; busybox hostname; "
+                  "for n in pid net ipc uts mnt; do busybox readlink /proc/self/ns/$n; done")
+        r = podman(*in_pod("--rm"), podman.env.image, "/bin/sh", "-c", script)
+        assert r.rc == 0, r.err
+        lines = r.out.splitlines()
+        procs = {ln.split(None, 1)[1]: int(ln.split()[0]) for ln in lines[1:-6]}
+        assert procs["/bin/busybox sleep 1000"] == 1          # the infra's process
+        assert procs["busybox sleep 1001"] > 1                 # the other member's
+        assert procs[f"/bin/sh -c {script}"] > 1               # its own is not PID 1
+        assert lines[-6] == "podbox"
+        r = podman("exec", member, "/bin/sh", "-c", script.split("; ", 2)[2])
+        assert r.rc == 0, r.err
+        assert r.out.splitlines()[:4] == lines[-5:-1] and r.out.splitlines()[4] != lines[-1]
+        if os.path.basename(podman.runtime) == "linjail-oci":
+            cid = podman("inspect", "--format", "{{.Id}}", member).out.strip()
+            [jail] = [j for j in json.loads(run("jls", "--json").out)
+                      if j["name"] == cid or str(j["name"]).startswith(cid + "~")]
+            inside = run("jexec", str(jail["name"]), "/bin/sh", "-c",
+                         "busybox ps -o pid,args | busybox grep -c 'sleep 100[01]$'")
+            assert (inside.rc, inside.out) == (0, "2\n"), inside.err
+    finally:
+        r = podman("pod", "rm", "-f", "-t", "0", pod)
+    assert r.rc == 0, r.err
+    assert _ps(podman, "-a") == []

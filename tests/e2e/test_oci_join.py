@@ -278,3 +278,26 @@ def test_the_member_ends_with_its_process_and_with_the_sandbox(oci: Oci,
                                            f"process in this pid namespace (Cannot allocate "
                                            f"memory)\n")
     assert os.listdir(oci.root) == []
+
+
+def test_the_sandbox_cannot_reach_into_a_member_being_made(oci: Oci) -> None:
+    """A member's process is in the sandbox's pid namespace before it is
+    confined: while created (set up, waiting for start) it is not dumpable,
+    so the sandbox's root can neither follow /proc/PID/root to the tree it
+    came from nor take its descriptors (exec.fifo, the launcher's pipes)."""
+    sandbox, member = oci.new_id(), oci.new_id()
+    assert oci("run", "-d", "--bundle", oci.bundle([BB, "sleep", "600"]), sandbox
+               ).returncode == 0
+    spid = oci.state(sandbox)["pid"]
+    p = oci("create", "--bundle", joining(oci, [BB, "sleep", "600"],
+                                         {"pid": f"/proc/{spid}/ns/pid"}), member)
+    assert (p.returncode, p.stderr) == (0, "")
+    with open(f"/proc/{oci.state(member)['pid']}/status") as f:
+        inner = [ln.split()[2] for ln in f if ln.startswith("NSpid:")][0]
+    p = oci("exec", sandbox, BB, "sh", "-c", f"{BB} ls /proc/{inner}/root/; "
+            f"{BB} ls -l /proc/{inner}/fd/; {BB} cat /proc/{inner}/environ")
+    assert p.returncode == 1 and p.stdout.count(" -> ") == 0
+    assert f"ls: /proc/{inner}/root/: Permission denied\n" in p.stderr
+    assert f"cat: can't open '/proc/{inner}/environ': Permission denied\n" in p.stderr
+    assert oci("delete", "--force", member).returncode == 0
+    assert oci("delete", "--force", sandbox).returncode == 0

@@ -1,4 +1,5 @@
-"""The container's process: the jail's first process becomes it (PID 1 inside).
+"""The container's process: the jail's first process becomes it (PID 1 inside,
+unless the config joins a pod's pid namespace: then the pod's PID 1 is another's).
 
 linjail's reaper does not stand in front of process.args (README
 "linjail-oci"): tini, catatonit and systemd expect to be PID 1, conmon and

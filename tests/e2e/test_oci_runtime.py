@@ -331,14 +331,22 @@ def test_console_socket(oci: Oci) -> None:
     assert p.stderr == "linjail-oci: process.terminal is true: --console-socket is required\n"
 
 
-def test_the_escape_battery_as_the_container_process(oci: Oci) -> None:
+@pytest.mark.parametrize("pod", [False, True], ids=["own", "pod-member"])
+def test_the_escape_battery_as_the_container_process(oci: Oci, pod: bool) -> None:
     """The probe of tests/e2e/test_escape.py as process.args: every attack
     that does not need the jail's reaper or its addresses gives the result
-    it gives in a jail."""
+    it gives in a jail.  POD: the container joins another container's pid,
+    network, IPC and UTS namespaces (a pod's member: tests/e2e/test_oci_join.py),
+    with the same results."""
     from test_escape import ALLOWED, ATTACKS, _expected, _label, _parse
     skip = {"pid1-fds", "kill-reaper", "ptrace-reaper", "pid1-exe-write", "chroot-escape",
             "host-file", "abstract-unix", "bind-foreign", "bind"}
     victim = subprocess.Popen(["sleep", "600"])
+    sandbox = oci.new_id()
+    if pod:
+        assert oci("run", "-d", "--bundle", oci.bundle([BB, "sleep", "600"]), sandbox
+                   ).returncode == 0
+        spid = oci.state(sandbox)["pid"]
     try:
         chosen = [(a.format(hostpid=victim.pid), e) for a, e in ATTACKS + ALLOWED
                   if _label(a) not in skip]
@@ -354,6 +362,11 @@ def test_the_escape_battery_as_the_container_process(oci: Oci) -> None:
         # a writable root with a device node planted in its /tmp (root is nodev)
         doc["root"]["readonly"] = False
         doc["mounts"] = [m for m in doc["mounts"] if m["destination"] != "/tmp"]
+        if pod:
+            ns_of = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts"}
+            for ns in doc["linux"]["namespaces"]:
+                if ns["type"] in ns_of:
+                    ns["path"] = f"/proc/{spid}/ns/{ns_of[ns['type']]}"
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(doc, f)
         p = oci("run", "--bundle", bundle, cid, timeout=120)

@@ -512,6 +512,41 @@ def test_every_attack_is_distinct_and_many() -> None:
 
 # -- the terminal, descriptors and stdin ---------------------------------------------------
 
+@pytest.mark.parametrize("tool", ["jail", "jexec"])
+def test_a_host_device_descriptor_is_not_reopened(target: Target, jail_base: str,
+                                                  tool: str) -> None:
+    """Every mount of a jail is nodev but its /dev (linjail's nodes only),
+    yet a descriptor of a host device node that reaches a jail (a host
+    daemon's socket bound in: the admin's mistake; here the test-only leak
+    over a stream socket) is reopened through /proc/self/fd on the node's
+    own mount, which allows devices.  The jail's device program refuses it
+    (EPERM), whoever jailed root is; without it the open reaches the driver
+    (c 60:0, a major for local use: none here, ENXIO)."""
+    import errno
+    path = os.path.join(jail_base, f"host-node-{os.getpid()}-{tool}")
+    os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(60, 0))
+    node = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        with pytest.raises(OSError) as e:
+            os.open(f"/proc/self/fd/{node}", os.O_RDONLY)
+        assert e.value.errno == errno.ENXIO
+        p = subprocess.Popen(_in_jail(target, tool, "/probe", "fd-leak", str(theirs.fileno())),
+                             pass_fds=(theirs.fileno(),), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=tool_env("/usr/bin:/bin"))
+        theirs.close()
+        socket.send_fds(ours, [b"x"], [node])
+        out, err = p.communicate(timeout=60)
+    finally:
+        os.close(node)
+        ours.close()
+        theirs.close()
+        os.unlink(path)
+    # (fchmod and fchown of the O_PATH descriptor depend on who jailed root is)
+    words = out.split()
+    assert p.returncode == 0 and words[0] == "fd-leak:" and "reopen=EPERM" in words, (out, err)
+
+
 def _on_a_pty(argv: list[str]) -> tuple[int, str, bytes]:
     """Run ARGV with a terminal as stdio; its status, output, and what is left
     to read on the terminal's input side (TIOCSTI would put it there)."""

@@ -59,6 +59,13 @@ MAX_NUMBER = 0xFFFFFFFE
 Rule = tuple[bool, str]                     # (allow, v1 line)
 Exception_ = tuple[int, int, int, int]      # (type, major, minor, access); -1: any
 
+#: the devices every jail has: the nodes of its /dev (confine/rootfs.py
+#: _DEV_NODES: null zero full random urandom tty), its devpts' ptmx and ptys
+JAIL_DEVICE_RULES = ("c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+                     "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm")
+#: every jail's policy (lifecycle/start.py): those and nothing else
+JAIL_RULES: tuple[Rule, ...] = ((False, "a"), *((True, r) for r in JAIL_DEVICE_RULES))
+
 
 def parse(line: str) -> Exception_ | None:
     """A v1 rule line -> (type, major, minor, access); None for "a"."""
@@ -224,13 +231,13 @@ def confine(cgroup: str, rules: Sequence[Rule]) -> None:
     try:
         prog = load(code)
         try:
-            fd = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = libc.open(cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 attach(fd, prog)
             finally:
-                os.close(fd)
+                libc.close(fd)
         finally:
-            os.close(prog)
+            libc.close(prog)
     except OSError as err:
         raise JailError(f"{cgroup}: the device rules' eBPF program: {err.strerror}") \
             from None

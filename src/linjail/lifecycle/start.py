@@ -399,6 +399,20 @@ def _running_facts(c: Launcher) -> None:
     c.exec_plan = confinement.exec_plan(c.spec.knobs, c.confine, c.rec.jid)
 
 
+def _devices(c: Launcher) -> None:
+    """The jail's device policy on its cgroup2 directory (confine/devices.py
+    JAIL_RULES): the nodes of its /dev and its ptys, whatever mount a node
+    is on.  Every mount of a jail is nodev but its /dev, which holds
+    linjail's nodes only; the program also stops a descriptor of a host
+    device node that reached the jail (a host daemon's socket bound in)
+    from being reopened through /proc/self/fd, whose magic link leads to
+    the node's own mount.  Done while the first process makes its
+    namespaces, before it makes /dev (mknod of its nodes is allowed)."""
+    from ..confine import devices
+    assert c.rec is not None
+    devices.confine(c.rec.cgroup, devices.JAIL_RULES)
+
+
 def _kill_first(c: Launcher) -> None:
     # (a record's jail: its processes die with its cgroup, _free_jid)
     if c.pid:
@@ -528,6 +542,8 @@ HOST_STEPS: tuple[Step[Launcher], ...] = (
     Step("user namespace", _user_namespace, when=lambda c: c.rec is not None and
          bool(c.rec.uid_base), show=lambda c: "maps, idmapped trees; PID 1 cloned into it"),
     Step("running facts", _running_facts),
+    Step("devices", _devices, show=lambda c: "eBPF program on the jail's cgroup: its /dev's "
+         "nodes and ptys, nothing else"),
     Step("v1 cgroups", _join_v1, _wait_moved, local=True,
          when=lambda c: c.host is not None or c.become is not None),
     Step("namespaces", _wait_namespaces),

@@ -52,7 +52,7 @@ HIERARCHIES = ("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices",
 #: the devices every jail has (config.JAIL_DEVICES), and its ptys (136:*): always
 #: allowed after the config's rules, as runc appends its own
 JAIL_DEVICE_RULES = ("c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-                     "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm")
+                     "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm")    # = devices.JAIL_DEVICE_RULES
 UNLIMITED = "-1"
 #: where a container without linux.cgroupsPath goes, in each v1 hierarchy
 DEFAULT_PARENT = "/linjail-oci"

@@ -112,6 +112,10 @@ class JailSpec(Record):
     #: namespaces joined by path instead of made new: ("net" | "ipc" | "uts", path)
     #: (an OCI config's linux.namespaces[].path; podman passes the netns it made)
     join: tuple[tuple[str, str], ...] = ()
+    #: v1 cgroup directories the jail's processes belong to besides its own
+    #: (an OCI config's linux.cgroupsPath): in the record from its first
+    #: write, so no `jexec` ever misses them
+    v1dirs: tuple[str, ...] = ()
 
 
 def parse_ip_list(text: str) -> tuple[IPAddress, ...]:

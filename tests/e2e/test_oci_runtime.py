@@ -418,6 +418,44 @@ def test_cgroups_path_and_resources(oci: Oci) -> None:
                    for h in os.listdir("/sys/fs/cgroup"))
 
 
+@pytest.mark.parametrize("path", ["fast", "python"])
+def test_jexec_counts_in_the_containers_cgroups(oci: Oci, path: str) -> None:
+    """Escape attempt (the administrator's side): a process entered with
+    `jexec` must count in the container's v1 cgroups (linux.cgroupsPath, where
+    its memory and pids limits are), on jexec's C path as on Python's.  It did
+    not on the C path: the process ran in the host's cgroups, outside every
+    limit.  Every process in the jail's own cgroup2 directory is in the
+    container's v1 pids cgroup."""
+    from linjail.state import registry
+    pids_root = "/sys/fs/cgroup/pids"
+    if not os.path.isfile(os.path.join(pids_root, "cgroup.procs")):
+        pytest.skip("no v1 pids hierarchy on this host")
+    cid = oci.new_id()
+    top = f"linjail-oci-test-{cid}"
+    bundle = oci.bundle([BB, "sleep", "60"])
+    _config(bundle, cgroupsPath=f"/{top}/box", resources={"pids": {"limit": 10}})
+    assert oci("run", "-d", "--bundle", bundle, cid).returncode == 0
+    rec = next(r for r in registry.live_jails() if r.name == cid)
+    assert f"{pids_root}/{top}/box" in rec.v1dirs.split(":")
+    env = {**ENV, **({"LINJAIL_NO_FAST_PATH": "1"} if path == "python" else {})}
+    # by JID: a name is never the C path's
+    p = subprocess.Popen([cmd("jexec"), str(rec.jid), BB, "sleep", "30"], env=env,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        def procs(d: str) -> set[str]:
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                return set(f.read().split())
+        # the container's sleep and jexec's (and its joiner while it lives)
+        assert wait_until(lambda: len(procs(rec.cgroup)) >= 2)
+        assert wait_until(lambda: procs(rec.cgroup) <= procs(f"{pids_root}/{top}/box")), (
+            procs(rec.cgroup), procs(f"{pids_root}/{top}/box"))
+    finally:
+        p.kill()
+        p.wait()
+    assert oci("delete", "--force", cid).returncode == 0
+
+
 def test_exec_pause_resume_ps_update(oci: Oci) -> None:
     cid = oci.new_id()
     bundle = oci.bundle([BB, "sleep", "60"])

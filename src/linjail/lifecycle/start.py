@@ -232,7 +232,7 @@ def _allocate(c: Launcher) -> None:
         bootid=registry.boot_id(), owner_pid=os.getpid(), owner_start=owner_start,
         name=spec.name, created=time.time(), knobs=spec.knobs.as_dict(),
         persist=int(spec.persist),
-        cgroup=cgroup.jail_cgroup(jid), hostif=name_veth(jid)),
+        cgroup=cgroup.jail_cgroup(jid), hostif=name_veth(jid), v1dirs=":".join(spec.v1dirs)),
         claim=cgroup.claim, unclaim=lambda jid: cgroup.remove(cgroup.jail_cgroup(jid)),
         want=spec.jid, name=spec.name if spec.unique_name else "", release_dead=release,
         uid_range=userns.wanted(spec.knobs))
@@ -396,7 +396,9 @@ def _running_facts(c: Launcher) -> None:
     sets up: its start time, the plan of jexec's fast path."""
     assert c.spec is not None and c.confine is not None and c.rec is not None
     c.starttime = registry.starttime(c.pid) or 0
-    c.exec_plan = confinement.exec_plan(c.spec.knobs, c.confine, c.rec.jid)
+    # (none for a jail in v1 cgroups of its own: jexec_fast.c joins no v1 cgroup)
+    c.exec_plan = None if c.spec.v1dirs else \
+        confinement.exec_plan(c.spec.knobs, c.confine, c.rec.jid)
 
 
 def _devices(c: Launcher) -> None:

@@ -119,7 +119,9 @@ def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.S
     # a cgroup mount shows the v1 hierarchies the container is in (rootfs.mount_cgroups)
     c = c.replace(mounts=tuple(m.replace(options=",".join(sorted(cg.dirs)))
                                if m.kind == "cgroup" else m for m in c.mounts))
-    spec = config.to_spec(c, st.jail, oci_knobs(get_defaults()))
+    # jexec's processes count in the container's cgroups too (from the record's first write)
+    spec = config.to_spec(c, st.jail, oci_knobs(get_defaults())).replace(
+        v1dirs=tuple(sorted(set(cg.dirs.values()))))
     st.cgroups_path, st.cgroup_dirs, st.cgroups_made = cg.path, cg.dirs, cg.made
     store.write(root, st)        # first: a create killed now leaves what delete removes
     cg.create(writes, c.resources)   # (a failure: create() removes what it made)
@@ -168,10 +170,6 @@ def _create(root: str, path: str, c: Container, doc: dict[str, Any], st: store.S
             os.close(placeholder[1])
         if sock is not None:
             os.close(sock)
-    if cg.dirs:
-        # jexec's processes count in the container's cgroups too
-        started.record.v1dirs = ":".join(sorted(set(cg.dirs.values())))
-        registry.write(started.record)
     st.pid = started.pid
     st.starttime = started.record.starttime
     st.jid = started.jid

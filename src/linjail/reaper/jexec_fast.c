@@ -16,8 +16,8 @@
  *   LINJAIL_NO_FAST_PATH set;
  *   a closed descriptor 0-2 or any descriptor above 2; a terminal or a
  *   socket on 0-2; a record that is not live and running; no plan, or a
- *   plan made for other knobs; an rctl rule naming the jail, or a v1 cgroup
- *   of it while any rule exists; a seccomp program that is not a
+ *   plan made for other knobs; v1 cgroups of its own (an OCI container's);
+ *   an rctl rule naming the jail, or a v1 cgroup of it while any rule exists; a seccomp program that is not a
  *   regular file of root's, mode 0600-like, and a whole program.
  *
  * Descriptors 0-2 follow lifecycle/stdio.py for the kinds taken here: a pipe
@@ -161,7 +161,7 @@ struct record {
 	char exec_knobs[1024], exec_seccomp[4096], exec_v1[4096];
 	long pid;
 	unsigned long long starttime, exec_caps, uid_base;
-	int have_caps, have_v1;
+	int have_caps, have_v1, v1dirs;
 };
 
 /* a text field as registry.py encodes it: taken only when it needs no
@@ -212,6 +212,8 @@ static int read_record(const char *state_dir, const char *jid, struct record *r)
 			    text_field(texts[i].dst, texts[i].size, tab) < 0)
 				return -1;
 		r->have_v1 |= strcmp(line, "exec_v1") == 0;
+		/* v1 cgroups of its own (an OCI container's cgroupsPath): Python's */
+		r->v1dirs |= strcmp(line, "v1dirs") == 0 && *tab != '\0';
 		for (i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
 			if (strcmp(line, numbers[i].key) != 0)
 				continue;
@@ -794,6 +796,7 @@ static int fast_jexec(int argc, char **argv)
 	if (state_dir == NULL || state_dir[0] == '\0')
 		state_dir = "/run/linjail";
 	if (read_record(state_dir, argv[1], &rec) < 0 || !live(&rec) || !rec.have_caps ||
+	    rec.v1dirs ||
 	    rec.cgroup[0] == '\0' || rec.exec_seccomp[0] == '\0' ||
 	    strcmp(rec.exec_knobs, rec.knobs) != 0)
 		return FAST_NOT_TAKEN;

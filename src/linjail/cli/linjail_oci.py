@@ -58,7 +58,17 @@ _UPDATE_FLAGS = {
 _UPDATE_REFUSED = {"l3-cache-schema": "Intel RDT is not supported",
                    "mem-bw-schema": "Intel RDT is not supported"}
 
-_CRIU_OPT = "runc's; the command is refused"
+def _criu_options(spec: str) -> dict[str, Option]:
+    """checkpoint's and restore's options from NAME[=VALUE[=ALIAS]] words: runc's, accepted
+    so that the command gets to say why it is refused."""
+    out: dict[str, Option] = {}
+    for word in spec.split():
+        name, _, rest = word.partition("=")
+        value, _, alias = rest.partition("=")
+        out[name] = ((alias,) if alias else (), value, "runc's; the command is refused")
+    return out
+
+
 #: the options create, run and exec share
 _PROCESS: dict[str, Option] = {
     "pid-file": ((), "FILE", "write the process's host PID here"),
@@ -111,26 +121,15 @@ OPTIONS: dict[str, dict[str, Option]] = {
     "events": {"interval": ((), "DURATION",
                             "time between stats lines (5s default, 500ms, 1m30s)"),
                "stats": ((), "", "print the statistics once and exit")},
-    "checkpoint": {name: ((), value, _CRIU_OPT)
-                   for name, value in (
-                       ("image-path", "DIR"), ("work-path", "DIR"), ("parent-path", "DIR"),
-                       ("leave-running", ""), ("tcp-established", ""), ("ext-unix-sk", ""),
-                       ("shell-job", ""), ("lazy-pages", ""), ("status-fd", "FD"),
-                       ("page-server", "ADDRESS:PORT"), ("file-locks", ""), ("pre-dump", ""),
-                       ("manage-cgroups-mode", "MODE"), ("empty-ns", "NS"),
-                       ("auto-dedup", ""))},
-    "restore": {**{name: ((), value, _CRIU_OPT)
-                   for name, value in (
-                       ("console-socket", "PATH"), ("image-path", "DIR"), ("work-path", "DIR"),
-                       ("tcp-established", ""), ("ext-unix-sk", ""), ("shell-job", ""),
-                       ("file-locks", ""), ("manage-cgroups-mode", "MODE"))},
-                "bundle": (("b",), "DIR", _CRIU_OPT),
-                "detach": (("d",), "", _CRIU_OPT),
-                **{name: ((), value, _CRIU_OPT)
-                   for name, value in (
-                       ("pid-file", "FILE"), ("no-subreaper", ""), ("no-pivot", ""),
-                       ("empty-ns", "NS"), ("auto-dedup", ""), ("lazy-pages", ""),
-                       ("lsm-profile", "TYPE:NAME"), ("lsm-mount-context", "CONTEXT"))}},
+    "checkpoint": _criu_options("image-path=DIR work-path=DIR parent-path=DIR leave-running "
+                                "tcp-established ext-unix-sk shell-job lazy-pages status-fd=FD "
+                                "page-server=ADDRESS:PORT file-locks pre-dump "
+                                "manage-cgroups-mode=MODE empty-ns=NS auto-dedup"),
+    "restore": _criu_options("console-socket=PATH image-path=DIR work-path=DIR tcp-established "
+                             "ext-unix-sk shell-job file-locks manage-cgroups-mode=MODE "
+                             "bundle=DIR=b detach==d pid-file=FILE no-subreaper no-pivot "
+                             "empty-ns=NS auto-dedup lazy-pages lsm-profile=TYPE:NAME "
+                             "lsm-mount-context=CONTEXT"),
 }
 ARGS = {
     "create": "ID", "run": "ID", "start": "ID", "state": "ID", "kill": "ID [SIGNAL]",
@@ -632,113 +631,22 @@ def _spec(cli: Cli, opts: Opts, params: list[str]) -> int:
     return 0
 
 
-def duration(text: str) -> float:
-    """Go's time.ParseDuration, as runc reads --interval: "5s", "1m30s",
-    "1.5h", "500ms", "100us"; seconds."""
-    import re
-    units = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
-             "h": 3600.0}
-    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)", text)
-    if text in ("0",):
-        return 0.0
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise JailError(f"--interval {text}: not a duration (5s, 1m30s, 500ms)")
-    return sum(float(n) * units[u] for n, u in parts)
-
-
 def _events(cli: Cli, opts: Opts, params: list[str]) -> int:
-    """runc's events: a "stats" line once (--stats) or every --interval, and
-    an "oom" line when the container's memory cgroup kills; the stream ends
-    when the container stops."""
-    import json
-    import select
-    import time
-    from ..oci import stats, store
-    cid = _one_id("events", params)
-    interval = duration(str(opts.get("interval") or "5s"))
-    if interval <= 0:
-        raise JailError("duration interval must be greater than 0")
-    st = store.read(cli.root, cid)
-    if store.status(cli.root, st) == "stopped":
-        raise JailError(f"container with id {cid} is not running")
-
-    def emit(kind: str, data: object = None) -> bool:
-        event: dict[str, object] = {"type": kind, "id": cid}
-        if data is not None:
-            event["data"] = data
-        sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
-        sys.stdout.flush()
-        return not getattr(sys.stdout, "error", 0)
-    if opts.get("stats"):
-        emit("stats", stats.stats(st.cgroup_dirs, st.v2cgroup))
-        return 0
-    try:
-        pidfd = os.pidfd_open(st.pid)
-    except OSError:
-        raise JailError(f"container with id {cid} is not running") from None
-    from ..state import registry
-    watch = stats.OomWatch(st.cgroup_dirs, st.v2cgroup)
-    try:
-        if not registry.pid_alive(st.pid, st.starttime):
-            raise JailError(f"container with id {cid} is not running")
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        if watch.fd >= 0:
-            poller.register(watch.fd, watch.events())
-        due = time.monotonic() + interval
-        while True:
-            ready = {fd for fd, _ in poller.poll(max(0.0, due - time.monotonic()) * 1000)}
-            if watch.fd in ready and watch.fired() and not emit("oom"):
-                return 1
-            if pidfd in ready:
-                return 0            # the container's process is gone: stopped
-            if time.monotonic() >= due:
-                due += interval
-                if not emit("stats", stats.stats(st.cgroup_dirs, st.v2cgroup)):
-                    return 1
-    finally:
-        watch.close()
-        os.close(pidfd)
-
-
-def _criu_refusal(cli: Cli, command: str, params: list[str]) -> int:
-    """checkpoint and restore: refused in one line saying why.  CRIU 3.17
-    (Debian 12's) cannot even start on the kernels linjail runs on here
-    (`criu check`: "vdso: Unexpected rt vDSO area bounds"), runc's own
-    checkpoint fails the same way; the line carries criu's first error, so
-    a host where criu works is told that linjail-oci does not use it yet."""
-    import subprocess
-    from ..oci import store
-    cid = _one_id(command, params)
-    if command == "checkpoint":
-        st = store.read(cli.root, cid)
-        now = store.status(cli.root, st)
-        if now not in ("running", "paused"):
-            raise JailError(f"container {cid} is {now}: only a running container can be "
-                            "checkpointed")
-    criu = str(cli.glob.get("criu") or "criu")
-    try:
-        p = subprocess.run([criu, "check"], capture_output=True, text=True, timeout=30,
-                           check=False, cwd="/")
-    except FileNotFoundError:
-        raise JailError(f"{command}: {criu}: not found (CRIU is not installed)") from None
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise JailError(f"{command}: {criu} check: {err}") from None
-    errors = [line.split(": ", 1)[1] if ": " in line else line
-              for line in (p.stdout + p.stderr).splitlines() if line.startswith("Error ")]
-    if p.returncode != 0:
-        why = errors[0] if errors else (p.stderr.strip().splitlines() or ["failed"])[-1]
-        raise JailError(f"{command}: CRIU cannot run on this host: {why} ({criu} check)")
-    raise JailError(f"{command}: not supported by linjail-oci (a jail's mounts, "
-                    "namespaces and seccomp filter are not restored by CRIU here)")
+    from ..oci import stats
+    return stats.events(cli.root, _one_id("events", params), bool(opts.get("stats")),
+                        str(opts.get("interval") or "5s"))
 
 
 def _checkpoint(cli: Cli, opts: Opts, params: list[str]) -> int:
-    return _criu_refusal(cli, "checkpoint", params)
+    from ..oci import criu
+    return criu.refuse(cli.root, _one_id("checkpoint", params), "checkpoint",
+                       str(cli.glob.get("criu") or "criu"))
 
 
 def _restore(cli: Cli, opts: Opts, params: list[str]) -> int:
-    return _criu_refusal(cli, "restore", params)
+    from ..oci import criu
+    return criu.refuse(cli.root, _one_id("restore", params), "restore",
+                       str(cli.glob.get("criu") or "criu"))
 
 
 COMMANDS: dict[str, Callable[[Cli, Opts, list[str]], int]] = {

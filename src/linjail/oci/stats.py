@@ -426,3 +426,76 @@ class OomWatch:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+# --- the command ---------------------------------------------------------------------------
+
+def duration(text: str) -> float:
+    """Go's time.ParseDuration, as runc reads --interval: "5s", "1m30s",
+    "1.5h", "500ms", "100us"; seconds."""
+    import re
+    from ..errors import JailError
+    units = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+             "h": 3600.0}
+    if text == "0":
+        return 0.0
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise JailError(f"--interval {text}: not a duration (5s, 1m30s, 500ms)")
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def events(root: str, cid: str, once: bool, interval_text: str) -> int:
+    """runc's events: a "stats" line once (ONCE: --stats) or every
+    interval, and an "oom" line when the container's memory cgroup kills;
+    the stream ends when the container stops.  The command's status."""
+    import json
+    import select
+    import sys
+    import time
+    from ..errors import JailError
+    from ..state import registry
+    from . import store
+    interval = duration(interval_text)
+    if interval <= 0:
+        raise JailError("duration interval must be greater than 0")
+    st = store.read(root, cid)
+    if store.status(root, st) == "stopped":
+        raise JailError(f"container with id {cid} is not running")
+
+    def emit(kind: str, data: object = None) -> bool:
+        event: dict[str, object] = {"type": kind, "id": cid}
+        if data is not None:
+            event["data"] = data
+        sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+        return not getattr(sys.stdout, "error", 0)
+    if once:
+        emit("stats", stats(st.cgroup_dirs, st.v2cgroup))
+        return 0
+    try:
+        pidfd = os.pidfd_open(st.pid)
+    except OSError:
+        raise JailError(f"container with id {cid} is not running") from None
+    watch = OomWatch(st.cgroup_dirs, st.v2cgroup)
+    try:
+        if not registry.pid_alive(st.pid, st.starttime):
+            raise JailError(f"container with id {cid} is not running")
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if watch.fd >= 0:
+            poller.register(watch.fd, watch.events())
+        due = time.monotonic() + interval
+        while True:
+            ready = {fd for fd, _ in poller.poll(max(0.0, due - time.monotonic()) * 1000)}
+            if watch.fd in ready and watch.fired() and not emit("oom"):
+                return 1
+            if pidfd in ready:
+                return 0            # the container's process is gone: stopped
+            if time.monotonic() >= due:
+                due += interval
+                if not emit("stats", stats(st.cgroup_dirs, st.v2cgroup)):
+                    return 1
+    finally:
+        watch.close()
+        os.close(pidfd)

@@ -162,3 +162,30 @@ def test_task_metrics(tasks: Tasks) -> None:
     assert data["cpu"]["usage"]["total"] > 0
     r = tasks.c.ctr("task", "kill", "-s", "SIGKILL", cid)
     assert r.rc == 0, r.err
+
+
+@READY
+def test_a_pods_member_joins_its_sandbox_by_namespace_path(tasks: Tasks) -> None:
+    """What containerd's CRI plugin asks of the runtime for a pod, without a kubelet: a
+    sandbox task, then a member task in its pid (shareProcessNamespace), network, IPC and
+    UTS namespaces by /proc/PID/ns path (`ctr run --with-ns`); the member sees the
+    sandbox's process as PID 1, its own is not, its mount namespace is its own."""
+    sandbox, member = tasks.new_id(), tasks.new_id()
+    r = tasks.run("-d", cid=sandbox, argv=("busybox", "sleep", "1000"))
+    assert r.rc == 0, r.err
+    [spid] = [int(line.split()[1]) for line in tasks.c.ctr("task", "ls").out.splitlines()[1:]
+              if line.split()[0] == sandbox]
+    joins = [a for kind, ns in (("pid", "pid"), ("network", "net"), ("ipc", "ipc"),
+                                ("uts", "uts"))
+             for a in ("--with-ns", f"{kind}:/proc/{spid}/ns/{ns}")]
+    script = ("busybox ps -o pid,args; "
+              "for n in pid net ipc uts mnt; do busybox readlink /proc/self/ns/$n; done")
+    r = tasks.run("--rm", *joins, cid=member, argv=("/bin/sh", "-c", script))
+    assert (r.rc, r.err) == (0, ""), r.err
+    lines = r.out.splitlines()
+    procs = {ln.split(None, 1)[1]: int(ln.split()[0]) for ln in lines[1:-5]}
+    assert procs["busybox sleep 1000"] == 1 and procs[f"/bin/sh -c {script}"] > 1, procs
+    sandbox_ns = [os.readlink(f"/proc/{spid}/ns/{ns}") for ns in ("pid", "net", "ipc", "uts",
+                                                                   "mnt")]
+    assert lines[-5:-1] == sandbox_ns[:4] and lines[-1] != sandbox_ns[4]
+    assert tasks.status(sandbox) == "RUNNING"

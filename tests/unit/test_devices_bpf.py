@@ -131,6 +131,17 @@ def test_program_is_v1s_check(seed: int) -> None:
         assert run(code, *case) == devices.allowed(allow_all, exceptions, *case), (rules, case)
 
 
+def test_one_list_of_jail_devices() -> None:
+    from linjail.confine.rootfs import _DEV_NODES
+    from linjail.oci import cgroups, config
+    assert cgroups.JAIL_DEVICE_RULES == devices.JAIL_DEVICE_RULES
+    nodes = {f"c {major}:{minor} rwm" for _, major, minor in _DEV_NODES}
+    assert nodes | {"c 5:2 rwm", "c 136:* rwm"} == set(devices.JAIL_DEVICE_RULES)
+    assert {f"c {a}:{b} rwm" for a, b in config.JAIL_DEVICES.values()} | {"c 136:* rwm"} \
+        == set(devices.JAIL_DEVICE_RULES)
+    assert devices.JAIL_RULES[0] == (False, "a")
+
+
 def test_jail_policy() -> None:
     """podman's rules (deny all) then a jail's devices: null opens, sda does not."""
     rules = [(False, "a"), (False, "a"), (True, "c 1:3 rwm"), (True, "c 136:* rwm")]

@@ -262,6 +262,17 @@ def test_the_member_ends_with_its_process_and_with_the_sandbox(oci: Oci,
     assert wait_until(lambda: oci.status(member2) == "stopped")
     assert oci("delete", member2).returncode == 0 and leftovers(jid2) == []
     assert f"{BB} sleep 602" not in processes(oci, sandbox).values()   # went with delete
+    # a member's hostname and domainname are set in the UTS namespace it joins (the
+    # runtime spec's rule, runc's behaviour): the pod's
+    renamer = joining(oci, [BB, "true"], {"uts": f"/proc/{spid}/ns/uts"})
+    with open(os.path.join(renamer, "config.json")) as f:
+        doc = json.load(f)
+    doc.update(hostname="renamed", domainname="example.org")
+    with open(os.path.join(renamer, "config.json"), "w") as f:
+        json.dump(doc, f)
+    assert oci("run", "--bundle", renamer, oci.new_id()).returncode == 0
+    assert inside(oci, sandbox, f"{BB} hostname; {BB} cat /proc/sys/kernel/domainname") == \
+        "renamed\nexample.org\n"
     # the sandbox's PID 1 ends: the kernel ends its pid namespace, the member with it
     kept = os.path.join(oci.base, "sandbox-pid")
     bind(bound, paths["pid"], kept)

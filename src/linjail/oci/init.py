@@ -49,6 +49,7 @@ _PROPAGATION = {"private": libc.MS_PRIVATE, "slave": libc.MS_SLAVE,
                 "shared": 1 << 20, "unbindable": 1 << 17}
 
 
+
 class ContainerInit:
     """start()'s Become for one container."""
 
@@ -100,7 +101,15 @@ class ContainerInit:
         if self.p.oom_score_adj is not None:
             _write("/proc/self/oom_score_adj", str(self.p.oom_score_adj),
                    "process.oomScoreAdj")
-        if self.c.domainname and not any(kind == "uts" for kind, _ in self.c.join):
+        if any(kind == "uts" for kind, _ in self.c.join):
+            # the runtime spec: the names are set in the container's UTS
+            # namespace, a joined one too (runc does the same); the pod's
+            # own names when the config gives none
+            if self.c.hostname:
+                libc.sethostname(self.c.hostname.encode())
+            if self.c.domainname:
+                libc.setdomainname(self.c.domainname.encode())
+        elif self.c.domainname:
             libc.setdomainname(self.c.domainname.encode())
         if self.c.hooks.get("createContainer"):
             from . import hooks

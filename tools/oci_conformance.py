@@ -97,10 +97,7 @@ REFUSED: dict[str, str] = {
 
 #: programs runc passes that linjail-oci does not pass yet, and why: make test does not require
 #: them (it requires every other one); remove a line when linjail-oci passes the program
-PENDING: dict[str, str] = {
-    "linux_ns_nopath": "linux.uidMappings: user namespaces are not supported yet",
-    "linux_uid_mappings": "linux.uidMappings: user namespaces are not supported yet",
-}
+PENDING: dict[str, str] = {}
 
 #: single checks linjail-oci fails on purpose in programs that otherwise pass: capabilities no
 #: jail holds (README "linjail-oci": Docker's set without CAP_MKNOD; CAP_NET_RAW only with

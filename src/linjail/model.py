@@ -116,6 +116,10 @@ class JailSpec(Record):
     #: (an OCI config's linux.cgroupsPath): in the record from its first
     #: write, so no `jexec` ever misses them
     v1dirs: tuple[str, ...] = ()
+    #: an OCI config's linux.uidMappings and gidMappings, (jail id, host id,
+    #: count) each: the jail's user namespace maps exactly these, its root
+    #: and binds are not idmapped (confine/userns.py); None: the knob's way
+    idmap: tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]] | None = None
 
 
 def parse_ip_list(text: str) -> tuple[IPAddress, ...]:

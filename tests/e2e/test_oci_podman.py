@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import uuid
 from typing import Iterator
 
@@ -310,3 +311,29 @@ def test_a_pod_shares_ipc_uts_net_and_pid_with_its_infra_container(podman: Sessi
         r = podman("pod", "rm", "-f", "-t", "0", pod)
     assert r.rc == 0, r.err
     assert _ps(podman, "-a") == []
+
+
+@READY
+def test_uidmap_gives_the_container_a_user_namespace(podman: Session) -> None:
+    # podman makes a copy of the image's layers owned by the mapping (BASE+N
+    # for N), and hands the runtime the same mappings in config.json
+    from test_oci_runtime import free_base, released
+    base = free_base()
+    name = podman.name()
+    r = podman(*podman.run_argv("--name", name, "--uidmap", f"0:{base}:65536",
+                                "--gidmap", f"0:{base}:65536"), podman.env.image,
+               "/bin/sh", "-c", "busybox id -u; busybox cat /proc/self/uid_map /proc/self/gid_map;"
+               " busybox stat -c %u /bin/busybox; busybox touch /made && echo made")
+    assert r.rc == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == "0" and [line.split() for line in lines[1:3]] == \
+        [["0", str(base), "65536"]] * 2 and lines[3:5] == ["0", "made"], r.out
+    # (podman's removal of its shm mount can race the container's last
+    # mount namespace, with runc too: "device or resource busy"; it is retried)
+    for _ in range(5):
+        r = podman("rm", "-f", "-t", "0", name)
+        if r.rc == 0 or "resource busy" not in r.err:
+            break
+        time.sleep(1)
+    assert r.rc == 0, r.err
+    assert _ps(podman, "-a") == [] and released(base)

@@ -253,6 +253,10 @@ def test_list_and_features(oci: Oci) -> None:
     assert (p.returncode, p.stdout, p.stderr) == (0, "ocibox\n", "")
     f = json.loads(oci("features").stdout)
     assert f["ociVersionMin"] == "1.0.0" and "CAP_SYS_ADMIN" not in f["linux"]["capabilities"]
+    # user namespaces with the config's mappings; no idmapped mounts (mounts[].uidMappings)
+    assert f["linux"]["namespaces"] == ["cgroup", "ipc", "mount", "network", "pid", "user",
+                                        "uts"]
+    assert f["linux"]["mountExtensions"] == {"idmap": {"enabled": False}}
 
 
 def test_errors_are_one_line_and_leave_nothing(oci: Oci) -> None:
@@ -331,13 +335,16 @@ def test_console_socket(oci: Oci) -> None:
     assert p.stderr == "linjail-oci: process.terminal is true: --console-socket is required\n"
 
 
-@pytest.mark.parametrize("pod", [False, True], ids=["own", "pod-member"])
-def test_the_escape_battery_as_the_container_process(oci: Oci, pod: bool) -> None:
+@pytest.mark.parametrize("pod,userns", [(False, False), (True, False), (False, True)],
+                         ids=["own", "pod-member", "userns"])
+def test_the_escape_battery_as_the_container_process(oci: Oci, pod: bool,
+                                                     userns: bool) -> None:
     """The probe of tests/e2e/test_escape.py as process.args: every attack
     that does not need the jail's reaper or its addresses gives the result
     it gives in a jail.  POD: the container joins another container's pid,
     network, IPC and UTS namespaces (a pod's member: tests/e2e/test_oci_join.py),
-    with the same results."""
+    with the same results.  USERNS: a user namespace with the config's
+    mappings, the results of jail.unprivileged_root=1."""
     from test_escape import ALLOWED, ATTACKS, _expected, _label, _parse
     skip = {"pid1-fds", "kill-reaper", "ptrace-reaper", "pid1-exe-write", "chroot-escape",
             "host-file", "abstract-unix", "bind-foreign", "bind"}
@@ -351,8 +358,8 @@ def test_the_escape_battery_as_the_container_process(oci: Oci, pod: bool) -> Non
         chosen = [(a.format(hostpid=victim.pid), e) for a, e in ATTACKS + ALLOWED
                   if _label(a) not in skip]
         cid = oci.new_id()
-        bundle = oci.bundle(["/probe", "multi", *(a for a, _ in chosen)],
-                            process=None)
+        base = free_base()
+        bundle = (userns_bundle(oci, [], base) if userns else oci.bundle([]))
         with open(os.path.join(bundle, "config.json")) as f:
             doc = json.load(f)
         doc["process"] = default_config(oci.rootfs, ["/probe", "multi",
@@ -375,11 +382,13 @@ def test_the_escape_battery_as_the_container_process(oci: Oci, pod: bool) -> Non
         victim.wait()
     assert p.returncode == 0, p.stderr
     got = _parse(p.stdout)
-    # a container has no user namespace of its own (it does not ask for one:
-    # oci/runtime.py oci_knobs): the results of unprivileged_root=0
-    wrong = {_label(a): (got.get(_label(a)), _expected(e, "first", 0)) for a, e in chosen
-             if got.get(_label(a)) != _expected(e, "first", 0)}
+    # without a user namespace in the config a container has none (oci/runtime.py
+    # oci_knobs): the results of unprivileged_root=0; with one, those of 1
+    wrong = {_label(a): (got.get(_label(a)), _expected(e, "first", int(userns)))
+             for a, e in chosen if got.get(_label(a)) != _expected(e, "first", int(userns))}
     assert wrong == {}
+    if userns:
+        assert released(base)
 
 
 def test_cgroups_path_and_resources(oci: Oci) -> None:
@@ -811,3 +820,175 @@ def test_runc_command_line_details(oci: Oci) -> None:
     p = oci("kill", cid, "SIGNOPE")
     assert p.stderr == "linjail-oci: unknown signal 'SIGNOPE'\n"
     assert oci("delete", "-f", cid).returncode == 0
+
+
+# --- user namespaces (linux.uidMappings, gidMappings) -------------------------------------
+
+def free_base() -> int:
+    """A range of 65536 host ids no jail claims now: a slot of state/uidrange.py
+    picked at random among the free ones (another checkout's test run may
+    be picking too)."""
+    import random
+    from linjail.state import registry, uidrange
+    claims = os.path.join(registry.state_dir(), "uids")
+    names = os.listdir(claims) if os.path.isdir(claims) else []
+    held = [(int(n), uidrange.SIZE) for n in names if n.isdigit()]
+    held += [(int(n.split("-")[0]), int(n.split("-")[1]) - int(n.split("-")[0]) + 1)
+             for n in names if "-" in n]
+    host = uidrange.taken_by_host()
+    free = [uidrange.base_of(slot) for slot in range(uidrange.SLOTS) if slot not in host and
+            not any(h < uidrange.base_of(slot) + uidrange.SIZE and uidrange.base_of(slot) < h + n
+                    for h, n in held)]
+    return random.choice(free)
+
+
+def claims_of(lo: int, hi: int) -> list[str]:
+    """The claims in STATE/uids that touch host ids LO..HI."""
+    from linjail.state import registry
+    claims = os.path.join(registry.state_dir(), "uids")
+    out = []
+    for n in os.listdir(claims) if os.path.isdir(claims) else []:
+        first, _, last = n.partition("-")
+        if first.isdigit() and int(first) <= hi and lo <= int(last or int(first) + 65535):
+            out.append(n)
+    return out
+
+
+def released(base: int) -> bool:
+    """Whether the claims on BASE..BASE+65535 are gone, within a few seconds:
+    they go with the jail's record, which a teardown keeps while its cgroup
+    still empties (a loaded machine), and the next look (jls) releases."""
+    def gone() -> bool:
+        jls_names()         # a look: the sweep releases a record whose cgroup emptied
+        return claims_of(base, base + 65535) == []
+    return wait_until(gone, 10, 0.2)
+
+
+def userns_bundle(oci: Oci, args: list[str], base: int, **extra: Any) -> str:
+    """A bundle whose container has a user namespace: jail ids 0-65535 are
+    host ids BASE..BASE+65535."""
+    path = oci.bundle(args, **extra)
+    with open(os.path.join(path, "config.json")) as f:
+        doc = json.load(f)
+    doc["linux"]["namespaces"].append({"type": "user"})
+    doc["linux"]["uidMappings"] = [{"containerID": 0, "hostID": base, "size": 65536}]
+    doc["linux"]["gidMappings"] = [{"containerID": 0, "hostID": base, "size": 65536}]
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(doc, f)
+    # the mount points: the root is host root's and not idmapped, so jailed
+    # root could not make them (podman chowns an image to its mapping)
+    for m in doc["mounts"]:
+        where = os.path.join(oci.rootfs, m["destination"].lstrip("/"))
+        if m["type"] == "bind" and not os.path.isdir(m["source"]):
+            open(where, "a").close()
+        elif not where.startswith(os.path.join(oci.rootfs, "dev/")):
+            os.makedirs(where, exist_ok=True)
+    return path
+
+
+def test_a_user_namespace_with_the_configs_mappings(oci: Oci) -> None:
+    """Jailed root is host uid BASE: what the container makes is BASE+N's on
+    disk, a host root file bound in stays host root's (unreadable), the
+    maps are exactly the config's."""
+    base = free_base()
+    data = tempfile.mkdtemp(prefix="data-", dir=oci.base)
+    os.chown(data, base, base)
+    secret = os.path.join(oci.base, "secret")
+    with open(secret, "w") as f:
+        f.write("host root only\n")
+    os.chmod(secret, 0o600)
+    cid = oci.new_id()
+    script = (f"{BB} id -u; {BB} id -g; {BB} cat /proc/self/uid_map /proc/self/gid_map; "
+              f"{BB} touch /data/root-made; {BB} touch /data/user-made; "
+              f"{BB} chown 1001:1002 /data/user-made; {BB} stat -c '%u:%g' /data/user-made; "
+              f"{BB} cat /secret; echo cat=$?; {BB} stat -c '%u' /secret")
+    mounts = default_config(oci.rootfs, [])["mounts"] + [
+        {"destination": "/data", "type": "bind", "source": data, "options": ["rbind", "rw"]},
+        {"destination": "/secret", "type": "bind", "source": secret, "options": ["bind"]}]
+    bundle = userns_bundle(oci, [BB, "sh", "-c", script], base, mounts=mounts)
+    p = oci("run", "--bundle", bundle, cid)
+    lines = p.stdout.splitlines()
+    assert (p.returncode, lines[:2], p.stderr) == \
+        (0, ["0", "0"], "cat: can't open '/secret': Permission denied\n")
+    assert [line.split() for line in lines[2:4]] == [["0", str(base), "65536"]] * 2
+    # 65534: the overflow id, what an unmapped owner (host root) shows as
+    assert lines[4:] == ["1001:1002", "cat=1", "65534"]
+    st = os.stat(os.path.join(data, "root-made"))
+    assert (st.st_uid, st.st_gid) == (base, base)
+    st = os.stat(os.path.join(data, "user-made"))
+    assert (st.st_uid, st.st_gid) == (base + 1001, base + 1002)
+    assert released(base) and cid not in jls_names()
+
+
+def test_a_user_namespace_container_with_exec_jexec_jls(oci: Oci) -> None:
+    """exec, jexec, jls, ps, kill and delete of a container with mappings;
+    its host ids are claimed while it lives (another container asking for
+    one of them is refused in one line, nothing made) and released by delete."""
+    base = free_base()
+    cid = oci.new_id()
+    bundle = userns_bundle(oci, [BB, "sleep", "60"], base)
+    assert oci("run", "-d", "--bundle", bundle, cid).returncode == 0
+    pid = oci.state(cid)["pid"]
+    # its PID, mount, net, IPC, UTS and cgroup namespaces are the user namespace's
+    from linjail.kernel import libc  # noqa: F401  (nsfs ioctls below)
+    import fcntl
+    own = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY)
+    try:
+        for kind in ("pid", "mnt", "net", "ipc", "cgroup"):
+            fd = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY)
+            try:
+                owner = fcntl.ioctl(fd, 0xb701)      # NS_GET_USERNS
+            finally:
+                os.close(fd)
+            try:
+                assert os.fstat(owner).st_ino == os.fstat(own).st_ino, kind
+            finally:
+                os.close(owner)
+    finally:
+        os.close(own)
+    with open(f"/proc/{pid}/status") as f:
+        uids = next(line for line in f if line.startswith("Uid:")).split()[1:]
+    assert uids == [str(base)] * 4
+    jid = jls_names()[cid]
+    row = next(r for r in json.loads(subprocess.run(
+        [cmd("jls"), "--json"], capture_output=True, text=True, env=ENV).stdout)
+        if r["jid"] == jid)
+    assert (row["uid_base"], row["uid_count"], row["uid_map"], row["gid_map"],
+            row["knobs"]["unprivileged_root"]) == \
+        (base, 65536, [[0, base, 65536]], [[0, base, 65536]], 1)
+    assert claims_of(base, base + 65535) == [f"{base}-{base + 65535}"]
+    want = f"0\n{base}\n"
+    p = oci("exec", cid, BB, "sh", "-c", f"{BB} id -u; {BB} awk '{{print $2}}' /proc/self/uid_map")
+    assert (p.returncode, p.stdout, p.stderr) == (0, want, "")
+    p = subprocess.run([cmd("jexec"), cid, BB, "sh", "-c",
+                        f"{BB} id -u; {BB} awk '{{print $2}}' /proc/self/uid_map"],
+                       capture_output=True, text=True, env=ENV, timeout=30)
+    assert (p.returncode, p.stdout, p.stderr) == (0, want, "")
+    p = oci("exec", "--user", "1000:1000", cid, BB, "sh", "-c",
+            f"{BB} grep -E '^(Uid|Gid):' /proc/self/status")
+    assert p.stdout == "Uid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n", p.stderr
+    p = oci("exec", "--user", "70000", cid, BB, "true")
+    assert (p.returncode, p.stdout, p.stderr) == \
+        (1, "", "linjail-oci: config.json: process.user.uid: 70000: not mapped by "
+         "linux.uidMappings\n")
+    assert json.loads(oci("ps", "--format", "json", cid).stdout) == [pid]
+    # another container may not have any of these host ids
+    other = oci.new_id()
+    bundle2 = oci.bundle([BB, "true"])
+    with open(os.path.join(bundle2, "config.json")) as f:
+        doc = json.load(f)
+    doc["linux"]["namespaces"].append({"type": "user"})
+    doc["linux"]["uidMappings"] = [{"containerID": 0, "hostID": base + 65535, "size": 1}]
+    doc["linux"]["gidMappings"] = [{"containerID": 0, "hostID": base - 1, "size": 1}]
+    with open(os.path.join(bundle2, "config.json"), "w") as f:
+        json.dump(doc, f)
+    p = oci("run", "--bundle", bundle2, other)
+    assert (p.returncode, p.stdout, p.stderr) == \
+        (1, "", f"linjail-oci: host id {base + 65535} belongs to jail {jid}: two jails never "
+         "share host ids\n")
+    assert other not in jls_names() and not os.path.exists(os.path.join(oci.root, other))
+    assert claims_of(base - 1, base - 1) == []
+    assert oci("kill", cid, "KILL").returncode == 0
+    assert wait_until(lambda: oci.status(cid) == "stopped", 10)
+    assert oci("delete", cid).returncode == 0
+    assert released(base) and leftovers(jid) == []

@@ -131,7 +131,7 @@ def test_namespace_joins(bundle: str) -> None:
     (lambda d: d["linux"]["namespaces"].pop(1), "config.json: linux.namespaces: no network "
      "namespace: the host's is never shared with a jail"),
     (lambda d: d["linux"]["namespaces"].append({"type": "user"}),
-     "config.json: linux.namespaces[5]: user namespaces are not supported yet"),
+     "config.json: linux.uidMappings: missing: a user namespace needs its mappings"),
     (lambda d: d["linux"]["namespaces"][4].update(path="/proc/1/ns/mnt"),
      "config.json: linux.namespaces[4]: mount /proc/1/ns/mnt: joining a mount namespace is "
      "refused (the jail's root, mounts and hooks would be set up in a tree that namespace's "
@@ -173,7 +173,7 @@ def test_namespace_joins(bundle: str) -> None:
      "config.json: mounts[8].destination: /../etc: '..' is refused"),
     (lambda d: d["linux"].update(uidMappings=[{"containerID": 0, "hostID": 1000,
                                                "size": 1}]),
-     "config.json: linux.uidMappings: user namespaces are not supported yet"),
+     "config.json: linux.uidMappings: given without a user namespace in linux.namespaces"),
     (lambda d: d.update(hooks={"prestart": [{"path": "hook"}]}),
      "config.json: hooks.prestart[0].path: hook: not an absolute path"),
     (lambda d: d.update(hostname="h" * 65), "config.json: hostname: longer than 64 bytes"),
@@ -181,6 +181,94 @@ def test_namespace_joins(bundle: str) -> None:
      "boolean"),
 ])
 def test_refused_in_one_line(bundle: str, change: Any, message: str) -> None:
+    got = refused(bundle, change)
+    assert got == message and "\n" not in got
+
+
+# --- user namespaces ---------------------------------------------------------------------
+
+def _userns(uids: Any, gids: Any = None, path: str = "") -> Any:
+    def change(d: dict[str, Any]) -> None:
+        d["linux"]["namespaces"].append({"type": "user", **({"path": path} if path else {})})
+        d["linux"]["uidMappings"] = uids
+        d["linux"]["gidMappings"] = uids if gids is None else gids
+    return change
+
+
+def _line(c: int, h: int, n: int) -> dict[str, int]:
+    return {"containerID": c, "hostID": h, "size": n}
+
+
+def test_user_namespace_mappings(bundle: str) -> None:
+    c = parse(bundle, _userns([_line(0, 100000, 65536)],
+                              [_line(0, 200000, 1), _line(1, 300000, 65535)]))
+    assert c.idmap == (((0, 100000, 65536),), ((0, 200000, 1), (1, 300000, 65535)))
+    spec = config.to_spec(c, "box", Knobs(unprivileged_root=0))
+    # the jail's user namespace maps exactly these (confine/userns.py); the knob says so
+    assert spec.idmap == c.idmap and spec.knobs.unprivileged_root == 1
+    plain = parse(bundle, lambda d: None)
+    assert plain.idmap is None
+    assert config.to_spec(plain, "box", Knobs(unprivileged_root=0)).idmap is None
+    # the kernel's limit on lines is the config's
+    many = [_line(i, 100000 + i, 1) for i in range(1, 340)] + [_line(0, 500000, 65536)]
+    many[-1] = _line(1000, 500000, 64536)
+    many[0] = _line(0, 100001, 1)
+    assert len(parse(bundle, _userns(many)).idmap[0]) == 340   # type: ignore[index]
+
+
+@pytest.mark.parametrize("change,message", [
+    (_userns([_line(0, 0, 65536)]),
+     "config.json: linux.uidMappings[0]: maps host uid 0: jailed root is never host root"),
+    (_userns([_line(0, 100000, 65536)], [_line(0, 0, 1)]),
+     "config.json: linux.gidMappings[0]: maps host gid 0: jailed root is never host root"),
+    (_userns([_line(0, 100000, 0)]),
+     "config.json: linux.uidMappings[0].size: 0: a mapping maps at least one id"),
+    (_userns([_line(0, 100000, 65536), _line(1000, 300000, 10)]),
+     "config.json: linux.uidMappings[1]: container uids 1000-1009 overlap "
+     "linux.uidMappings[0]"),
+    (_userns([_line(0, 100000, 65536), _line(70000, 165535, 10)]),
+     "config.json: linux.uidMappings[1]: host uids 165535-165544 overlap "
+     "linux.uidMappings[0]"),
+    (_userns([_line(0, 100000, 65536)] + [_line(70000 + i, 200000 + i, 1)
+                                          for i in range(340)]),
+     "config.json: linux.uidMappings: 341 lines: the kernel takes at most 340"),
+    (_userns([{"containerID": "0", "hostID": 100000, "size": 65536}]),
+     "config.json: linux.uidMappings[0].containerID: '0': not an id (an integer "
+     "0..4294967294)"),
+    (_userns([{"containerID": 0, "hostID": 1.5, "size": 65536}]),
+     "config.json: linux.uidMappings[0].hostID: 1.5: not an id (an integer 0..4294967294)"),
+    (_userns([{"containerID": 0, "hostID": 100000, "size": True}]),
+     "config.json: linux.uidMappings[0].size: True: not an id (an integer 0..4294967294)"),
+    (_userns([{"containerID": 0, "hostID": 100000}]),
+     "config.json: linux.uidMappings[0].size: missing"),
+    (_userns([_line(0, -5, 65536)]),
+     "config.json: linux.uidMappings[0].hostID: -5: not an id (an integer 0..4294967294)"),
+    (_userns([_line(0, 4294967000, 65536)]),
+     "config.json: linux.uidMappings[0]: hostID 4294967000 + size 65536: beyond the last "
+     "uid (4294967294)"),
+    (_userns(["0 100000 65536"]), "config.json: linux.uidMappings[0]: not an object"),
+    (_userns({"containerID": 0}), "config.json: linux.uidMappings: not a list"),
+    (_userns([_line(1, 100000, 65535)]),
+     "config.json: linux.uidMappings: container uid 0 is not mapped (the jail's root: jexec "
+     "enters as it)"),
+    (_userns([_line(0, 100000, 1000)]),
+     "config.json: process.user.uid: 1000: not mapped by linux.uidMappings"),
+    (_userns([_line(0, 100000, 65536)], [_line(0, 100000, 1), _line(1000, 101000, 1)]),
+     "config.json: process.user.additionalGids[0]: 5: not mapped by linux.gidMappings"),
+    (_userns([_line(0, 100000, 65536)], []),
+     "config.json: linux.gidMappings: missing: a user namespace needs its mappings"),
+    (lambda d: d["linux"].update(gidMappings=[_line(0, 100000, 1)]),
+     "config.json: linux.gidMappings: given without a user namespace in linux.namespaces"),
+    (lambda d: (_userns([_line(0, 100000, 65536)])(d),
+                d["linux"]["namespaces"][1].update(path="/run/netns/cni-1")),
+     "config.json: linux.namespaces[1]: network /run/netns/cni-1: joined with a user namespace "
+     "of the container's own is not supported (the namespace is not that user namespace's: "
+     "jailed root could not set it up)"),
+    (_userns([_line(0, 100000, 65536)], path="/proc/1/ns/user"),
+     "config.json: linux.namespaces[5]: user /proc/1/ns/user: joining a user namespace is "
+     "refused (its mappings are another's: host ids no jail claims, maybe 0)"),
+])
+def test_user_namespace_refused(bundle: str, change: Any, message: str) -> None:
     got = refused(bundle, change)
     assert got == message and "\n" not in got
 

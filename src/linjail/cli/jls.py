@@ -6,6 +6,12 @@ import sys
 
 from ..display import escape
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ..state.registry import JailRecord
+
 
 def main(argv: list[str] | None = None) -> int:
     from ._main import run
@@ -47,8 +53,7 @@ def _jls(args: list[str]) -> int:
         out.write(json.dumps([{"jid": r.jid, "name": r.name, "hostname": h, "path": r.path,
                                "ips": list(reversed(r.ips)), "pid": r.pid,
                                "state": r.state, "persist": bool(r.persist),
-                               "knobs": r.knobs, "uid_base": r.uid_base,
-                               "uid_count": 65536 if r.uid_base else 0,
+                               "knobs": r.knobs, **_ids(r),
                                **_usage(racct.light(r))}
                               for r, h in rows], indent=1) + "\n")
         return 0
@@ -59,6 +64,15 @@ def _jls(args: list[str]) -> int:
         out.write("%-8s%-15s %-15s %s\n" % (r.jid, escape(h), escape(r.path),
                                              format_ips(r.ips)))
     return 0
+
+
+def _ids(r: JailRecord) -> dict[str, Any]:
+    """The user namespace's host ids: uid_base (jail uid 0), uid_count (the
+    uids mapped), and uid_map/gid_map as [jail id, host id, count] lines
+    (an OCI config's own, or [0, uid_base, 65536])."""
+    uids, gids = r.id_maps()
+    return {"uid_base": r.uid_base, "uid_count": sum(n for _, _, n in uids),
+            "uid_map": [list(line) for line in uids], "gid_map": [list(line) for line in gids]}
 
 
 def _usage(u: dict[str, int]) -> dict[str, int | float]:

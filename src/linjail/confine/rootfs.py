@@ -230,7 +230,13 @@ def fill_dev(dev: int, submounts: bool = True) -> None:
     """The nodes, links and mount points of a fresh /dev tmpfs at DEV (and
     mqueue's without SUBMOUNTS: mount_dev)."""
     for name, major, minor in _DEV_NODES:
-        libc.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
+        try:
+            libc.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
+        except PermissionError:
+            # in a user namespace (an OCI config's, confine/userns.py) a node
+            # is the host's, bound onto an empty file, as runc does there
+            _bind_host_node(dev, name, os.makedev(major, minor))
+            continue
         # 0666 whatever the caller's umask (mknod applies it): every user
         # of the jail writes /dev/null
         libc.chmod(name, 0o666, dir_fd=dev)   # our fresh tmpfs: no symlink there
@@ -238,6 +244,27 @@ def fill_dev(dev: int, submounts: bool = True) -> None:
         libc.symlink(target, name, dir_fd=dev)
     for sub in ("pts", "shm") if submounts else ("pts", "shm", "mqueue"):
         libc.mkdir(sub, 0o755, dir_fd=dev)
+
+
+def _bind_host_node(dev: int, name: str, rdev: int) -> None:
+    """The host's /dev/NAME (that character device, checked) bound onto a
+    new empty file NAME of the tmpfs DEV."""
+    path = f"/dev/{name}"
+    src = libc.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        st = os.fstat(src)
+        if not stat.S_ISCHR(st.st_mode) or st.st_rdev != rdev:
+            raise OpError("bind", path, errno.ENODEV, detail="not the device it names")
+        libc.close(libc.openat2(dev, name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC,
+                                _RESOLVE, 0o666))
+        target = libc.openat2(dev, name, os.O_PATH | os.O_CLOEXEC, _RESOLVE)
+        try:
+            bind_onto(src, target, libc.MOUNT_ATTR_NOSUID | libc.MOUNT_ATTR_NOEXEC,
+                      recursive=False, shown=path)
+        finally:
+            libc.close(target)
+    finally:
+        libc.close(src)
 
 
 def attach(tree: int, target: int) -> None:

@@ -67,6 +67,22 @@ BASE); -u/-U users are jail uids.
 
 A file system that cannot be idmapped (EINVAL: NFS, FUSE, overlayfs itself
 ...) ends the start with one line naming it and the knob.
+
+An OCI container whose config.json asks for a user namespace (oci/config.py,
+spec.idmap) takes the same steps with the config's own mappings: the stage
+becomes the host ids of jail uid/gid 0 (config.py requires 0 mapped, never
+to host 0), the maps written are exactly the config's lines, and the root
+and the binds are not idmapped, as with runc: the bundle's owners are the
+client's business (podman chowns the image to the mapping it passes, or
+maps the image's own ids), and what the container makes there is on disk
+with the mapped host owners.  Only the jail's own /dev tmpfs (made by host
+root, as for any jail) is idmapped, so its nodes are jail root's; a /dev
+the config mounts is a tmpfs of the jail's namespace whose nodes are binds
+of the host's (rootfs.fill_dev), as runc makes them in a user namespace:
+a tree made earlier would come first in mountinfo, which lists mounts by
+age, and the config's order is the order it must show.  jexec
+joins such a jail through Python only (attach.py: no fast-path plan), which
+keeps the caller's supplementary groups only when the jail maps them.
 """
 from __future__ import annotations
 
@@ -84,6 +100,8 @@ if TYPE_CHECKING:
     from typing import Callable
     from ..model import JailSpec, Knobs
     from .rctlplan import Plan
+
+    IdMap = tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]]
 
 #: jail ids 0..SIZE-1 are host ids BASE..BASE+SIZE-1
 SIZE = 65536
@@ -132,11 +150,12 @@ class Trees(Record):
 
 # --- the first process, while it is the stage --------------------------------------------
 
-def stage(base: int, path: str, report: int, plan: Plan | None) -> Trees:
+def stage(base: int, path: str, report: int, plan: Plan | None, gid: int = 0) -> Trees:
     """Make the jail's user namespace and become the jail's PID 1 in it.
 
     Runs in the first process (host root, single-threaded).  Returns in the
-    jail's PID 1, with the trees the launcher made; the stage itself exits."""
+    jail's PID 1, with the trees the launcher made; the stage itself exits.
+    GID: the host gid of jail gid 0 when it is not BASE (an OCI config)."""
     try:
         root = libc.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as err:
@@ -147,7 +166,8 @@ def stage(base: int, path: str, report: int, plan: Plan | None) -> Trees:
         raise_hard_limits(plan)
     groups = [g for g in os.getgroups() if g < SIZE]
     os.setgroups([])
-    os.setresgid(base, base, base)
+    gid = gid or base
+    os.setresgid(gid, gid, gid)
     os.setresuid(base, base, base)
     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)  # a change of uid cleared it
     libc.unshare(libc.CLONE_NEWUSER)
@@ -170,8 +190,14 @@ def stage(base: int, path: str, report: int, plan: Plan | None) -> Trees:
 
 def become_root(groups: list[int]) -> None:
     """Jail root (host BASE) in the user namespace just entered, with every
-    capability of it.  GROUPS: the supplementary groups, jail ids."""
-    os.setgroups(groups)
+    capability of it.  GROUPS: the supplementary groups, jail ids (none
+    when the namespace does not map them all: an OCI config's mappings)."""
+    try:
+        os.setgroups(groups)
+    except OSError as err:
+        if err.errno != errno.EINVAL:
+            raise
+        os.setgroups([])
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
 
@@ -212,7 +238,7 @@ def host_side(stage_pid: int, report: int, spec: JailSpec, base: int,
     msg = os.read(report, 1)
     if msg != b"U":
         raise failed(msg)
-    write_maps(stage_pid, base)
+    write_maps(stage_pid, base, spec.idmap)
     ns = os.open(f"/proc/{stage_pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     try:
         trees = make_trees(spec, ns, base)
@@ -248,27 +274,31 @@ def _read_exactly(fd: int, size: int) -> bytes:
     return data
 
 
-def write_maps(pid: int, base: int) -> None:
-    """uid_map and gid_map of PID's new user namespace: 0 -> BASE, SIZE ids.
-    Host root writes them (CAP_SETUID/CAP_SETGID over the parent namespace),
-    so setgroups stays allowed: jailed root may change its groups."""
-    line = f"0 {base} {SIZE}\n".encode()
-    for name in ("uid_map", "gid_map"):
+def write_maps(pid: int, base: int, idmap: IdMap | None = None) -> None:
+    """uid_map and gid_map of PID's new user namespace: 0 -> BASE, SIZE ids,
+    or IDMAP's lines (an OCI config's).  Host root writes them
+    (CAP_SETUID/CAP_SETGID over the parent namespace), so setgroups stays
+    allowed: jailed root may change its groups."""
+    default = ((0, base, SIZE),)
+    for name, lines in zip(("uid_map", "gid_map"), idmap or (default, default)):
         fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
         try:
-            os.write(fd, line)
+            os.write(fd, "".join(f"{a} {b} {c}\n" for a, b, c in lines).encode())
         finally:
             os.close(fd)
 
 
 def make_trees(spec: JailSpec, ns: int, base: int) -> Trees:
-    """Every tree a jail of SPEC attaches, idmapped through the user namespace NS."""
+    """Every tree a jail of SPEC attaches, idmapped through the user namespace
+    NS (an OCI config's mappings: only its /dev, see above)."""
     made: list[int] = []
+    idmap = spec.idmap is None
     try:
         if spec.overlay is not None:
             made.append(overlay_tree(spec.path, spec.overlay, ns, base))
         else:
-            made.append(idmapped(spec.path, ns, libc.MOUNT_ATTR_NODEV, recursive=True))
+            made.append(idmapped(spec.path, ns, libc.MOUNT_ATTR_NODEV, recursive=True,
+                                 idmap=idmap))
         dev = -1
         if spec.devfs:
             from .rootfs import dev_tmpfs
@@ -278,7 +308,8 @@ def make_trees(spec: JailSpec, ns: int, base: int) -> Trees:
         from .rootfs import bind_attributes
         for m in spec.mounts:
             if m.kind == "bind":
-                made.append(idmapped(m.source, ns, bind_attributes(m), recursive=True))
+                made.append(idmapped(m.source, ns, bind_attributes(m), recursive=True,
+                                     idmap=idmap))
     except BaseException:
         for fd in made:
             os.close(fd)
@@ -286,8 +317,9 @@ def make_trees(spec: JailSpec, ns: int, base: int) -> Trees:
     return Trees(made[0], dev, tuple(made[2 if dev >= 0 else 1:]))
 
 
-def idmapped(path: str, ns: int, attrs: int, recursive: bool) -> int:
-    """A detached copy of the mount at PATH with ATTRS, idmapped through NS."""
+def idmapped(path: str, ns: int, attrs: int, recursive: bool, idmap: bool = True) -> int:
+    """A detached copy of the mount at PATH with ATTRS, idmapped through NS
+    (not idmapped without IDMAP: an OCI config's root and binds)."""
     try:
         src = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as err:
@@ -296,7 +328,11 @@ def idmapped(path: str, ns: int, attrs: int, recursive: bool) -> int:
         tree = libc.open_tree(src, "", libc.OPEN_TREE_CLONE | libc.AT_EMPTY_PATH |
                               (libc.AT_RECURSIVE if recursive else 0) | os.O_CLOEXEC)
         try:
-            _idmap(tree, ns, attrs, recursive, path, lambda: fs_type(src))
+            if idmap:
+                _idmap(tree, ns, attrs, recursive, path, lambda: fs_type(src))
+            elif attrs:
+                libc.mount_setattr(tree, "", libc.AT_EMPTY_PATH |
+                                   (libc.AT_RECURSIVE if recursive else 0), attrs)
         except BaseException:
             os.close(tree)
             raise
@@ -375,7 +411,7 @@ def overlay_tree(path: str, overlay: tuple[str, str], ns: int, base: int) -> int
             os.close(fd)
 
 
-def own_stdio(fds: list[int | None], base: int) -> None:
+def own_stdio(fds: list[int | None], base: int, gid: int = 0) -> None:
     """The jail's own null device (lifecycle/stdio.py private_null: a node
     on a tmpfs attached nowhere, made by host root) becomes jailed root's,
     as it is with 0: jailed root may chmod or chown it."""
@@ -389,10 +425,15 @@ def own_stdio(fds: list[int | None], base: int) -> None:
         st = os.fstat(fd)
         if st.st_rdev == host.st_rdev and (st.st_dev, st.st_ino) != (host.st_dev, host.st_ino) \
                 and st.st_uid == 0:
-            os.fchown(fd, base, base)
+            os.fchown(fd, base, gid or base)
 
 
 # --- jexec ------------------------------------------------------------------------------
+
+def gid_base(idmap: IdMap | None) -> int:
+    """The host gid of jail gid 0 under an OCI config's IDMAP (0: BASE's)."""
+    return next((host for inner, host, _ in idmap[1] if inner == 0), 0) if idmap else 0
+
 
 def join(nsfd: int) -> None:
     """The joiner enters the jail's user namespace and becomes jail root;

@@ -115,7 +115,8 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
     check_stdio((stdin, stdout, stderr))
     knobs = Knobs.from_dict(rec.knobs)
     confine = confinement.prepare(knobs)
-    if rec.exec_knobs != registry.knobs_text(rec.knobs) and not rec.v1dirs:
+    if rec.exec_knobs != registry.knobs_text(rec.knobs) and not rec.v1dirs and \
+            not rec.uid_map:     # (an OCI config's mappings: Python's way, userns.py)
         # the next jexec into this jail may be the launcher's own (C)
         plan = confinement.exec_plan(knobs, confine, rec.jid)
         if plan is not None:
@@ -131,7 +132,9 @@ def exec_in_jail(jid: int, argv: Sequence[str], *, env: Mapping[str, str] | None
                          keep=(pty.slave,) if pty else ())
         if rec.uid_base:
             from ..confine import userns
-            userns.own_stdio(handed.fds, rec.uid_base)
+            gids = rec.id_maps()[1]
+            userns.own_stdio(handed.fds, rec.uid_base,
+                             next((h for j, h, _ in gids if j == 0), 0))
     except BaseException:
         for fd, _ in nsfds:
             os.close(fd)

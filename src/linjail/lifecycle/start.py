@@ -235,7 +235,7 @@ def _allocate(c: Launcher) -> None:
         cgroup=cgroup.jail_cgroup(jid), hostif=name_veth(jid), v1dirs=":".join(spec.v1dirs)),
         claim=cgroup.claim, unclaim=lambda jid: cgroup.remove(cgroup.jail_cgroup(jid)),
         want=spec.jid, name=spec.name if spec.unique_name else "", release_dead=release,
-        uid_range=userns.wanted(spec.knobs))
+        uid_range=userns.wanted(spec.knobs), idmap=spec.idmap)
     plan.trace("launcher", f"jid: {c.rec.jid}, cgroup {c.rec.cgroup}, record \"starting\"")
 
 
@@ -320,7 +320,8 @@ def _clone(c: Launcher) -> None:
                         f"cannot join a pid namespace")
     if base:
         from ..confine import userns
-        userns.own_stdio(c.handed.fds, base)     # the jail's null device is jailed root's
+        # the jail's null device is jailed root's
+        userns.own_stdio(c.handed.fds, base, userns.gid_base(c.spec.idmap))
     if pidns:
         pid = _clone_into(pidns[0], c.rec.cgroup)
     else:
@@ -396,8 +397,9 @@ def _running_facts(c: Launcher) -> None:
     sets up: its start time, the plan of jexec's fast path."""
     assert c.spec is not None and c.confine is not None and c.rec is not None
     c.starttime = registry.starttime(c.pid) or 0
-    # (none for a jail in v1 cgroups of its own: jexec_fast.c joins no v1 cgroup)
-    c.exec_plan = None if c.spec.v1dirs else \
+    # none for a jail in v1 cgroups of its own (jexec_fast.c joins no v1 cgroup),
+    # nor for an OCI config's mappings (it knows only 0 BASE 65536): Python's way
+    c.exec_plan = None if c.spec.v1dirs or c.spec.idmap is not None else \
         confinement.exec_plan(c.spec.knobs, c.confine, c.rec.jid)
 
 
@@ -780,11 +782,15 @@ def _user_namespace_made(p: FirstProcess) -> None:
     # process's /proc files are host root's (non-dumpable) from then on
     p.caller = caller_environment()
     from ..confine import userns
+    early = getattr(p.become, "before_userns", None)
+    if early is not None:       # (an OCI container: what host root must open)
+        early()
     rules = None
     if p.spec.limits:
         from ..confine import limits
         rules = limits.plan(p.spec.limits)
-    p.trees = userns.stage(p.base, p.spec.path, p.report_w, rules)
+    p.trees = userns.stage(p.base, p.spec.path, p.report_w, rules,
+                           userns.gid_base(p.spec.idmap))
 
 
 def _unshare(p: FirstProcess) -> None:
@@ -1042,13 +1048,19 @@ def _exec_reaper(p: FirstProcess) -> None:
     libc.execve(p.memfd, p.argv, p.env)
 
 
+def _show_userns(p: FirstProcess) -> str:
+    lines = p.spec.idmap[0] if p.spec.idmap else ((0, p.base, 65536),)
+    return ", ".join(f"{a}-{a + n - 1} -> {b}-{b + n - 1}" for a, b, n in lines) + \
+        "; PID 1 cloned into it"
+
+
 #: The jail side: the first process, from fork to the exec of the reaper.
 #: Its undo is the kernel's: when it exits, its namespaces and mounts go.
 JAIL_STEPS: tuple[Step[FirstProcess], ...] = (
     Step("close descriptors", _keep_descriptors),
     Step("die with the launcher", _die_with_launcher),
     Step("user namespace", _user_namespace_made, when=lambda p: bool(p.base),
-         show=lambda p: f"0-65535 -> {p.base}-{p.base + 65535}; PID 1 cloned into it"),
+         show=_show_userns),
     Step("namespaces", _unshare, show=_show_namespaces),
     Step("ipc limits", _ipc_limits, when=lambda p: bool(p.spec.limits)),
     Step("ping sockets", lambda p: _allow_ping_sockets(), when=lambda p: not _joined(p, "net")),

@@ -13,7 +13,9 @@ lists it): its own mount namespace, its own pid, network, IPC and UTS
 namespaces or joined ones (a pod's, never the host's: an absent entry would
 share the host's, refused; the path's is checked when it is joined), its own
 cgroup namespace, /dev the jail's own, the jail's seccomp filter under any
-the config adds.
+the config adds.  A `user` namespace is made new with exactly the config's
+uidMappings and gidMappings (never host id 0; joining one is refused); the
+jail's other namespaces are then owned by it (confine/userns.py).
 """
 from __future__ import annotations
 
@@ -138,6 +140,9 @@ class Container(Record):
     hooks: dict[str, tuple[Hook, ...]]
     annotations: dict[str, str]
     oci_version: str
+    #: linux.uidMappings, gidMappings of a user namespace: (container id,
+    #: host id, size) lines; None: no user namespace
+    idmap: tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]] | None = None
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -219,7 +224,8 @@ def parse(doc: dict[str, Any], bundle: str, knobs: Knobs | None = None) -> Conta
         if not isinstance(proc, dict):
             raise ConfigError("process", "not an object")
         process = process_of(proc, knobs)
-    join, own_cgroupns = _namespaces(linux)
+    join, own_cgroupns, userns = _namespaces(linux)
+    idmap = _idmap(linux, userns, process)
     annotations = _object(doc, "annotations", "")
     for key, value in annotations.items():
         if not isinstance(value, str):
@@ -234,7 +240,7 @@ def parse(doc: dict[str, Any], bundle: str, knobs: Knobs | None = None) -> Conta
     return Container(
         bundle=bundle, root=real, readonly=bool(_get(root, "readonly", bool, "root.", False)),
         hostname=hostname, domainname=domainname, process=process,
-        mounts=_mounts(doc, bundle), join=join, own_cgroupns=own_cgroupns,
+        mounts=_mounts(doc, bundle), join=join, own_cgroupns=own_cgroupns, idmap=idmap,
         sysctl=_sysctl(linux, join), masked=_paths(linux, "maskedPaths"),
         readonly_paths=_paths(linux, "readonlyPaths"), propagation=propagation,
         cgroups_path=_get(linux, "cgroupsPath", str, "linux.", ""),
@@ -252,8 +258,6 @@ def _refuse_unsupported(doc: dict[str, Any], linux: dict[str, Any]) -> None:
             ("linux.", linux, "mountLabel", "SELinux is not used by linjail"),
             ("linux.", linux, "intelRdt", "Intel RDT is not supported"),
             ("linux.", linux, "timeOffsets", "time namespaces are not supported"),
-            ("linux.", linux, "uidMappings", "user namespaces are not supported yet"),
-            ("linux.", linux, "gidMappings", "user namespaces are not supported yet"),
             ("process.", proc, "scheduler", "scheduling policies are not supported"),
             ("process.", proc, "ioPriority", "I/O priorities are not supported"),
             ("process.", proc, "execCPUAffinity", "CPU affinity is not supported")):
@@ -364,7 +368,9 @@ def _rlimits(proc: dict[str, Any]) -> tuple[tuple[int, int, int], ...]:
     return tuple(out)
 
 
-def _namespaces(linux: dict[str, Any]) -> tuple[tuple[tuple[str, str], ...], bool]:
+def _namespaces(linux: dict[str, Any]) -> tuple[tuple[tuple[str, str], ...], bool, bool]:
+    """(the joins, whether a cgroup namespace is listed, whether a new user
+    namespace is)."""
     seen: dict[str, str] = {}
     for i, ns in enumerate(_get(linux, "namespaces", list, "linux.", [])):
         where = f"linux.namespaces[{i}]"
@@ -377,8 +383,9 @@ def _namespaces(linux: dict[str, Any]) -> tuple[tuple[tuple[str, str], ...], boo
             raise ConfigError(where, f"{kind}: listed twice")
         if not isinstance(path, str):
             raise ConfigError(where, "path: not a string")
-        if kind == "user":
-            raise ConfigError(where, "user namespaces are not supported yet")
+        if kind == "user" and path:
+            raise ConfigError(where, f"user {path}: joining a user namespace is refused (its "
+                              f"mappings are another's: host ids no jail claims, maybe 0)")
         if kind == "time":
             raise ConfigError(where, "time namespaces are not supported")
         if path and kind == "mount":
@@ -394,8 +401,96 @@ def _namespaces(linux: dict[str, Any]) -> tuple[tuple[tuple[str, str], ...], boo
         if kind not in seen:
             raise ConfigError("linux.namespaces", f"no {kind} namespace: the host's is "
                               f"never shared with a jail")
+    if "user" in seen:
+        for i, ns in enumerate(linux["namespaces"]):
+            if ns.get("path") and ns.get("type") != "user":
+                raise ConfigError(f"linux.namespaces[{i}]", f"{ns['type']} {ns['path']}: "
+                                  f"joined with a user namespace of the container's own is "
+                                  f"not supported (the namespace is not that user "
+                                  f"namespace's: jailed root could not set it up)")
     join = tuple((JOINABLE[k], p) for k, p in seen.items() if p)
-    return join, "cgroup" in seen
+    return join, "cgroup" in seen, "user" in seen
+
+
+#: the lines a uid_map or gid_map takes (user_namespaces(7), Linux 4.15 and later)
+MAP_LINES = 340
+ID_MAX = 0xFFFFFFFF          # (uid_t)-1 is no id
+
+
+def _idmap(linux: dict[str, Any], userns: bool, process: Process | None) -> \
+        tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]] | None:
+    """linux.uidMappings and gidMappings, for a new user namespace: exactly
+    these lines are its maps (the owners of the bundle's files are the
+    client's business, as with runc).  Host id 0 is never mapped: jailed
+    root is not host root."""
+    given = [linux.get(k) not in (None, []) for k in ("uidMappings", "gidMappings")]
+    if not userns:
+        for key, present in zip(("uidMappings", "gidMappings"), given):
+            if present:
+                raise ConfigError(f"linux.{key}", "given without a user namespace in "
+                                  "linux.namespaces")
+        return None
+    for key, present in zip(("uidMappings", "gidMappings"), given):
+        if not present:
+            raise ConfigError(f"linux.{key}", "missing: a user namespace needs its mappings")
+    maps = (_mapping(linux, "uidMappings", "uid"), _mapping(linux, "gidMappings", "gid"))
+    if process is not None:
+        check_mapped(process, maps)
+    return maps
+
+
+def check_mapped(process: Process, maps: tuple[tuple[tuple[int, int, int], ...], ...] |
+                 tuple[list[tuple[int, int, int]], ...]) -> None:
+    """PROCESS's uid, gid and additional gids are ids the (uid, gid) MAPS
+    map (a process of a container with a user namespace: create, exec)."""
+    wanted = [("process.user.uid", process.uid, 0), ("process.user.gid", process.gid, 1)]
+    wanted += [(f"process.user.additionalGids[{i}]", g, 1)
+               for i, g in enumerate(process.groups)]
+    for where, value, which in wanted:
+        if not any(c <= value < c + n for c, _, n in maps[which]):
+            raise ConfigError(where, f"{value}: not mapped by linux."
+                              f"{('uidMappings', 'gidMappings')[which]}")
+
+
+def _mapping(linux: dict[str, Any], key: str, kind: str) -> tuple[tuple[int, int, int], ...]:
+    items = _get(linux, key, list, "linux.", [])
+    if len(items) > MAP_LINES:
+        raise ConfigError(f"linux.{key}", f"{len(items)} lines: the kernel takes at most "
+                          f"{MAP_LINES}")
+    out: list[tuple[int, int, int]] = []
+    for i, item in enumerate(items):
+        where = f"linux.{key}[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(where, "not an object")
+        line = []
+        for field in ("containerID", "hostID", "size"):
+            value = item.get(field)
+            if not isinstance(value, int) or isinstance(value, bool) or \
+                    not 0 <= value < ID_MAX:
+                raise ConfigError(f"{where}.{field}", "missing" if value is None else
+                                  f"{value!r}: not an id (an integer 0..{ID_MAX - 1})")
+            line.append(value)
+        inner, host, size = line
+        if size == 0:
+            raise ConfigError(f"{where}.size", "0: a mapping maps at least one id")
+        for name, first in (("containerID", inner), ("hostID", host)):
+            if first + size > ID_MAX:
+                raise ConfigError(where, f"{name} {first} + size {size}: beyond the last "
+                                  f"{kind} ({ID_MAX - 1})")
+        if host == 0:
+            raise ConfigError(where, f"maps host {kind} 0: jailed root is never host root")
+        for j, (c, h, n) in enumerate(out):
+            if inner < c + n and c < inner + size:
+                raise ConfigError(where, f"container {kind}s {inner}-{inner + size - 1} "
+                                  f"overlap linux.{key}[{j}]")
+            if host < h + n and h < host + size:
+                raise ConfigError(where, f"host {kind}s {host}-{host + size - 1} overlap "
+                                  f"linux.{key}[{j}]")
+        out.append((inner, host, size))
+    if not any(c == 0 for c, _, _ in out):
+        raise ConfigError(f"linux.{key}", f"container {kind} 0 is not mapped (the jail's "
+                          f"root: jexec enters as it)")
+    return tuple(out)
 
 
 def _mounts(doc: dict[str, Any], bundle: str) -> tuple[Mount, ...]:
@@ -541,8 +636,11 @@ def to_spec(c: Container, name: str, knobs: Knobs) -> JailSpec:
     reaper."""
     from ..config.spec import SpecInput, build
     has_dev = any(m.target == "/dev" for m in c.mounts)
-    return build(SpecInput(path=c.root, hostname=c.hostname or name[:HOSTNAME_MAX],
+    if c.idmap is not None:
+        knobs = knobs.replace(unprivileged_root=1)
+    spec = build(SpecInput(path=c.root, hostname=c.hostname or name[:HOSTNAME_MAX],
                            command=c.process.args if c.process else (), name=name,
                            devfs=not has_dev, procfs=False, sysfs=False, mounts=c.mounts,
                            join=c.join, unique_name=True),
                  "jail", defaults=knobs)
+    return spec if c.idmap is None else spec.replace(idmap=c.idmap)

@@ -22,7 +22,7 @@ def features() -> dict[str, Any]:
         "hooks": list(config.HOOK_NAMES),
         "mountOptions": sorted(config.FLAG_OPTIONS - config.REFUSED_OPTIONS),
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": [f"CAP_{caps.NAMES[c]}" for c in keep],
             "cgroup": {"v1": False, "v2": True, "systemd": False, "systemdUser": False,
                        "rdma": False},

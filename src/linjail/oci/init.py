@@ -62,6 +62,7 @@ class ContainerInit:
         self.seccomp_bpf = seccomp_bpf
         self.cgroups = cgroups
         self.cid = cid
+        self.fifo_fd = -1        # opened before the user namespace (before_userns)
         # after pivot_root the package's files are out of reach: what runs
         # there is imported now, and only if this container needs it
         if c.hooks:
@@ -87,6 +88,17 @@ class ContainerInit:
                 from . import hooks
                 hooks.run(kind, self.c.hooks[kind], self.state(status, pid))
 
+    # --- the first process, still host root ------------------------------------------------
+
+    def before_userns(self) -> None:
+        """(a config with a user namespace) What jailed root may not do:
+        open exec.fifo (host root's, 0600) and lower the OOM score; both
+        outlive the user namespace's steps (descriptor, inherited value)."""
+        self.fifo_fd = os.open(self.fifo, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        if self.p.oom_score_adj is not None:
+            _write("/proc/self/oom_score_adj", str(self.p.oom_score_adj),
+                   "process.oomScoreAdj")
+
     # --- before pivot_root ----------------------------------------------------------------
 
     def before_pivot(self, root: Root) -> list[int]:
@@ -98,7 +110,7 @@ class ContainerInit:
         for key, value in self.c.sysctl:
             _write(os.path.join("/proc/sys", key.replace(".", "/")), value,
                    f"linux.sysctl.{key}")
-        if self.p.oom_score_adj is not None:
+        if self.p.oom_score_adj is not None and self.fifo_fd < 0:
             _write("/proc/self/oom_score_adj", str(self.p.oom_score_adj),
                    "process.oomScoreAdj")
         if any(kind == "uts" for kind, _ in self.c.join):
@@ -120,6 +132,8 @@ class ContainerInit:
             rootfs.readonly_root(root)
         # O_RDWR: this process is a writer too, so its read blocks until
         # `start` writes (a FIFO without writers would read EOF at once)
+        if self.fifo_fd >= 0:
+            return [self.fifo_fd]
         return [os.open(self.fifo, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)]
 
     # --- after pivot_root -----------------------------------------------------------------

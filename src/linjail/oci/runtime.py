@@ -494,6 +494,8 @@ def exec_(root: str, cid: str, process: dict[str, Any], *, detach: bool = False,
     if rec is None:
         raise JailError(f"cannot exec in a container that is stopped: {cid}")
     p = config.process_of(process, Knobs.from_dict(rec.knobs))
+    if rec.uid_map:                 # the config's user namespace: ids it maps
+        config.check_mapped(p, rec.id_maps())
     if p.terminal and detach and not console_socket:
         raise JailError("exec --tty --detach needs --console-socket")
     if console_socket and not p.terminal:
@@ -672,5 +674,5 @@ def write_spec(bundle: str) -> None:
 def oci_knobs(knobs: Knobs) -> Knobs:
     """A container follows its config.json, not jail.unprivileged_root
     (issue 11): a user namespace only when linux.namespaces asks for one,
-    which config.py refuses for now; so none."""
+    with the config's own mappings (config.to_spec sets the knob then)."""
     return knobs.replace(unprivileged_root=0)

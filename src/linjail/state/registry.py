@@ -104,6 +104,18 @@ class JailRecord(Record):
     v1dirs: str = ""
     #: jail uid/gid N is host BASE+N (state/uidrange.py); 0: no user namespace
     uid_base: int = 0
+    #: an OCI config's own mappings, "JAILID:HOSTID:COUNT" comma-separated
+    #: (uid_base is then the host uid of jail uid 0); "": 0:uid_base:65536
+    uid_map: str = ""
+    gid_map: str = ""
+
+    def id_maps(self) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        """(uid, gid) mappings of the jail's user namespace: (jail id, host id, count)."""
+        if not self.uid_base:
+            return [], []
+        if not self.uid_map:
+            return [(0, self.uid_base, uidrange.SIZE)], [(0, self.uid_base, uidrange.SIZE)]
+        return parse_map(self.uid_map), parse_map(self.gid_map)
 
     def live(self) -> bool:
         if self.bootid != boot_id():
@@ -144,6 +156,19 @@ class JailRecord(Record):
             elif key in cls._fields:
                 values[key] = text.encode("ascii").decode("unicode_escape")
         return cls(**values)
+
+
+def parse_map(text: str) -> list[tuple[int, int, int]]:
+    """A record's uid_map/gid_map text as (jail id, host id, count) lines."""
+    out = []
+    for item in filter(None, text.split(",")):
+        inner, host, count = (int(x) for x in item.split(":"))
+        out.append((inner, host, count))
+    return out
+
+
+def map_text(lines: tuple[tuple[int, int, int], ...]) -> str:
+    return ",".join(f"{a}:{b}:{c}" for a, b, c in lines)
 
 
 _INTS = frozenset({"jid", "owner_pid", "owner_start", "pid", "starttime", "cgroup_ino",
@@ -227,7 +252,7 @@ def delete(jid: int, known: JailRecord | None = None) -> None:
     if rec is not None:
         release_addresses(rec)
         if rec.uid_base:
-            uidrange.release(jid, rec.uid_base, _uids_dir())
+            uidrange.release(jid, rec.uid_base, _uids_dir(), ranges=bool(rec.uid_map))
     try:
         os.unlink(_record_path(jid))
     except FileNotFoundError:
@@ -293,10 +318,15 @@ def _uids_dir() -> str:
     return os.path.join(state_dir(), "uids")
 
 
-def _holds_range(jid: int, base: int) -> bool:
-    """Whether jail JID is live and its record still holds id range BASE."""
+def _holds_range(jid: int, first: int, count: int) -> bool:
+    """Whether jail JID is live and its record still holds host ids
+    FIRST..FIRST+COUNT-1 (its range, or an OCI config's mappings)."""
     other = read(jid)
-    return other is not None and other.uid_base == base and other.live()
+    if other is None or not other.uid_base:
+        return False
+    uids, gids = other.id_maps()
+    held = [(host, n) for _, host, n in uids + gids]
+    return any(h < first + count and first < h + n for h, n in held) and other.live()
 
 
 def release_addresses(rec: JailRecord) -> None:
@@ -339,7 +369,9 @@ def allocate(make: Callable[[int], JailRecord],
              unclaim: Callable[[int], None] | None = None,
              want: int = 0, name: str = "",
              release_dead: Callable[[JailRecord], object] | None = None,
-             uid_range: bool = False) -> JailRecord:
+             uid_range: bool = False,
+             idmap: tuple[tuple[tuple[int, int, int], ...],
+                          tuple[tuple[int, int, int], ...]] | None = None) -> JailRecord:
     """Allocate the next JID under the lock and write make(jid) as its record.
 
     JIDs start at 1 after boot and only go up; after 999999 they wrap to 1,
@@ -353,6 +385,8 @@ def allocate(make: Callable[[int], JailRecord],
     running jails).  Either conflict raises JailError('"X" already exists').
     A dead jail's record in WANT's way is given to RELEASE_DEAD first.
     UID_RANGE: the jail gets a range of host ids of its own (uid_base).
+    IDMAP: (uid, gid) mappings of an OCI config instead, whose host ids are
+    claimed as given (uidrange.claim_ranges).
     """
     with Lock():
         if want or name:
@@ -390,13 +424,18 @@ def allocate(make: Callable[[int], JailRecord],
                 rec.cgroup_ino = token
             claim_addresses(rec)
             try:
-                if uid_range:
+                if idmap is not None:
+                    uidrange.claim_ranges(nxt, [(h, n) for _, h, n in idmap[0] + idmap[1]],
+                                          _uids_dir(), _holds_range)
+                    rec.uid_base = next(h for j, h, _ in idmap[0] if j == 0)
+                    rec.uid_map, rec.gid_map = map_text(idmap[0]), map_text(idmap[1])
+                elif uid_range:
                     rec.uid_base = uidrange.claim(nxt, _uids_dir(), _holds_range)
                 write(rec)
             except BaseException:
                 release_addresses(rec)
                 if rec.uid_base:
-                    uidrange.release(nxt, rec.uid_base, _uids_dir())
+                    uidrange.release(nxt, rec.uid_base, _uids_dir(), ranges=bool(rec.uid_map))
                 raise
             if not want:
                 atomic_write(counter, f"{boot_id()} {nxt + 1}\n".encode())

@@ -16,6 +16,13 @@ over, as address claims are.  Each JID first tries its own slot
 each other (a private LINJAIL_STATE_DIR) still get different ranges while
 their JIDs, which are host-wide (the cgroup claim), differ by less than the
 number of slots (28664).
+
+An OCI container's config.json names its own mappings (oci/config.py): the
+host ids they use are claimed as they are, STATE/uids/FIRST-LAST (a symlink
+to the JID, under the same lock), after checking that no live jail holds
+any of them (a slot or another container's range); an automatic range
+skips every slot such a claim overlaps.  Host id 0 is never given to a
+jail (config.py refuses it).
 """
 from __future__ import annotations
 
@@ -75,12 +82,17 @@ def holder(path: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def claim(jid: int, claims: str, holds: Callable[[int, int], bool]) -> int:
+def claim(jid: int, claims: str, holds: Callable[[int, int, int], bool]) -> int:
     """A free range for jail JID (caller: the registry lock): its BASE,
-    claimed in the directory CLAIMS.  HOLDS(other_jid, base) says whether
-    another jail is live and still holds BASE.  OSError(EUSERS) when every
-    range is in use."""
+    claimed in the directory CLAIMS.  HOLDS(other_jid, first, count) says
+    whether another jail is live and still holds those ids.
+    OSError(EUSERS) when every range is in use."""
     host = taken_by_host()
+    for first, count, other in _range_claims(claims):
+        if other is not None and other != jid and holds(other, first, count):
+            lo, hi = max(first, FIRST), min(first + count - 1, LAST)
+            host.update(range((lo - FIRST) // SIZE, (hi - FIRST) // SIZE + 1)
+                        if lo <= hi else ())
     start = (jid - 1) % SLOTS
     for i in range(SLOTS):
         slot = (start + i) % SLOTS
@@ -95,7 +107,7 @@ def claim(jid: int, claims: str, holds: Callable[[int, int], bool]) -> int:
                 os.makedirs(claims, mode=0o755, exist_ok=True)
             except FileExistsError:
                 other = holder(path)
-                if other is not None and other != jid and holds(other, base_of(slot)):
+                if other is not None and other != jid and holds(other, base_of(slot), SIZE):
                     break                                     # in use: the next slot
                 try:
                     os.unlink(path)                           # stale: taken over
@@ -104,13 +116,88 @@ def claim(jid: int, claims: str, holds: Callable[[int, int], bool]) -> int:
     raise OSError(87, "no free range of 65536 host ids for a jail (jail.unprivileged_root)")
 
 
-def release(jid: int, base: int, claims: str) -> None:
-    """Drop JID's claim on BASE in CLAIMS (if it still names it)."""
+def release(jid: int, base: int, claims: str, ranges: bool = False) -> None:
+    """Drop JID's claim on BASE in CLAIMS (if it still names it); RANGES:
+    its claims of a config's own host ids instead (claim_ranges)."""
     if not base:
         return
-    path = os.path.join(claims, str(base))
-    if holder(path) == jid:
-        try:
+    names = [f"{first}-{first + count - 1}" for first, count, other in _range_claims(claims)
+             if other == jid] if ranges else [str(base)]
+    for name in names:
+        path = os.path.join(claims, name)
+        if holder(path) == jid:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+
+def _range_claims(claims: str) -> list[tuple[int, int, int | None]]:
+    """The claims of a config's own host ids in CLAIMS: (first, count, holder)."""
+    try:
+        names = os.listdir(claims)
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        lo, dash, hi = name.partition("-")
+        if dash and lo.isdigit() and hi.isdigit() and int(lo) <= int(hi):
+            out.append((int(lo), int(hi) - int(lo) + 1,
+                        holder(os.path.join(claims, name))))
+    return out
+
+
+def merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """RANGES (first, count) as the fewest disjoint ranges, in order."""
+    out: list[tuple[int, int]] = []
+    for first, count in sorted(r for r in ranges if r[1] > 0):
+        if out and first <= out[-1][0] + out[-1][1]:
+            last = max(out[-1][0] + out[-1][1], first + count)
+            out[-1] = (out[-1][0], last - out[-1][0])
+        else:
+            out.append((first, count))
+    return out
+
+
+def claim_ranges(jid: int, ranges: list[tuple[int, int]], claims: str,
+                 holds: Callable[[int, int, int], bool]) -> None:
+    """Claim the host ids RANGES (first, count) of an OCI config for jail
+    JID (caller: the registry lock).  OSError(EUSERS) naming the first id
+    another live jail holds, nothing claimed then."""
+    wanted = merged(ranges)
+    held: list[tuple[int, int, int]] = []
+    for first, count, other in _range_claims(claims):
+        if other is not None and other != jid:
+            held.append((first, count, other))
+    try:
+        names = os.listdir(claims)
+    except OSError:
+        names = []
+    for name in names:
+        if name.isdigit():
+            other = holder(os.path.join(claims, name))
+            if other is not None and other != jid:
+                held.append((int(name), SIZE, other))
+    for first, count, other in held:
+        for lo, n in wanted:
+            if lo < first + count and first < lo + n and holds(other, first, count):
+                at = max(lo, first)
+                raise OSError(87, f"host id {at} belongs to jail {other}: two jails never "
+                              f"share host ids")
+    made: list[str] = []
+    try:
+        for lo, n in wanted:
+            path = os.path.join(claims, f"{lo}-{lo + n - 1}")
+            while True:
+                try:
+                    os.symlink(str(jid), path)
+                    made.append(path)
+                    break
+                except FileNotFoundError:
+                    os.makedirs(claims, mode=0o755, exist_ok=True)
+                except FileExistsError:
+                    os.unlink(path)                  # stale (checked above): taken over
+    except BaseException:
+        for path in made:
             os.unlink(path)
-        except FileNotFoundError:
-            pass
+        raise

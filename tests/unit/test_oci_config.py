@@ -412,6 +412,18 @@ def test_features_match_the_tables() -> None:
     assert "suid" not in f["mountOptions"] and "nosuid" in f["mountOptions"]
     # device rules: an eBPF program on cgroup2, the v1 controller's files where mounted
     assert f["annotations"]["org.linjail.cgroup.devices"] == "ebpf,v1"
+    # what the config reader takes, no more: seccomp's tables, v1 and cgroup2
+    from linjail.oci import seccomp
+    sc = f["linux"]["seccomp"]
+    assert sc["enabled"] is True and "SCMP_ACT_ERRNO" in sc["actions"]
+    assert "SCMP_ACT_NOTIFY" not in sc["actions"]       # a seccomp agent: refused
+    assert set(sc["operators"]) == set(seccomp.OPERATORS) and "SCMP_ARCH_X86_64" in sc["archs"]
+    assert sc["supportedFlags"] == ["SECCOMP_FILTER_FLAG_TSYNC"]
+    assert set(sc["supportedFlags"]) <= set(sc["knownFlags"])
+    for flag in set(sc["knownFlags"]) - set(sc["supportedFlags"]):
+        with pytest.raises(config.ConfigError):
+            seccomp.plan({"defaultAction": "SCMP_ACT_ALLOW", "flags": [flag]})
+    assert f["linux"]["cgroup"]["v1"] is True and f["linux"]["cgroup"]["v2"] is True
     json.dumps(f)
 
 

@@ -14,7 +14,7 @@ def features() -> dict[str, Any]:
     from .. import __version__
     from ..confine import caps
     from ..state.knobs import get_defaults
-    from . import config
+    from . import config, seccomp
     keep = sorted(caps.keep_set(get_defaults()))
     return {
         "ociVersionMin": "1.0.0",
@@ -24,9 +24,16 @@ def features() -> dict[str, Any]:
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": [f"CAP_{caps.NAMES[c]}" for c in keep],
-            "cgroup": {"v1": False, "v2": True, "systemd": False, "systemdUser": False,
+            # v1 hierarchies where the kernel mounts them, cgroup2 otherwise (cgroups.py)
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
                        "rdma": False},
-            "seccomp": {"enabled": False},
+            # linux.seccomp, compiled with libseccomp, under the jail's own filter
+            "seccomp": {"enabled": True,
+                        "actions": sorted(seccomp.ACTIONS),
+                        "operators": sorted(seccomp.OPERATORS),
+                        "archs": sorted(seccomp.ARCHES),
+                        "knownFlags": sorted(seccomp.KNOWN_FLAGS),
+                        "supportedFlags": sorted(seccomp.HARMLESS_FLAGS)},
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},

@@ -46,6 +46,9 @@ ARCHES = {
 }   # linux/audit.h AUDIT_ARCH_*
 #: the filter flags that mean nothing for a single-threaded process loaded by prctl
 HARMLESS_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC",)
+#: every flag the runtime spec names (the others are refused: `features` lists both)
+KNOWN_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
+               "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")
 EPERM = 1
 
 

@@ -410,6 +410,24 @@ def _in_jail(target: Target, tool: str, *argv: str, user: str = "") -> list[str]
     return [cmd("jexec"), *who, str(target.jid), *argv]
 
 
+def _leak_to_probe(target: Target, tool: str,
+                   fd: int) -> tuple[subprocess.Popen[str], str, str]:
+    """The test-only leak: the probe's `fd-leak` in the jail (by TOOL) is
+    handed FD over a stream socket; its process, stdout and stderr."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        p = subprocess.Popen(_in_jail(target, tool, "/probe", "fd-leak", str(theirs.fileno())),
+                             pass_fds=(theirs.fileno(),), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=tool_env("/usr/bin:/bin"))
+        theirs.close()
+        socket.send_fds(ours, [b"x"], [fd])
+        out, err = p.communicate(timeout=60)
+    finally:
+        ours.close()
+        theirs.close()
+    return p, out, err
+
+
 @pytest.mark.parametrize("tool", ["jail", "jexec"])
 def test_a_leaked_host_file_is_not_jailed_roots(target: Target, jail_base: str, tool: str,
                                                 root_mode: int) -> None:
@@ -420,22 +438,14 @@ def test_a_leaked_host_file_is_not_jailed_roots(target: Target, jail_base: str, 
     host descriptor ever reaches a jail (issue 7)."""
     path = os.path.join(jail_base, f"leaked-{os.getpid()}-{tool}")
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         os.fchmod(fd, 0o600)
-        p = subprocess.Popen(_in_jail(target, tool, "/probe", "fd-leak", str(theirs.fileno())),
-                             pass_fds=(theirs.fileno(),), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=tool_env("/usr/bin:/bin"))
-        theirs.close()
-        socket.send_fds(ours, [b"x"], [fd])
-        out, err = p.communicate(timeout=60)
+        p, out, err = _leak_to_probe(target, tool, fd)
         st = os.stat(path)
         with open(path) as f:
             written = f.read()
     finally:
         os.close(fd)
-        ours.close()
-        theirs.close()
         os.unlink(path)
     assert (p.returncode, out) == (0, f"fd-leak: {_expected(FD_LEAK, tool, root_mode)}\n"), err
     assert written == "j"
@@ -526,21 +536,13 @@ def test_a_host_device_descriptor_is_not_reopened(target: Target, jail_base: str
     path = os.path.join(jail_base, f"host-node-{os.getpid()}-{tool}")
     os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(60, 0))
     node = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         with pytest.raises(OSError) as e:
             os.open(f"/proc/self/fd/{node}", os.O_RDONLY)
         assert e.value.errno == errno.ENXIO
-        p = subprocess.Popen(_in_jail(target, tool, "/probe", "fd-leak", str(theirs.fileno())),
-                             pass_fds=(theirs.fileno(),), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=tool_env("/usr/bin:/bin"))
-        theirs.close()
-        socket.send_fds(ours, [b"x"], [node])
-        out, err = p.communicate(timeout=60)
+        p, out, err = _leak_to_probe(target, tool, node)
     finally:
         os.close(node)
-        ours.close()
-        theirs.close()
         os.unlink(path)
     # (fchmod and fchown of the O_PATH descriptor depend on who jailed root is)
     words = out.split()
